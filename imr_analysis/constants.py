@@ -1,0 +1,344 @@
+"""The compendium's vocabulary: IMR modules, IMRS items, service units, code lists,
+raw-export column names and the canonical columns of the cleaned cohort.
+
+This module is the contract between the raw exports, the cleaner and every
+analysis. It holds no data about any patient and knows nothing of the paper's
+published figures.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------------------
+# IMR modules (Gingerich & Mueser 2011 revised edition; titles as printed in the paper)
+# --------------------------------------------------------------------------------------
+MODULES: dict[int, str] = {
+    1: "Recovery Strategies",
+    2: "Basic Facts About Mental Illness",
+    3: "The Stress-Vulnerability Model",
+    4: "Building Social Support",
+    5: "Using Medication Effectively",
+    6: "Drug and Alcohol Use",
+    7: "Reducing Relapse",
+    8: "Coping with Stress",
+    9: "Coping with Persistent Symptoms",
+    10: "Getting Your Needs Met in the Behavioral Health System",
+    11: "Healthy Lifestyles",
+}
+N_MODULES = len(MODULES)
+
+#: The label a module has in the Google Form checkbox question ("M1. Recovery Strategies").
+MODULE_FORM_LABELS: dict[int, str] = {k: f"M{k}. {v}" for k, v in MODULES.items()}
+
+#: Wording of the Italian edition of the manual (Boggian et al. 2016) accepted as aliases.
+MODULE_ITALIAN_TITLES: dict[int, str] = {
+    1: "Strategie di recovery",
+    2: "Informazioni pratiche sulla malattia mentale",
+    3: "Il modello stress-vulnerabilità",
+    4: "Costruire il supporto sociale",
+    5: "Usare i farmaci in modo efficace",
+    6: "Uso di alcol e droghe",
+    7: "Ridurre le ricadute",
+    8: "Affrontare lo stress",
+    9: "Affrontare i problemi e i sintomi persistenti",
+    10: "Soddisfare i propri bisogni nel sistema dei servizi di salute mentale",
+    11: "Stili di vita sani",
+}
+
+MODULE_COLUMNS = [f"module_{k:02d}" for k in MODULES]
+
+# --------------------------------------------------------------------------------------
+# IMR Scale (Salyers et al. 2007): 15 items scored 1-5, higher = better
+# --------------------------------------------------------------------------------------
+IMRS_ITEMS: dict[int, str] = {
+    1: "Progress towards personal goals",
+    2: "Knowledge",
+    3: "Involvement of family and friends",
+    4: "Contact with people outside the family",
+    5: "Time in structured roles",
+    6: "Symptom distress",
+    7: "Impairment of functioning",
+    8: "Relapse prevention planning",
+    9: "Relapse of symptoms",
+    10: "Psychiatric hospitalisations",
+    11: "Coping",
+    12: "Involvement with self-help activities",
+    13: "Using medication effectively",
+    14: "Functioning affected by alcohol use",
+    15: "Functioning affected by drug use",
+}
+N_IMRS_ITEMS = len(IMRS_ITEMS)
+IMRS_MIN, IMRS_MAX = 1, 5
+IMRS_USER_COLUMNS = [f"imrs_user_{k:02d}" for k in IMRS_ITEMS]
+IMRS_PROVIDER_COLUMNS = [f"imrs_provider_{k:02d}" for k in IMRS_ITEMS]
+
+# --------------------------------------------------------------------------------------
+# Services
+# --------------------------------------------------------------------------------------
+SERVICE_TYPES = ("CMHC", "SerD", "EDP")
+SERVICE_TYPE_LABELS = {
+    "CMHC": "Community Mental Health Centres",
+    "SerD": "Services for Addictions and Dependence",
+    "EDP": "Eating Disorders Programme",
+}
+
+#: The ten units that delivered IMR, as the form lists them, with their service type
+#: and the EHR that holds their patients.
+SERVICE_UNITS: dict[str, dict[str, str]] = {
+    "CMHC Cento": {"service_type": "CMHC", "ehr": "EFESO"},
+    "CMHC Codigoro": {"service_type": "CMHC", "ehr": "EFESO"},
+    "CMHC Copparo": {"service_type": "CMHC", "ehr": "EFESO"},
+    "CMHC Ferrara": {"service_type": "CMHC", "ehr": "EFESO"},
+    "CMHC Portomaggiore": {"service_type": "CMHC", "ehr": "EFESO"},
+    "SerD Cento": {"service_type": "SerD", "ehr": "Sister"},
+    "SerD Codigoro": {"service_type": "SerD", "ehr": "Sister"},
+    "SerD Ferrara": {"service_type": "SerD", "ehr": "Sister"},
+    "SerD Portomaggiore": {"service_type": "SerD", "ehr": "Sister"},
+    "EDP Ferrara": {"service_type": "EDP", "ehr": "EFESO"},
+}
+
+# --------------------------------------------------------------------------------------
+# Residence: municipalities of the province of Ferrara and their health district
+# --------------------------------------------------------------------------------------
+DISTRICTS = ("Centro-Nord", "Ovest", "Sud-Est", "outside")
+MUNICIPALITY_DISTRICT: dict[str, str] = {
+    "Ferrara": "Centro-Nord",
+    "Copparo": "Centro-Nord",
+    "Jolanda di Savoia": "Centro-Nord",
+    "Masi Torello": "Centro-Nord",
+    "Riva del Po": "Centro-Nord",
+    "Tresignana": "Centro-Nord",
+    "Voghiera": "Centro-Nord",
+    "Cento": "Ovest",
+    "Bondeno": "Ovest",
+    "Poggio Renatico": "Ovest",
+    "Terre del Reno": "Ovest",
+    "Vigarano Mainarda": "Ovest",
+    "Argenta": "Sud-Est",
+    "Codigoro": "Sud-Est",
+    "Comacchio": "Sud-Est",
+    "Fiscaglia": "Sud-Est",
+    "Goro": "Sud-Est",
+    "Lagosanto": "Sud-Est",
+    "Mesola": "Sud-Est",
+    "Ostellato": "Sud-Est",
+    "Portomaggiore": "Sud-Est",
+}
+
+# --------------------------------------------------------------------------------------
+# Diagnoses (ICD-10 chapter V) and medications (WHO ATC)
+# --------------------------------------------------------------------------------------
+DIAGNOSIS_GROUPS = (
+    "schizophrenia_spectrum",
+    "bipolar",
+    "depressive",
+    "substance_use",
+    "eating",
+    "other",
+)
+DIAGNOSIS_GROUP_LABELS = {
+    "schizophrenia_spectrum": "Schizophrenia spectrum and delusional disorders (F20-F29)",
+    "bipolar": "Bipolar and manic disorders (F30-F31)",
+    "depressive": "Depressive disorders (F32-F34)",
+    "substance_use": "Substance use disorders (F10-F19)",
+    "eating": "Eating disorders (F50)",
+    "other": "Other mental disorders",
+}
+
+MEDICATION_CLASSES = (
+    "antipsychotic",
+    "antidepressant",
+    "mood_stabilizer",
+    "anxiolytic_sedative",
+    "addiction",
+)
+MEDICATION_CLASS_LABELS = {
+    "antipsychotic": "Antipsychotics (N05A, lithium excluded)",
+    "antidepressant": "Antidepressants (N06A)",
+    "mood_stabilizer": "Mood stabilisers (lithium N05AN, antiepileptics N03A)",
+    "anxiolytic_sedative": "Anxiolytics, hypnotics and sedatives (N05B, N05C)",
+    "addiction": "Drugs used in addictive disorders (N07B)",
+    "none": "No psychotropic drug",
+}
+MEDICATION_COLUMNS = [f"med_{c}" for c in MEDICATION_CLASSES] + ["med_none"]
+
+# --------------------------------------------------------------------------------------
+# Social variables recorded at first access: canonical categories
+# --------------------------------------------------------------------------------------
+MARITAL_STATUS = ("never_married", "married_cohabiting", "separated_divorced", "widowed")
+LIVING_CONDITION = ("alone", "family_of_origin", "partner_children", "supported_housing", "other")
+EMPLOYMENT_STATUS = ("employed", "unemployed", "student", "pensioner", "other")
+IMR_FORMATS = ("group", "individual")
+SEXES = ("M", "F")
+
+# --------------------------------------------------------------------------------------
+# Raw exports: file names, column names and source-specific codings
+# --------------------------------------------------------------------------------------
+RAW_FILES = {
+    "EFESO": "efeso_extract.csv",
+    "Sister": "sister_extract.csv",
+    "form": "imr_summary_form.csv",
+}
+
+#: First line of every synthetic raw export. Real exports never carry it.
+SYNTHETIC_MARKER = "# SYNTHETIC DATA"
+
+#: Canonical EHR field -> column name in each EHR extract.
+EHR_COLUMNS: dict[str, dict[str, str]] = {
+    "EFESO": {
+        "patient_code": "COD_PAZIENTE",
+        "birth_year": "ANNO_NASCITA",
+        "sex": "SESSO",
+        "municipality": "COMUNE_RESIDENZA",
+        "first_access_date": "DATA_PRIMO_ACCESSO",
+        "diagnosis": "DIAGNOSI_ICD10",
+        "medications": "FARMACI_ATC",
+        "programme_start_date": "DATA_INIZIO_PROGRAMMA",
+        "education_years": "ANNI_SCOLARITA",
+        "marital_status": "STATO_CIVILE",
+        "living_condition": "CONDIZIONE_ABITATIVA",
+        "employment_status": "CONDIZIONE_LAVORATIVA",
+    },
+    "Sister": {
+        "patient_code": "id_paziente",
+        "birth_year": "anno_nascita",
+        "sex": "sesso",
+        "municipality": "comune_residenza",
+        "first_access_date": "data_primo_contatto",
+        "diagnosis": "diagnosi_principale",
+        "medications": "terapia_atc",
+        "programme_start_date": "data_inizio_pt",
+        "education_years": "scolarita_anni",
+        "marital_status": "stato_civile",
+        "living_condition": "condizione_abitativa",
+        "employment_status": "condizione_lavorativa",
+    },
+}
+
+#: How each EHR writes its fields (delimiter, date format, ICD-10 style, list separator).
+EHR_FORMATS: dict[str, dict[str, str]] = {
+    "EFESO": {"delimiter": ";", "date_format": "%d/%m/%Y", "icd_style": "dotted", "med_sep": ", "},
+    "Sister": {"delimiter": ",", "date_format": "%Y-%m-%d", "icd_style": "undotted", "med_sep": "|"},
+}
+
+#: Source coding -> canonical category.
+EHR_CODINGS: dict[str, dict[str, dict[str, str]]] = {
+    "EFESO": {
+        "sex": {"M": "M", "F": "F"},
+        "marital_status": {
+            "Celibe/Nubile": "never_married",
+            "Coniugato/a": "married_cohabiting",
+            "Convivente": "married_cohabiting",
+            "Separato/a": "separated_divorced",
+            "Divorziato/a": "separated_divorced",
+            "Vedovo/a": "widowed",
+        },
+        "living_condition": {
+            "Solo/a": "alone",
+            "Con famiglia di origine": "family_of_origin",
+            "Con partner e/o figli": "partner_children",
+            "Struttura residenziale/abitare supportato": "supported_housing",
+            "Altro": "other",
+        },
+        "employment_status": {
+            "Occupato/a": "employed",
+            "Disoccupato/a": "unemployed",
+            "Studente/ssa": "student",
+            "Pensionato/a": "pensioner",
+            "Altro": "other",
+        },
+    },
+    "Sister": {
+        "sex": {"1": "M", "2": "F"},
+        "marital_status": {
+            "1": "never_married",
+            "2": "married_cohabiting",
+            "3": "separated_divorced",
+            "4": "separated_divorced",
+            "5": "widowed",
+        },
+        "living_condition": {
+            "SOLO": "alone",
+            "FAMIGLIA DI ORIGINE": "family_of_origin",
+            "PARTNER/FIGLI": "partner_children",
+            "STRUTTURA": "supported_housing",
+            "ALTRO": "other",
+        },
+        "employment_status": {
+            "OCCUPATO": "employed",
+            "DISOCCUPATO": "unemployed",
+            "STUDENTE": "student",
+            "PENSIONATO": "pensioner",
+            "ALTRO": "other",
+        },
+    },
+}
+
+#: Google Form question titles (the CSV header) for the canonical form fields.
+FORM_COLUMNS: dict[str, str] = {
+    "timestamp": "Timestamp",
+    "patient_code": "Patient code",
+    "service_unit": "Service unit",
+    "start_date": "IMR start date",
+    "stop_date": "IMR stop date",
+    "format": "IMR format",
+    "manual_version": "Manual version",
+    "n_sessions": "Number of sessions",
+    "modules": "Modules administered",
+}
+FORM_IMRS_USER = {k: f"User IMRS [{k}. {v}]" for k, v in IMRS_ITEMS.items()}
+FORM_IMRS_PROVIDER = {k: f"Provider IMRS [{k}. {v}]" for k, v in IMRS_ITEMS.items()}
+FORM_DATE_FORMAT = "%d/%m/%Y"
+FORM_TIMESTAMP_FORMAT = "%d/%m/%Y %H:%M:%S"
+FORM_FORMATS = {"Group": "group", "Individual": "individual"}
+MANUAL_VERSIONS = (
+    "Revised edition (Gingerich & Mueser 2011), Italian translation (Boggian et al. 2016)",
+    "Original toolkit (SAMHSA 2009)",
+)
+#: Google Forms joins the boxes ticked in a checkbox question with ";".
+FORM_CHECKBOX_SEP = ";"
+
+# --------------------------------------------------------------------------------------
+# The cleaned cohort: one row per patient
+# --------------------------------------------------------------------------------------
+COHORT_COLUMNS = (
+    [
+        "patient_id",
+        "source_ehr",
+        "service_type",
+        "service_unit",
+        "sex",
+        "birth_year",
+        "age_at_imr_start",
+        "age_at_first_treatment",
+        "residence_municipality",
+        "residence_district",
+        "education_years",
+        "marital_status",
+        "living_condition",
+        "employment_status",
+        "first_treatment_date",
+        "programme_start_date",
+        "diagnosis_icd10",
+        "diagnosis_group",
+        "atc_codes",
+    ]
+    + MEDICATION_COLUMNS
+    + [
+        "imr_start",
+        "imr_end",
+        "imr_duration_months",
+        "illness_duration_years",
+        "imr_format",
+        "manual_version",
+        "n_sessions",
+    ]
+    + MODULE_COLUMNS
+    + ["n_modules"]
+    + IMRS_USER_COLUMNS
+    + IMRS_PROVIDER_COLUMNS
+    + ["imrs_user_total", "imrs_provider_total", "imrs_user_mean", "imrs_provider_mean"]
+)
+
+#: Days in an average Gregorian month, used for durations in months.
+DAYS_PER_MONTH = 365.25 / 12
+DAYS_PER_YEAR = 365.25
