@@ -1,0 +1,140 @@
+"""pandera schemas of the harmonised raw records and of the cleaned cohort.
+
+The parsers in :mod:`imr_analysis.normalise` turn text into typed values and report
+what they cannot parse; these schemas then enforce the raw-data contract on the typed
+records (ranges, code lists, cross-field rules), lazily, and the failures are reported
+with the file and line each record came from.
+"""
+
+from __future__ import annotations
+
+from . import constants as C
+from .problems import Problem
+
+
+def _pa():
+    import pandera.pandas as pa
+
+    return pa
+
+
+def ehr_schema(reference_year: int):
+    """Schema of one harmonised EHR extract (EFESO or Sister), one row per record."""
+    pa = _pa()
+    Check = pa.Check
+    return pa.DataFrameSchema(
+        {
+            "patient_code": pa.Column("string", Check.str_matches(r"^\S+$"), nullable=False),
+            "birth_year": pa.Column("Int64", Check.in_range(1900, reference_year), nullable=False),
+            "sex": pa.Column("string", Check.isin(C.SEXES), nullable=False),
+            "first_access_date": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
+            "diagnosis_icd10": pa.Column("string", Check.str_matches(r"^[A-Z]\d{2}(\.[0-9A-Z]{1,2})?$"),
+                                         nullable=False),
+            "programme_start_date": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=True),
+            "education_years": pa.Column("Int64", Check.in_range(0, 30), nullable=True),
+            "marital_status": pa.Column("string", Check.isin(C.MARITAL_STATUS), nullable=True),
+            "living_condition": pa.Column("string", Check.isin(C.LIVING_CONDITION), nullable=True),
+            "employment_status": pa.Column("string", Check.isin(C.EMPLOYMENT_STATUS), nullable=True),
+        },
+        checks=[
+            pa.Check(lambda df: df["first_access_date"].dt.year.astype("Int64") >= df["birth_year"],
+                     element_wise=False, error="first access is before the year of birth"),
+        ],
+        strict=False,
+        coerce=False,
+    )
+
+
+def form_schema():
+    """Schema of the harmonised IMR summary form, one row per completed programme."""
+    pa = _pa()
+    Check = pa.Check
+    cols = {
+        "patient_code": pa.Column("string", Check.str_matches(r"^\S+$"), nullable=False),
+        "service_unit": pa.Column("string", Check.isin(list(C.SERVICE_UNITS)), nullable=False),
+        "imr_start": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
+        "imr_end": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
+        "imr_format": pa.Column("string", Check.isin(C.IMR_FORMATS), nullable=False),
+        "n_sessions": pa.Column("Int64", Check.ge(1), nullable=False),
+    }
+    for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
+        cols[col] = pa.Column("Int64", Check.in_range(C.IMRS_MIN, C.IMRS_MAX), nullable=True)
+    return pa.DataFrameSchema(
+        cols,
+        checks=[pa.Check(lambda df: df["imr_end"] >= df["imr_start"], element_wise=False,
+                         error="stop date is before start date")],
+        strict=False,
+    )
+
+
+def cohort_schema():
+    """Schema of the cleaned cohort written to ``data/processed/cohort.parquet``."""
+    pa = _pa()
+    Check = pa.Check
+    cols = {
+        "patient_id": pa.Column("string", unique=True, nullable=False),
+        "service_type": pa.Column("string", Check.isin(C.SERVICE_TYPES)),
+        "service_unit": pa.Column("string", Check.isin(list(C.SERVICE_UNITS))),
+        "sex": pa.Column("string", Check.isin(C.SEXES)),
+        "age_at_imr_start": pa.Column("int64", Check.in_range(0, 120)),
+        "age_at_first_treatment": pa.Column("int64", Check.in_range(0, 120)),
+        "residence_district": pa.Column("string", Check.isin(C.DISTRICTS)),
+        "diagnosis_group": pa.Column("string", Check.isin(C.DIAGNOSIS_GROUPS)),
+        "imr_duration_months": pa.Column("float64", Check.ge(0)),
+        "illness_duration_years": pa.Column("float64", Check.ge(0)),
+        "imr_format": pa.Column("string", Check.isin(C.IMR_FORMATS)),
+        "n_sessions": pa.Column("int64", Check.ge(1)),
+        "n_modules": pa.Column("int64", Check.in_range(0, C.N_MODULES)),
+    }
+    for col in C.MODULE_COLUMNS + C.MEDICATION_COLUMNS:
+        cols[col] = pa.Column("bool")
+    return pa.DataFrameSchema(cols, strict=False, ordered=False)
+
+
+def _ts(value):
+    import pandas as pd
+
+    return pd.Timestamp(value)
+
+
+def validate(schema, df, file: str) -> list[Problem]:
+    """Validate lazily; return every failure as a :class:`Problem` naming file and line.
+
+    ``df`` must carry a ``_line`` column with each record's line in the file.
+    """
+    import pandera.errors as pe
+
+    try:
+        schema.validate(df, lazy=True)
+    except pe.SchemaErrors as err:
+        problems = []
+        cases = err.failure_cases
+        for rec in cases.itertuples(index=False):
+            idx = getattr(rec, "index", None)
+            line = None
+            if idx is not None and idx == idx and idx in df.index:
+                line = int(df.at[idx, "_line"])
+            column = getattr(rec, "column", None)
+            check = str(getattr(rec, "check", ""))
+            value = getattr(rec, "failure_case", None)
+            problems.append(Problem(file, line, None if column != column else column,
+                                    None if value is None else str(value), _describe(check)))
+        return problems
+    return []
+
+
+def _describe(check: str) -> str:
+    """Turn a pandera check description into a sentence."""
+    if check.startswith("in_range"):
+        return f"value out of the allowed range {check[len('in_range'):]}"
+    if check.startswith("isin"):
+        return "value is not one of the allowed categories"
+    if check.startswith("str_matches"):
+        return "value does not have the expected format"
+    if check.startswith("greater_than_or_equal_to"):
+        return f"value below the allowed minimum {check[len('greater_than_or_equal_to'):]}"
+    if check == "not_nullable":
+        return "required value is missing"
+    if check.startswith("field_uniqueness"):
+        return "value must be unique"
+    return check
