@@ -1,0 +1,61 @@
+# Research compendium: IMR implementation in an Italian Department of Mental Health
+# (Ferrara et al. 2023). `make help` lists the targets.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export JUPYTER_PREFER_ENV_PATH := 1
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+NBVAL_ARGS := --nbval --sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name python3 -p no:cacheprovider
+
+.DEFAULT_GOAL := help
+.PHONY: help install reproduce test unit nbval notebooks synth scan lab bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --requirement requirements.lock
+	$(PY) -m pip install --quiet --no-deps --editable .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (IMR compendium)" >/dev/null
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with the pinned dependencies, the package and a python3 kernel
+
+reproduce: $(STAMP) ## Run every notebook in order (papermill): data/processed, tables, figures, reports
+	$(PY) -m imr_analysis run
+
+test: $(STAMP) ## Run all tests: unit tests, then nbval (strict) on the committed notebooks
+	$(PY) -m pytest tests -p no:cacheprovider
+	$(PY) -m pytest notebooks $(NBVAL_ARGS)
+
+unit: $(STAMP) ## Unit tests only
+	$(PY) -m pytest tests -p no:cacheprovider
+
+nbval: $(STAMP) ## nbval (strict) on the committed notebooks only
+	$(PY) -m pytest notebooks $(NBVAL_ARGS)
+
+notebooks: $(STAMP) ## Re-execute the committed notebooks in place (default parameters, volatile metadata stripped)
+	$(PY) -m imr_analysis run --inplace
+
+synth: $(STAMP) ## Regenerate the synthetic raw exports in data/raw (default seed)
+	$(PY) -m imr_analysis synth
+
+scan: $(STAMP) ## Scan data, tables, figures and notebooks for direct identifiers
+	$(PY) -m imr_analysis scan data tables figures notebooks
+
+lab: $(STAMP) ## Open JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: $(STAMP) ## Benchmarks: time each stage at 10^3..10^6 patients
+	$(PY) benchmarks/bench.py
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
