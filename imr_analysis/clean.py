@@ -437,6 +437,23 @@ def _check_flow_balance(flow, tables, cohort) -> None:
         raise AssertionError(f"{inc_ehr} included EHR records but {len(cohort)} patients in the cohort")
 
 
+def cohort_overview(cohort):
+    """One row per cohort column: type, non-missing and missing counts, distinct values.
+
+    An aggregate view of the cohort that shows no individual record (safe to display on
+    private data).
+    """
+    import pandas as pd
+
+    return pd.DataFrame({
+        "column": cohort.columns,
+        "dtype": [str(t) for t in cohort.dtypes],
+        "non_missing": cohort.notna().sum().to_numpy(),
+        "missing": cohort.isna().sum().to_numpy(),
+        "distinct": cohort.nunique(dropna=True).to_numpy(),
+    })
+
+
 def write_outputs(result: CleanResult, processed_dir=None) -> list[Path]:
     """Write ``cohort.parquet`` and ``cohort_flow.csv`` (byte-stable) into ``processed_dir``."""
     from . import paths

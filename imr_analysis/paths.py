@@ -65,3 +65,15 @@ def resolve(path: str | os.PathLike | None, default: Path) -> Path:
     if not p.is_absolute():
         p = project_root() / p
     return p.resolve()
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as shown in notebook outputs: relative to the project root when inside it.
+
+    Absolute paths differ between machines, so they must not appear in committed outputs.
+    """
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(project_root()).as_posix()
+    except ValueError:
+        return f"<outside the compendium>/{p.name}"
