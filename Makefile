@@ -9,7 +9,7 @@ export JUPYTER_PREFER_ENV_PATH := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-NBVAL_ARGS := --nbval --sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name python3 -p no:cacheprovider
+NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name python3 -p no:cacheprovider
 
 .DEFAULT_GOAL := help
 .PHONY: help install reproduce test unit nbval notebooks synth scan lab bench clean
