@@ -1,0 +1,116 @@
+"""The paper's published figures, as data (``resources/published_figures.yaml``).
+
+Only the reproduction audit (:mod:`imr_analysis.reproduce`) and the synthetic-data
+tests read this module; the analyses never see the published numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .paths import RESOURCES_DIR
+
+PUBLISHED_FILE = RESOURCES_DIR / "published_figures.yaml"
+
+SECTIONS = ("Abstract", "Introduction", "Methods", "Results", "Discussion")
+KINDS = ("count", "percent", "mean", "sd", "min", "max", "r", "p", "statement")
+VERDICTS = ("consistent", "paper-inconsistent")
+COMPARATORS = ("=", "<", ">")
+COLUMNS = ["id", "section", "quote", "metric", "value", "decimals", "comparator", "kind", "verdict", "honoured",
+           "reason"]
+_REQUIRED = ("id", "section", "quote", "metric", "value", "decimals", "kind", "verdict", "honoured")
+
+
+def load_published(path: str | Path | None = None):
+    """Load and validate the published figures.
+
+    Parameters
+    ----------
+    path : YAML file; default the packaged ``published_figures.yaml``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per published figure, columns ``id, section, quote, metric, value,
+        decimals, comparator, kind, verdict, honoured, reason`` (``metric`` is ``None``
+        for statements that cannot be recomputed; ``comparator`` defaults to ``=``).
+
+    Raises
+    ------
+    ValueError
+        Naming every entry that breaks the format (missing field, duplicate id,
+        unknown section/kind/verdict, paper-inconsistent entry without a reason, ...).
+
+    Examples
+    --------
+    >>> pub = load_published()
+    >>> row = pub.set_index("id").loc["res_men_n"]
+    >>> row["metric"], float(row["value"])
+    ('n_men', 77.0)
+    """
+    import re
+
+    import pandas as pd
+    import yaml
+
+    path = Path(path) if path is not None else PUBLISHED_FILE
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    entries = doc.get("figures") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected a top-level 'figures:' list of entries")
+    problems: list[str] = []
+    seen: set[str] = set()
+    rows = []
+    for i, e in enumerate(entries):
+        where = f"entry {i + 1} ({e.get('id', '?') if isinstance(e, dict) else '?'})"
+        if not isinstance(e, dict):
+            problems.append(f"{where}: not a mapping")
+            continue
+        missing = [k for k in _REQUIRED if k not in e]
+        if missing:
+            problems.append(f"{where}: missing field(s) {missing}")
+            continue
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(e["id"])):
+            problems.append(f"{where}: id must be snake_case")
+        if e["id"] in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(e["id"])
+        if e["section"] not in SECTIONS:
+            problems.append(f"{where}: section {e['section']!r} not in {SECTIONS}")
+        if e["kind"] not in KINDS:
+            problems.append(f"{where}: kind {e['kind']!r} not in {KINDS}")
+        if e["verdict"] not in VERDICTS:
+            problems.append(f"{where}: verdict {e['verdict']!r} not in {VERDICTS}")
+        if not isinstance(e["honoured"], bool):
+            problems.append(f"{where}: honoured must be true or false")
+        if not isinstance(e["decimals"], int) or e["decimals"] < 0:
+            problems.append(f"{where}: decimals must be a non-negative integer")
+        comparator = e.get("comparator", "=")
+        if comparator not in COMPARATORS:
+            problems.append(f"{where}: comparator {comparator!r} not in {COMPARATORS}")
+        if not str(e["quote"]).strip():
+            problems.append(f"{where}: empty quote")
+        if e["metric"] is not None and not isinstance(e["metric"], str):
+            problems.append(f"{where}: metric must be a string or null")
+        if e["metric"] is not None and e["value"] is None:
+            problems.append(f"{where}: a metric needs a published value")
+        if e["verdict"] == "paper-inconsistent" and not str(e.get("reason") or "").strip():
+            problems.append(f"{where}: paper-inconsistent entries need a reason")
+        if e["verdict"] == "paper-inconsistent" and e["honoured"]:
+            problems.append(f"{where}: a paper-inconsistent figure cannot be honoured")
+        if e["verdict"] == "consistent" and e["kind"] != "statement" and e["metric"] is None:
+            problems.append(f"{where}: a consistent figure of kind {e['kind']!r} needs a metric")
+        rows.append({
+            "id": e["id"], "section": e["section"], "quote": " ".join(str(e["quote"]).split()),
+            "metric": e["metric"], "value": (float(e["value"]) if e["value"] is not None else float("nan")),
+            "decimals": e["decimals"], "comparator": comparator, "kind": e["kind"], "verdict": e["verdict"],
+            "honoured": e["honoured"], "reason": " ".join(str(e.get("reason") or "").split()),
+        })
+    if problems:
+        raise ValueError(f"{path}: {len(problems)} problem(s) in the published figures:\n  " + "\n  ".join(problems))
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    out["metric"] = out["metric"].astype(object).where(out["metric"].notna(), None)
+    out["decimals"] = out["decimals"].astype("int64")
+    out["honoured"] = out["honoured"].astype(bool)
+    return out
