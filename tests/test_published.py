@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from imr_analysis.published import KINDS, SECTIONS, load_published
 from imr_analysis.reproduce import compute_metrics
 from test_reproduce import tiny_cohort
 
-PAPER = Path("/work/shared/paper/ferrara2023_imr_implementation.txt")
+# The article's full text is not redistributed with the compendium; point IMR_PAPER_TEXT at a
+# local copy (default: a copy next to the compendium's folder) to check the quotes word for word.
+PAPER = Path(os.environ.get("IMR_PAPER_TEXT", Path(__file__).resolve().parents[2] / "shared" / "paper"
+                            / "ferrara2023_imr_implementation.txt"))
 
 
 @pytest.fixture(scope="module")
