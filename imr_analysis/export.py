@@ -36,7 +36,7 @@ def export_table(df, out_dir: str | Path, stem: str, formats: Iterable[str] = TA
                 text = f"**{caption}**\n\n{text}"
             path.write_text(text + "\n", encoding="utf-8")
         elif fmt == "tex":
-            text = df.fillna("").to_latex(index=index, caption=caption, escape=True)
+            text = df.astype(object).fillna("").to_latex(index=index, caption=caption, escape=True)
             path.write_text(text, encoding="utf-8")
         elif fmt == "html":
             text = df.to_html(index=index, na_rep="", border=0)

@@ -1,0 +1,314 @@
+"""Tests of imr_analysis.stats: test selection, known answers, independent cross-checks."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.errors import Pandas4Warning
+from scipy import stats as sps
+
+from imr_analysis import stats as st
+
+
+def _frame(groups: dict) -> pd.DataFrame:
+    """Long frame from {group: values}."""
+    return pd.DataFrame({
+        "g": np.concatenate([[k] * len(v) for k, v in groups.items()]),
+        "x": np.concatenate([np.asarray(v, dtype="float64") for v in groups.values()]),
+    })
+
+
+def _table_frame(table: dict) -> pd.DataFrame:
+    """Patients from counts {group: {level: count}}."""
+    rows = [(g, lv) for g, levels in table.items() for lv, n in levels.items() for _ in range(n)]
+    return pd.DataFrame(rows, columns=["g", "v"])
+
+
+# --------------------------------------------------------------------------------------
+# categorical
+# --------------------------------------------------------------------------------------
+def test_chi_square_known_answer_hand_computed():
+    # [[20, 10], [10, 20]]: expected 15 everywhere, chi2 = 4 * 25 / 15 = 6.667, df 1
+    df = _table_frame({"a": {"x": 20, "y": 10}, "b": {"x": 10, "y": 20}})
+    row = st.compare_categorical(df, "v", "g")
+    assert row["test"] == st.TEST_CHI2
+    assert row["statistic"] == pytest.approx(20 / 3)
+    assert row["df"] == 1
+    assert row["p_value"] == pytest.approx(sps.chi2.sf(20 / 3, 1))
+    assert row["p_value"] == pytest.approx(0.009823, abs=1e-6)
+    assert row["significant"] is True
+    assert row["n"] == 60
+    assert row["n_per_group"] == "a=30; b=30"
+
+
+def test_chi_square_without_continuity_correction_matches_scipy():
+    counts = {"a": {"x": 30, "y": 12, "z": 15}, "b": {"x": 18, "y": 20, "z": 9}, "c": {"x": 10, "y": 12, "z": 14}}
+    df = _table_frame(counts)
+    row = st.compare_categorical(df, "v", "g")
+    obs = np.array([[counts[g][lv] for g in "abc"] for lv in "xyz"])
+    ref = sps.chi2_contingency(obs, correction=False)
+    assert row["test"] == st.TEST_CHI2
+    assert row["statistic"] == pytest.approx(ref.statistic)
+    assert row["p_value"] == pytest.approx(ref.pvalue)
+    assert row["df"] == 4
+    assert row["n_cells_expected_lt5"] == 0
+
+
+def test_fisher_for_small_two_by_two():
+    df = _table_frame({"a": {"x": 8, "y": 2}, "b": {"x": 3, "y": 7}})
+    row = st.compare_categorical(df, "v", "g")
+    ref = sps.fisher_exact([[8, 3], [2, 7]])
+    assert row["test"] == st.TEST_FISHER
+    assert row["p_value"] == pytest.approx(ref.pvalue)
+    assert row["p_value"] == pytest.approx(0.069779, abs=1e-6)  # R: fisher.test(matrix(c(8,2,3,7),2))
+    assert row["statistic"] == pytest.approx(ref.statistic)
+    assert np.isnan(row["df"])
+    assert "Fisher" in row["note"] and "odds ratio" in row["note"]
+    assert row["n_cells_expected_lt5"] > 0
+
+
+def test_monte_carlo_for_small_larger_table_is_seeded_and_documented():
+    counts = {"CMHC": {"x": 20, "y": 10, "z": 5}, "SerD": {"x": 5, "y": 15, "z": 6}, "EDP": {"x": 1, "y": 0, "z": 4}}
+    df = _table_frame(counts).rename(columns={"g": "service_type"})
+    row = st.compare_categorical(df, "v", "service_type", seed=3, n_resamples=4000)
+    assert row["test"] == st.TEST_CHI2_MC
+    assert "Monte-Carlo 4000 resamples, seed 3" in row["note"]
+    assert row["n_resamples"] == 4000 and row["seed"] == 3
+    # same statistic as the asymptotic test, same p as scipy called directly with the same rng
+    obs = st.contingency_table(df, "v", "service_type").to_numpy()
+    assert row["statistic"] == pytest.approx(sps.chi2_contingency(obs, correction=False).statistic)
+    ref = sps.chi2_contingency(obs, correction=False,
+                               method=sps.MonteCarloMethod(n_resamples=4000, rng=np.random.default_rng(3)))
+    assert row["p_value"] == ref.pvalue
+    # deterministic
+    again = st.compare_categorical(df, "v", "service_type", seed=3, n_resamples=4000)
+    assert again["p_value"] == row["p_value"]
+    # p-values of a Monte-Carlo test are (k + 1) / (B + 1)
+    k = row["p_value"] * 4001 - 1
+    assert k == pytest.approx(round(k))
+
+
+def test_monte_carlo_agrees_with_independent_label_permutation():
+    counts = {"a": {"x": 6, "y": 3, "z": 1}, "b": {"x": 2, "y": 5, "z": 3}, "c": {"x": 1, "y": 1, "z": 4}}
+    df = _table_frame(counts)
+    row = st.compare_categorical(df, "v", "g", n_resamples=20000, seed=0)
+    assert row["test"] == st.TEST_CHI2_MC
+    codes_g = pd.factorize(df["g"])[0]
+    codes_v = pd.factorize(df["v"])[0]
+
+    def chi2(labels):
+        table = np.zeros((3, 3))
+        np.add.at(table, (codes_v, labels), 1)
+        return sps.chi2_contingency(table, correction=False).statistic
+
+    perm = sps.permutation_test((codes_g,), chi2, permutation_type="pairings", n_resamples=4000,
+                                alternative="greater", rng=np.random.default_rng(1), vectorized=False)
+    # two independent Monte-Carlo estimates of the same permutation p-value
+    assert row["p_value"] == pytest.approx(perm.pvalue, abs=0.03)
+
+
+def test_categorical_missing_values_and_empty_levels():
+    df = _table_frame({"a": {"x": 20, "y": 10}, "b": {"x": 10, "y": 20}})
+    df.loc[len(df)] = ["a", np.nan]
+    df.loc[len(df)] = [np.nan, "x"]
+    df["v"] = pd.Categorical(df["v"], categories=["x", "y", "never"])
+    row = st.compare_categorical(df, "v", "g")
+    assert row["n"] == 60
+    assert row["n_cells"] == 4  # the unobserved level "never" is dropped
+    assert row["statistic"] == pytest.approx(20 / 3)
+
+
+def test_categorical_no_test_possible_is_reported_not_raised():
+    df = pd.DataFrame({"g": ["a", "a", "b"], "v": ["x", "x", "x"]})
+    row = st.compare_categorical(df, "v", "g")
+    assert np.isnan(row["p_value"])
+    assert "no test" in row["note"]
+    row = st.compare_categorical(df, "v", "g", levels=["a", "zzz"])
+    assert np.isnan(row["p_value"]) and "zzz" in row["note"]
+
+
+def test_categorical_boolean_variable():
+    df = pd.DataFrame({"g": ["a"] * 30 + ["b"] * 30, "v": [True] * 20 + [False] * 10 + [True] * 10 + [False] * 20})
+    row = st.compare_categorical(df, "v", "g")
+    assert row["statistic"] == pytest.approx(20 / 3)
+
+
+def test_comparison_label_and_levels_subset():
+    df = _table_frame({"a": {"x": 20, "y": 10}, "b": {"x": 10, "y": 20}, "c": {"x": 1, "y": 1}})
+    row = st.compare_categorical(df, "v", "g", levels=["a", "b"])
+    assert row["comparison"] == "a vs b"
+    assert row["statistic"] == pytest.approx(20 / 3)
+    assert st.compare_categorical(df, "v", "g")["comparison"] == "all groups"
+    assert st.compare_categorical(df, "v", "g", comparison="all services")["comparison"] == "all services"
+
+
+# --------------------------------------------------------------------------------------
+# continuous
+# --------------------------------------------------------------------------------------
+def test_anova_known_answer_hand_computed():
+    # SSB = 4 * (4 + 0 + 4) = 32, SSW = 3 * 5 = 15 -> F = (32 / 2) / (15 / 9) = 9.6 on (2, 9) df
+    df = _frame({"a": [1, 2, 3, 4], "b": [3, 4, 5, 6], "c": [5, 6, 7, 8]})
+    row = st.compare_continuous(df, "x", "g")
+    assert row["reported_test"] == st.TEST_ANOVA == row["test"]
+    assert row["statistic"] == pytest.approx(9.6)
+    assert (row["df"], row["df2"]) == (2, 9)
+    assert row["p_value"] == pytest.approx(sps.f.sf(9.6, 2, 9))
+    assert row["p_nonparametric"] == pytest.approx(sps.kruskal([1, 2, 3, 4], [3, 4, 5, 6], [5, 6, 7, 8]).pvalue)
+    assert row["normality_ok"] is True and row["equal_variance"] is True
+    assert "one-way ANOVA" in row["reason"]
+
+
+def test_two_groups_student_t_known_answer():
+    # means 3.5 and 7.5, SD 1.8708 each, n 6: t = -4 / (1.8708 * sqrt(1/3)) = -3.7033 on 10 df
+    df = _frame({"a": [1, 2, 3, 4, 5, 6], "b": [5, 6, 7, 8, 9, 10]})
+    row = st.compare_continuous(df, "x", "g")
+    assert row["test"] == st.TEST_STUDENT
+    assert row["statistic"] == pytest.approx(-3.7033, abs=1e-4)
+    assert row["df"] == 10
+    assert row["p_value"] == pytest.approx(sps.ttest_ind(*[np.arange(1, 7), np.arange(5, 11)]).pvalue)
+    mw = sps.mannwhitneyu(np.arange(1, 7), np.arange(5, 11), alternative="two-sided")
+    assert row["p_nonparametric"] == pytest.approx(mw.pvalue)
+    assert row["statistic_nonparametric"] == pytest.approx(mw.statistic)
+
+
+def test_welch_when_variances_differ():
+    q = sps.norm.ppf((np.arange(1, 31) - 0.5) / 30)  # perfectly normal shape
+    a, b = q, 1 + 8 * q[:25]
+    df = _frame({"a": a, "b": b})
+    row = st.compare_continuous(df, "x", "g")
+    assert row["normality_ok"] is True and row["equal_variance"] is False
+    assert row["test_parametric"] == row["test"] == st.TEST_WELCH
+    assert "Welch" in row["reason"]
+    welch = sps.ttest_ind(a, b, equal_var=False)
+    assert row["p_value"] == pytest.approx(welch.pvalue)
+    assert row["df"] == pytest.approx(welch.df)
+    assert row["levene_p"] == pytest.approx(sps.levene(a, b, center="median").pvalue)
+
+
+def test_kruskal_reported_when_unequal_variances_in_three_groups():
+    q = sps.norm.ppf((np.arange(1, 21) - 0.5) / 20)  # perfectly normal shape
+    groups = {"a": q, "b": q + 0.5, "c": 10 * q}
+    row = st.compare_continuous(_frame(groups), "x", "g")
+    assert row["normality_ok"] is True and row["equal_variance"] is False
+    assert row["test"] == st.TEST_KRUSKAL
+    assert "Levene" in row["reason"]
+    assert row["p_value"] == pytest.approx(sps.kruskal(*groups.values()).pvalue)
+    assert row["df"] == 2
+
+
+def test_kruskal_reported_when_not_normal():
+    rng = np.random.default_rng(2)
+    groups = {"a": rng.exponential(1, 50), "b": rng.exponential(2, 50), "c": rng.normal(3, 1, 50)}
+    row = st.compare_continuous(_frame(groups), "x", "g")
+    assert row["normality_ok"] is False
+    assert row["test"] == st.TEST_KRUSKAL
+    assert "Shapiro-Wilk rejects normality in a" in row["reason"]
+    assert row["shapiro_p_min"] == pytest.approx(min(sps.shapiro(v).pvalue for v in groups.values()))
+    assert row["p_parametric"] == pytest.approx(sps.f_oneway(*groups.values()).pvalue)
+
+
+def test_mann_whitney_reported_for_two_non_normal_groups():
+    rng = np.random.default_rng(3)
+    a, b = rng.exponential(1, 40), rng.exponential(3, 40)
+    row = st.compare_continuous(_frame({"a": a, "b": b}), "x", "g")
+    assert row["test"] == st.TEST_MANN_WHITNEY
+    assert row["p_value"] == pytest.approx(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def test_alpha_changes_the_decision():
+    # Shapiro p for group "a" is between 0.01 and 0.05
+    a = np.array([1, 1, 1, 2, 2, 3, 5, 8, 9, 9], dtype=float)
+    p = sps.shapiro(a).pvalue
+    assert 0.01 < p < 0.05
+    df = _frame({"a": a, "b": a + 0.5, "c": a + 1.0})
+    assert st.compare_continuous(df, "x", "g", alpha=0.05)["test"] == st.TEST_KRUSKAL
+    assert st.compare_continuous(df, "x", "g", alpha=0.01)["test"] == st.TEST_ANOVA
+    with pytest.raises(ValueError, match="alpha"):
+        st.compare_continuous(df, "x", "g", alpha=0.5 * 3)
+
+
+def test_small_and_degenerate_groups_never_raise_or_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # a group of 1 is skipped with a note
+        df = _frame({"a": [1, 2, 3, 4], "b": [5, 6, 7, 9], "c": [4]})
+        row = st.compare_continuous(df, "x", "g")
+        assert "c (n=1)" in row["note"] and row["groups"] == "a, b"
+        assert row["test"] in (st.TEST_STUDENT, st.TEST_WELCH)
+        # a group of 2 cannot be checked for normality -> rank test
+        row = st.compare_continuous(_frame({"a": [1, 2, 3, 4], "b": [5, 6, 7, 9], "c": [4, 5]}), "x", "g")
+        assert row["test"] == st.TEST_KRUSKAL and "c has n=2" in row["reason"]
+        # a constant group (EDP: every patient had the same two modules)
+        row = st.compare_continuous(_frame({"a": [1, 2, 3, 4, 6], "b": [2, 3, 4, 5, 7], "c": [2, 2, 2, 2, 2]}),
+                                    "x", "g")
+        assert row["test"] == st.TEST_KRUSKAL and "c is constant" in row["reason"]
+        assert row["p_value"] == pytest.approx(sps.kruskal([1, 2, 3, 4, 6], [2, 3, 4, 5, 7], [2] * 5).pvalue)
+        # all values identical: no test
+        row = st.compare_continuous(_frame({"a": [3, 3, 3], "b": [3, 3, 3]}), "x", "g")
+        assert np.isnan(row["p_value"]) and "identical" in row["note"]
+        # one group only
+        row = st.compare_continuous(_frame({"a": [1, 2, 3], "b": [4]}), "x", "g")
+        assert np.isnan(row["p_value"]) and "fewer than two groups" in row["note"]
+
+
+def test_nullable_integers_with_missing_values():
+    df = pd.DataFrame({"g": list("aaaabbbb"), "x": pd.array([1, 2, None, 3, 7, 8, 9, None], dtype="Int64")})
+    row = st.compare_continuous(df, "x", "g")
+    assert row["n"] == 6
+    assert row["p_parametric"] == pytest.approx(sps.ttest_ind([1, 2, 3], [7, 8, 9]).pvalue)
+
+
+def test_cross_check_with_pingouin():
+    pg = pytest.importorskip("pingouin")
+    rng = np.random.default_rng(4)
+    groups = {"a": rng.normal(10, 2, 25), "b": rng.normal(11, 2, 20), "c": rng.normal(12, 2, 8)}
+    df = _frame(groups)
+    row = st.compare_continuous(df, "x", "g")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Pandas4Warning)
+        aov = pg.anova(data=df, dv="x", between="g")
+        kw = pg.kruskal(data=df, dv="x", between="g")
+        two = df[df["g"].isin(["a", "b"])]
+        tt = pg.ttest(groups["a"], groups["b"], correction=False)
+        mwu = pg.mwu(groups["a"], groups["b"], alternative="two-sided")
+    p_col = "p_unc" if "p_unc" in aov.columns else "p-unc"
+    assert row["p_parametric"] == pytest.approx(float(aov[p_col].iloc[0]))
+    assert row["statistic_parametric"] == pytest.approx(float(aov["F"].iloc[0]))
+    assert row["p_nonparametric"] == pytest.approx(float(kw[p_col].iloc[0]))
+    pair = st.compare_continuous(two, "x", "g")
+    tt_p = "p_val" if "p_val" in tt.columns else "p-val"
+    mw_p = "p_val" if "p_val" in mwu.columns else "p-val"
+    assert pair["test_parametric"] == st.TEST_STUDENT
+    assert pair["p_parametric"] == pytest.approx(float(tt[tt_p].iloc[0]))
+    assert pair["p_nonparametric"] == pytest.approx(float(mwu[mw_p].iloc[0]))
+
+
+def test_results_frame_stacks_both_kinds():
+    df = _frame({"a": [1, 2, 3, 4], "b": [3, 4, 5, 6]})
+    df["v"] = ["x", "y"] * 4
+    frame = st.results_frame([st.compare_continuous(df, "x", "g"), st.compare_categorical(df, "v", "g")])
+    assert list(frame.columns[: len(st.RESULT_COLUMNS)]) == st.RESULT_COLUMNS
+    assert frame["kind"].tolist() == ["continuous", "categorical"]
+    assert frame["p_value"].notna().all()
+
+
+def test_group_levels_order():
+    df = pd.DataFrame({"s": ["EDP", "SerD", "CMHC", None]})
+    assert st.group_levels(df, "s") == ["CMHC", "SerD", "EDP"]
+    assert st.group_levels(pd.DataFrame({"s": ["b", "a"]}), "s") == ["a", "b"]
+    with pytest.raises(ValueError, match="duplicated"):
+        st.group_levels(df, "s", ["CMHC", "CMHC"])
+    with pytest.raises(KeyError, match="nope"):
+        st.compare_continuous(df, "nope", "s")
+
+
+def test_large_groups_get_a_note_not_a_warning():
+    q = sps.norm.ppf((np.arange(1, 6001) - 0.5) / 6000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = st.compare_continuous(_frame({"a": q, "b": q + 0.1}), "x", "g")
+    assert row["note"] == "Shapiro-Wilk p-value approximate for n > 5000 in a, b"
+    assert row["test"] == st.TEST_STUDENT
