@@ -7,17 +7,23 @@ pseudonymous patient code, derives the analysis variables and returns the cohort
 row per patient) with the *cohort flow*: every input record of every source, once,
 as included or excluded with its reason.
 
-Rules (documented in ``data/raw/README.md``):
+Rules (documented, one by one, in ``data/raw/README.md``):
 
 - Problems that make a value unusable (a malformed date, code or number, an unknown
   service unit or module, an IMRS item outside 1-5, a stop date before the start, a
-  date in the future or before 1900, a duplicated patient code in the EHRs) are fatal:
-  all of them are collected and raised together as :class:`RawDataError`, each naming
-  file, line and column.
+  date in the future or before 1900, a duplicated patient code in the EHRs, a missing
+  required value) are fatal: all of them are collected and raised together as
+  :class:`RawDataError`, each naming file, line and column.
 - Records that are valid but outside the study are excluded and logged in the flow:
   a form row completed outside the observation period; a form row with no EHR record;
   a further programme of a patient already included; an EHR record with no form row.
 - Missing social variables and missing IMRS items are kept (missing) and counted.
+- Oddities that do not change the analysis are kept with a warning (``warnings``): an
+  unknown column, an unreadable form timestamp, empty rows, a service unit whose EHR
+  is not the one holding the patient's code.
+
+:func:`check_flow` verifies that the flow lists every record of every file exactly
+once and that its included rows are the cohort.
 """
 
 from __future__ import annotations
@@ -71,13 +77,15 @@ def _today():
     return pd.Timestamp.today().normalize()
 
 
-def _date_checks(log, file, lines, column, dates, today):
-    import pandas as pd
-
-    log.errors_from_mask(file, lines, column, dates.dt.strftime("%Y-%m-%d").tolist(),
-                         (dates > today).fillna(False), "date is in the future")
-    log.errors_from_mask(file, lines, column, dates.dt.strftime("%Y-%m-%d").tolist(),
-                         (dates < pd.Timestamp("1900-01-01")).fillna(False), "date is before 1900")
+def _parse_date_field(log, file, lines, column, raw_values, preferred, today, what="a date"):
+    """Parse one date column and report malformed, future and pre-1900 dates."""
+    r = N.parse_date_column(raw_values, preferred=preferred, earliest=N.EARLIEST_DATE, latest=today)
+    values = raw_values.tolist()
+    log.errors_from_mask(file, lines, column, values, r.bad,
+                         f"not {what} (expected dd/mm/yyyy or yyyy-mm-dd)")
+    log.errors_from_mask(file, lines, column, values, r.too_late, "date is in the future")
+    log.errors_from_mask(file, lines, column, values, r.too_early, "date is before 1900")
+    return r.dates, (r.bad | r.too_late | r.too_early)
 
 
 def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
@@ -94,7 +102,6 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     raw = table.data
     lines = raw["_line"].to_numpy()
     fmt = C.EHR_FORMATS[src]
-    heads = C.EHR_COLUMNS[src]
     out = pd.DataFrame(index=raw.index)
     out["_line"] = raw["_line"]
     out["source_ehr"] = src
@@ -106,7 +113,9 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
 
     by, bad = N.parse_integers(raw["birth_year"], lo=1900, hi=today.year)
     log.errors_from_mask(file, lines, table.headers["birth_year"], raw["birth_year"].tolist(),
-                         bad | by.isna(), "birth year must be a year between 1900 and this year")
+                         bad, f"birth year must be a year between 1900 and {today.year}")
+    log.errors_from_mask(file, lines, table.headers["birth_year"], raw["birth_year"].tolist(),
+                         by.isna() & ~bad, "birth year is missing")
     out["birth_year"] = by
 
     for fld in ("sex", "marital_status", "living_condition", "employment_status"):
@@ -119,16 +128,19 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
                          out["sex"].isna() & ~_bad_any(raw["sex"]), "sex is missing")
 
     out["municipality"] = N.canonical_municipality(raw["municipality"])
+    log.errors_from_mask(file, lines, table.headers["municipality"], raw["municipality"].tolist(),
+                         ~_bad_any(raw["municipality"]),
+                         "municipality of residence is missing (needed for the health district)")
 
     for fld in ("first_access_date", "programme_start_date"):
-        d, bad = N.parse_dates(raw[fld], preferred=fmt["date_format"])
-        log.errors_from_mask(file, lines, table.headers[fld], raw[fld].tolist(), bad,
-                             "not a date (expected dd/mm/yyyy or yyyy-mm-dd)")
-        _date_checks(log, file, lines, table.headers[fld], d, today)
+        d, _ = _parse_date_field(log, file, lines, table.headers[fld], raw[fld], fmt["date_format"], today)
         out[fld] = d
     log.errors_from_mask(file, lines, table.headers["first_access_date"], raw["first_access_date"].tolist(),
-                         out["first_access_date"].isna() & ~_bad_any(raw["first_access_date"]),
-                         "date of first access is missing")
+                         ~_bad_any(raw["first_access_date"]), "date of first access is missing")
+    before_birth = (out["first_access_date"].dt.year.astype("Int64") < out["birth_year"]).fillna(False)
+    log.errors_from_mask(file, lines, table.headers["first_access_date"], raw["first_access_date"].tolist(),
+                         before_birth.to_numpy(dtype=bool),
+                         f"first access is before the year of birth ({table.headers['birth_year']})")
 
     icd, bad = N.normalise_icd10(raw["diagnosis"])
     log.errors_from_mask(file, lines, table.headers["diagnosis"], raw["diagnosis"].tolist(), bad,
@@ -169,9 +181,8 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     out["_line"] = raw["_line"]
 
     ts, bad = N.parse_timestamps(raw["timestamp"])
-    for i in bad[bad].index:
-        log.warn(file, int(raw.at[i, "_line"]), h["timestamp"], raw.at[i, "timestamp"],
-                 "timestamp not understood; kept as missing (it is not used in the analysis)")
+    log.warn_lines(file, raw["_line"][bad.to_numpy(dtype=bool)], h["timestamp"],
+                   "timestamp not understood; kept as missing (it is not used in the analysis)")
     out["timestamp"] = ts
 
     code = N.normalise_code(raw["patient_code"])
@@ -179,33 +190,35 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
                          code.isna() | (code == ""), "patient code is missing")
     out["patient_code"] = code.astype("string")
 
-    units = {N.text_key(u): u for u in C.SERVICE_UNITS}
-    unit = raw["service_unit"].astype("string").fillna("").map(N.text_key).map(units)
-    log.errors_from_mask(file, lines, h["service_unit"], raw["service_unit"].tolist(), unit.isna(),
+    unit, bad = N.normalise_service_unit(raw["service_unit"])
+    log.errors_from_mask(file, lines, h["service_unit"], raw["service_unit"].tolist(), bad,
                          "unknown service unit; expected one of: " + ", ".join(C.SERVICE_UNITS))
+    log.errors_from_mask(file, lines, h["service_unit"], raw["service_unit"].tolist(), unit.isna() & ~bad,
+                         "service unit is missing")
     out["service_unit"] = unit.astype("string")
-    out["service_type"] = unit.map(lambda u: C.SERVICE_UNITS[u]["service_type"] if isinstance(u, str) else None
-                                   ).astype("string")
+    types = {u: info["service_type"] for u, info in C.SERVICE_UNITS.items()}
+    out["service_type"] = unit.map(types).astype("string")
 
     for fld, col in (("start_date", "imr_start"), ("stop_date", "imr_end")):
-        d, bad = N.parse_dates(raw[fld], preferred=C.FORM_DATE_FORMAT)
-        log.errors_from_mask(file, lines, h[fld], raw[fld].tolist(), bad | d.isna(),
-                             "missing or not a date (expected dd/mm/yyyy)")
-        _date_checks(log, file, lines, h[fld], d, today)
+        d, bad = _parse_date_field(log, file, lines, h[fld], raw[fld], C.FORM_DATE_FORMAT, today)
+        log.errors_from_mask(file, lines, h[fld], raw[fld].tolist(), ~_bad_any(raw[fld]),
+                             f"{'IMR start' if fld == 'start_date' else 'IMR stop'} date is missing")
         out[col] = d
     back = (out["imr_end"] < out["imr_start"]).fillna(False)
     log.errors_from_mask(file, lines, h["stop_date"], raw["stop_date"].tolist(), back,
                          "stop date is before start date")
 
-    fmt, bad = N.map_categories(raw["format"], {**C.FORM_FORMATS, "Gruppo": "group", "Individuale": "individual"})
+    fmt, bad = N.map_categories(raw["format"], N.IMR_FORMAT_CODING)
     log.errors_from_mask(file, lines, h["format"], raw["format"].tolist(), bad | fmt.isna(),
                          "IMR format must be Group or Individual")
     out["imr_format"] = fmt.astype("string")
-    out["manual_version"] = raw["manual_version"].astype("string").str.strip()
+    out["manual_version"] = N.canonical_manual_version(raw["manual_version"])
 
     ses, bad = N.parse_integers(raw["n_sessions"], lo=1)
-    log.errors_from_mask(file, lines, h["n_sessions"], raw["n_sessions"].tolist(), bad | ses.isna(),
+    log.errors_from_mask(file, lines, h["n_sessions"], raw["n_sessions"].tolist(), bad,
                          "number of sessions must be a whole number of at least 1")
+    log.errors_from_mask(file, lines, h["n_sessions"], raw["n_sessions"].tolist(), ses.isna() & ~bad,
+                         "number of sessions is missing")
     out["n_sessions"] = ses
 
     mods, unknown = N.parse_modules(raw["modules"])
@@ -217,29 +230,66 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     for col in C.MODULE_COLUMNS:
         out[col] = mods[col]
 
-    for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
-        vals, bad = N.parse_integers(raw[col], lo=C.IMRS_MIN, hi=C.IMRS_MAX)
-        log.errors_from_mask(file, lines, h[col], raw[col].tolist(), bad,
+    items = C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS
+    n = len(raw)
+    flat = pd.Series(raw[items].to_numpy(dtype=object).ravel(order="F"))  # one parse for all 30 items
+    vals, bad = N.parse_integers(flat, lo=C.IMRS_MIN, hi=C.IMRS_MAX)
+    vals, bad = vals.to_numpy(), bad.to_numpy()
+    for j, col in enumerate(items):
+        part = slice(j * n, (j + 1) * n)
+        log.errors_from_mask(file, lines, h[col], raw[col].tolist(), bad[part],
                              "IMRS items are scored 1 to 5 (whole numbers)")
-        out[col] = vals
+        out[col] = pd.array(vals[part], dtype="Int64")
     return out
 
 
 # --------------------------------------------------------------------------------------
 # Linkage and the cohort flow
 # --------------------------------------------------------------------------------------
-def _duplicate_codes(ehrs, log):
+def _duplicate_codes(ehrs, log, headers=None):
+    """Report every patient code that appears more than once across the EHR extracts.
+
+    A code twice is fatal whatever the other fields say: linkage to the form would be
+    ambiguous. The message says whether sex and birth year agree (probably one patient
+    registered twice, or in both services) or disagree (probably two patients sharing a
+    code), to help whoever fixes the extract.
+    """
     import pandas as pd
 
-    both = pd.concat([e[["patient_code", "source_ehr", "_line"]].assign(file=f) for f, e in ehrs], ignore_index=True)
-    both = both[both["patient_code"].notna()]
+    headers = headers or {}
+    both = pd.concat([e[["patient_code", "source_ehr", "_line", "sex", "birth_year"]].assign(file=f)
+                      for f, e in ehrs], ignore_index=True)
+    both = both[both["patient_code"].notna() & (both["patient_code"] != "")]
     dup = both[both.duplicated("patient_code", keep=False)]
+    if dup.empty:
+        return
+    n_sex = dup.groupby("patient_code")["sex"].nunique(dropna=False)
+    n_by = dup.groupby("patient_code")["birth_year"].nunique(dropna=False)
     for code, grp in dup.groupby("patient_code", sort=True):
         recs = grp.to_dict("records")
         where = "; ".join(f"{r['file']} line {r['_line']}" for r in recs)
+        scope = ("in both EHRs" if grp["source_ehr"].nunique() > 1 else f"within {recs[0]['file']}")
+        sexes = " / ".join(str(r["sex"]) for r in recs)
+        years = " / ".join(str(r["birth_year"]) for r in recs)
+        if n_sex[code] == 1 and n_by[code] == 1:
+            detail = (f"sex and birth year agree ({recs[0]['sex']}, {recs[0]['birth_year']}): probably one "
+                      "patient recorded twice; keep one record")
+        else:
+            parts = []
+            if n_sex[code] > 1:
+                parts.append(f"sex disagrees ({sexes})")
+            if n_by[code] > 1:
+                parts.append(f"birth year disagrees ({years})")
+            if n_sex[code] == 1:
+                parts.append(f"sex agrees ({recs[0]['sex']})")
+            if n_by[code] == 1:
+                parts.append(f"birth year agrees ({recs[0]['birth_year']})")
+            detail = " and ".join(parts) + ": probably different patients sharing a code"
         for r in recs:
-            log.error(r["file"], int(r["_line"]), "patient code", code,
-                      f"patient code appears more than once in the EHR extracts ({where}); linkage would be ambiguous")
+            column = headers.get(r["file"], "patient code")
+            log.error(r["file"], int(r["_line"]), column, code,
+                      f"patient code appears more than once in the EHR extracts, {scope} ({where}); "
+                      f"linkage would be ambiguous; {detail}")
 
 
 def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
@@ -354,25 +404,35 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
 
     ehrs = [(tables[s].file, harmonise_ehr(tables[s], log, today)) for s in ("EFESO", "Sister")]
     form = harmonise_form(tables["form"], log, today)
-    _duplicate_codes(ehrs, log)
+    _duplicate_codes(ehrs, log, {tables[s].file: tables[s].headers.get("patient_code") for s in ("EFESO", "Sister")})
     log.raise_if_any()
-    for file, e in ehrs:
-        log.problems.extend(validate(ehr_schema(today.year), e, file))
-    log.problems.extend(validate(form_schema(), form, tables["form"].file))
+    for (file, e), s in zip(ehrs, ("EFESO", "Sister")):
+        heads = {**tables[s].headers, "diagnosis_icd10": tables[s].headers.get("diagnosis")}
+        log.problems.extend(validate(ehr_schema(today.year), e, file, heads))
+    fh = tables["form"].headers
+    form_heads = {**fh, "imr_start": fh.get("start_date"), "imr_end": fh.get("stop_date"),
+                  "imr_format": fh.get("format")}
+    log.problems.extend(validate(form_schema(), form, tables["form"].file, form_heads))
     log.raise_if_any()
 
     ehr = pd.concat([e.assign(_file=f) for f, e in ehrs], ignore_index=True)
     form_reason, ehr_reason = link(form, ehr, study_start, study_end)
+    _linkage_warnings(form, ehr, form_reason, tables, log)
     inc_form = form[form_reason == REASON_INCLUDED]
     inc_ehr = ehr[ehr_reason == REASON_INCLUDED].drop(columns=["_file"])
-    later = (inc_form["imr_start"] < inc_form.merge(inc_ehr[["patient_code", "first_access_date"]],
-                                                    on="patient_code", how="left")
-             ["first_access_date"].to_numpy())
-    if later.any():
-        for i in inc_form.index[later]:
+    linked = inc_form[["patient_code", "imr_start"]].merge(
+        ehr.loc[ehr_reason == REASON_INCLUDED, ["patient_code", "first_access_date", "_file", "_line"]],
+        on="patient_code", how="left")
+    early = (linked["imr_start"] < linked["first_access_date"]).fillna(False).to_numpy(dtype=bool)
+    if early.any():
+        raw_form = tables["form"].data
+        for pos in early.nonzero()[0]:
+            i, r = inc_form.index[pos], linked.iloc[pos]
             log.error(tables["form"].file, int(form.at[i, "_line"]), tables["form"].headers["start_date"],
-                      form.at[i, "imr_start"].date(),
-                      "IMR start is before the patient's first access in the EHR; check both dates")
+                      raw_form.at[i, "start_date"],
+                      f"IMR start is before the patient's first access in the EHR "
+                      f"({r['first_access_date']:%d/%m/%Y}, {r['_file']} line {int(r['_line'])}); "
+                      "check both dates")
         log.raise_if_any()
     cohort = derive(inc_form, inc_ehr)
 
@@ -381,7 +441,7 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
         *[_flow_rows(src, tables[src].file, ehr[ehr["_file"] == tables[src].file], ehr_reason)
           for src in ("EFESO", "Sister")],
     ], ignore_index=True)
-    _check_flow_balance(flow, tables, cohort)
+    check_flow(flow, tables, cohort)
     warnings = [str(w) for w in log.warnings]
     extra = {tables[s].file: list(tables[s].extra.columns) for s in tables if len(tables[s].extra.columns)}
     return CleanResult(cohort=cohort, flow=flow, data_mode=detect_data_mode(raw_dir), warnings=warnings,
@@ -389,17 +449,48 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
 
 
 def _guard_identifiers(tables) -> None:
-    """Refuse exports carrying direct identifiers (names, fiscal codes, ...)."""
+    """Refuse exports carrying direct identifiers (names, fiscal codes, ...).
+
+    :func:`imr_analysis.identifiers.guard_dataframe` checks each file (its contract
+    columns and the columns kept aside); its findings, from all files, are raised
+    together as one :class:`RawDataError` naming file, line and column, with the value
+    masked.
+    """
     try:
         from .identifiers import guard_dataframe
     except ImportError:  # pragma: no cover - the guard ships with the package
         return
+    problems = []
     for t in tables.values():
         frame = t.data.drop(columns=["_line"])
         frame.columns = [t.headers.get(c, c) for c in frame.columns]
-        guard_dataframe(frame, t.file)
-        if len(t.extra.columns):
-            guard_dataframe(t.extra, t.file)
+        frames = [frame] + ([t.extra] if len(t.extra.columns) else [])
+        for f in frames:
+            try:
+                guard_dataframe(f, t.file)
+            except ValueError as err:
+                findings = getattr(err, "findings", None)
+                if not findings:
+                    raise
+                problems += [_identifier_problem(t, finding) for finding in findings]
+    if problems:
+        raise RawDataError(problems)
+
+
+def _identifier_problem(table, finding):
+    from .problems import Problem
+
+    try:
+        from .identifiers import KIND_LABELS
+        kind = KIND_LABELS.get(finding.kind, finding.kind)
+    except ImportError:  # pragma: no cover
+        kind = finding.kind
+    row = getattr(finding, "row", None)
+    line = int(table.data["_line"].iloc[row - 1]) if row and row <= len(table.data) else None
+    detail = f" ({finding.detail})" if getattr(finding, "detail", "") else ""
+    return Problem(table.file, line, finding.column, finding.masked or None,
+                   f"direct identifier: {kind}{detail}; remove this column from the export and export again "
+                   "(the value shown is masked)")
 
 
 def _folder_problem(raw_dir):
@@ -422,19 +513,83 @@ def _flow_rows(source, file, frame, reason):
     })
 
 
-def _check_flow_balance(flow, tables, cohort) -> None:
-    """Every input record appears once in the flow; included records match the cohort."""
+def _linkage_warnings(form, ehr, form_reason, tables, log) -> None:
+    """Warn about linked records that look wrong but are usable (kept, not fatal).
+
+    - a form row whose service unit keeps its records in one EHR while the patient code
+      is found in the other (e.g. a SerD unit and an EFESO code);
+    - a form row with no EHR record whose code matches an EHR code once leading zeros
+      are ignored (a spreadsheet may have dropped them); the row stays excluded.
+    """
+    import pandas as pd
+
+    file, h = tables["form"].file, tables["form"].headers
+    ehr_of_unit = {u: info["ehr"] for u, info in C.SERVICE_UNITS.items()}
+    src_of_code = ehr.drop_duplicates("patient_code").set_index("patient_code")["source_ehr"]
+    expected = form["service_unit"].map(ehr_of_unit)
+    found = form["patient_code"].map(src_of_code)
+    mismatch = (found.notna() & expected.notna() & (found != expected)).fillna(False)
+    for (exp, fnd), grp in form.assign(_exp=expected, _fnd=found)[mismatch].groupby(["_exp", "_fnd"], sort=True):
+        log.warn_lines(file, grp["_line"], h["service_unit"],
+                       f"the service unit keeps its records in {exp} but the patient code is in {fnd}; "
+                       "kept (the EHR record is used), check the code")
+    no_ehr = form_reason == REASON_NO_EHR
+    if no_ehr.any():
+        strip = lambda s: s.astype("string").str.replace(r"^([A-Z]*)0+(?=\d)", r"\1", regex=True)  # noqa: E731
+        ehr_keys = pd.Series(ehr["patient_code"].to_numpy(), index=strip(ehr["patient_code"]).to_numpy())
+        ehr_keys = ehr_keys[~ehr_keys.index.duplicated()]
+        keys = strip(form.loc[no_ehr, "patient_code"])
+        near = keys.map(ehr_keys)
+        for i in near[near.notna()].index:
+            log.warn(file, int(form.at[i, "_line"]), h["patient_code"], form.at[i, "patient_code"],
+                     f"no EHR record has this code, but {near[i]!r} differs only in leading zeros "
+                     "(a spreadsheet may have dropped them); the row is excluded until the code is fixed")
+
+
+def check_flow(flow, tables, cohort) -> None:
+    """Check that the cohort flow accounts for every input record exactly once.
+
+    For each source: the flow has one row per record of the file, at the very lines the
+    reader found them; the included form rows, the included EHR records and the cohort
+    are the same patients; every excluded row has a reason.
+
+    Raises
+    ------
+    AssertionError
+        With the first discrepancy found (a bug in the cleaner, not in the data).
+
+    Examples
+    --------
+    >>> result = clean_raw()  # doctest: +SKIP
+    >>> check_flow(result.flow, read_exports("data/raw"), result.cohort)  # doctest: +SKIP
+    """
+    import numpy as np
+
     for src, t in tables.items():
-        n_flow = int((flow["source"] == src).sum())
-        if n_flow != t.n_records:
-            raise AssertionError(f"cohort flow for {t.file} has {n_flow} rows but the file has {t.n_records} records")
-    for src in ("form",):
-        inc = int(((flow["source"] == src) & (flow["status"] == "included")).sum())
-        if inc != len(cohort):
-            raise AssertionError(f"{inc} included form rows but {len(cohort)} patients in the cohort")
-    inc_ehr = int(((flow["source"] != "form") & (flow["status"] == "included")).sum())
-    if inc_ehr != len(cohort):
-        raise AssertionError(f"{inc_ehr} included EHR records but {len(cohort)} patients in the cohort")
+        part = flow[flow["source"] == src]
+        if len(part) != t.n_records:
+            raise AssertionError(f"cohort flow for {t.file} has {len(part)} rows but the file has "
+                                 f"{t.n_records} records")
+        if not np.array_equal(np.sort(part["line"].to_numpy()), np.sort(t.data["_line"].to_numpy())):
+            raise AssertionError(f"cohort flow for {t.file} does not list the file's records line by line")
+    if flow.duplicated(["source", "line"]).any():
+        raise AssertionError("a record appears twice in the cohort flow")
+    if ((flow["status"] == "excluded") & (flow["reason"].isna() | (flow["reason"] == REASON_INCLUDED))).any():
+        raise AssertionError("an excluded record has no reason in the cohort flow")
+    ids = set(cohort["patient_id"].astype(str))
+    if len(ids) != len(cohort):
+        raise AssertionError("a patient appears twice in the cohort")
+    inc = flow[flow["status"] == "included"]
+    form_ids = inc.loc[inc["source"] == "form", "patient_id"].astype(str)
+    ehr_ids = inc.loc[inc["source"] != "form", "patient_id"].astype(str)
+    if len(form_ids) != len(cohort) or set(form_ids) != ids:
+        raise AssertionError(f"{len(form_ids)} included form rows but {len(cohort)} patients in the cohort")
+    if len(ehr_ids) != len(cohort) or set(ehr_ids) != ids:
+        raise AssertionError(f"{len(ehr_ids)} included EHR records but {len(cohort)} patients in the cohort")
+
+
+#: Former name, kept for callers of the first version.
+_check_flow_balance = check_flow
 
 
 def cohort_overview(cohort):
@@ -468,20 +623,43 @@ def write_outputs(result: CleanResult, processed_dir=None) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    """``python -m imr_analysis clean [--raw-dir DIR] [--processed-dir DIR]``."""
+    """``python -m imr_analysis clean [--raw-dir DIR] [--processed-dir DIR]``.
+
+    Problems in the raw exports are printed as a list (file, line, column, value) with a
+    pointer to the raw-data contract, and the exit code is 1; no traceback is shown
+    unless ``--traceback`` is given.
+    """
+    from . import paths
+    from .problems import CONTRACT_HINT
+
     parser = argparse.ArgumentParser(prog="python -m imr_analysis clean",
                                      description="Validate and clean the raw exports into the analysis cohort.")
     parser.add_argument("--raw-dir", default="", help="folder of the raw exports (default data/raw)")
     parser.add_argument("--processed-dir", default="", help="where to write the cohort (default data/processed)")
     parser.add_argument("--study-start", default=STUDY_START)
     parser.add_argument("--study-end", default=STUDY_END)
+    parser.add_argument("--traceback", action="store_true", help="show the Python traceback of unexpected errors")
     args = parser.parse_args(argv)
     try:
         result = clean_raw(args.raw_dir or None, args.study_start, args.study_end)
-    except (RawDataError, FileNotFoundError) as err:
+        written = write_outputs(result, args.processed_dir or None)
+    except RawDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    written = write_outputs(result, args.processed_dir or None)
+    except (OSError, ValueError) as err:
+        if args.traceback:
+            raise
+        where = paths.display_path(paths.resolve(args.raw_dir or None, paths.raw_dir()))
+        print(f"error: {type(err).__name__}: {err}\nraw exports read from: {where}\n{CONTRACT_HINT}",
+              file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - the command line shows a message, not a traceback
+        if args.traceback:
+            raise
+        print(f"error: unexpected {type(err).__name__} while cleaning: {err}\n"
+              "This is probably a bug in imr_analysis rather than in your data; run again with --traceback "
+              "and report it.", file=sys.stderr)
+        return 1
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"{len(result.cohort)} patients; cohort flow: "

@@ -3,15 +3,20 @@
 Reading is deliberately forgiving about *form* (encoding, delimiter, header spelling)
 and strict about *content* (that is :mod:`imr_analysis.clean`'s job):
 
-- encoding: UTF-8 (with or without BOM), falling back to cp1252 (Italian Windows Excel);
-- delimiter: ``,`` ``;`` or tab, detected from the header line;
-- an optional first line starting with ``#`` carries metadata; synthetic exports say
+- encoding: UTF-16 with BOM, UTF-8 (with or without BOM), else cp1252 (Italian Windows
+  Excel), else latin-1; an Excel workbook saved with a ``.csv`` name is recognised and
+  reported;
+- delimiter: ``,`` ``;`` or tab, detected from the header and the first records (or
+  taken from Excel's ``sep=;`` first line);
+- optional first lines starting with ``#`` carry metadata; synthetic exports say
   ``# SYNTHETIC DATA`` there;
 - header names are matched ignoring case, accents, spaces, underscores and punctuation,
-  and through the aliases below (Italian Google Forms headers, English EHR names);
-- columns nobody asked for are kept aside with a warning, never fatal;
-- every value is read as text; numbers, dates and codes are parsed by the cleaner, which
-  knows the line each value came from.
+  and through the aliases below (Italian Google Forms headers, English EHR names); the
+  name the contract gives a field wins over an alias;
+- columns nobody asked for are kept aside with a warning, never fatal; rows without any
+  content are skipped with a warning; trailing empty fields are ignored;
+- every value is read as text (stripped, Excel's ``="..."`` wrapper removed); numbers,
+  dates and codes are parsed by the cleaner, which knows the line each value came from.
 """
 
 from __future__ import annotations
@@ -72,9 +77,13 @@ HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
 REQUIRED_FIELDS = {
     "EFESO": tuple(C.EHR_COLUMNS["EFESO"]),
     "Sister": tuple(C.EHR_COLUMNS["Sister"]),
-    "form": tuple(C.FORM_COLUMNS) + tuple(f"imrs_user_{k:02d}" for k in C.IMRS_ITEMS)
+    "form": tuple(f for f in C.FORM_COLUMNS if f != "timestamp")
+    + tuple(f"imrs_user_{k:02d}" for k in C.IMRS_ITEMS)
     + tuple(f"imrs_provider_{k:02d}" for k in C.IMRS_ITEMS),
 }
+
+#: Fields read when present; when the column is absent it is added empty, with a warning.
+OPTIONAL_FIELDS = {"EFESO": (), "Sister": (), "form": ("timestamp",)}
 
 
 def header_key(name: str) -> str:
@@ -101,36 +110,56 @@ def _imrs_header_keys(version: str) -> dict[str, str]:
     return out
 
 
+#: IMRS grid headers: "User IMRS [1. ...]", "IMRS utente [1. ...]", "imrs_user_01".
 _IMRS_GRID = re.compile(
-    r"^(?P<who>user|utente|provider|operatore|operator)\s*imrs\s*\[\s*(?P<k>\d{1,2})\b.*\]$"
+    r"^(?:imrs\s*)?(?P<who>user|utente|provider|operatore|operator)\s*(?:imrs\s*)?"
+    r"(?:\[\s*(?P<k>\d{1,2})\b.*\]|(?P<k2>\d{1,2}))$"
 )
 
 
 def field_map(source: str) -> dict[str, str]:
     """Map normalised header keys to canonical field names for ``source``."""
+    return {**_alias_map(source), **_canonical_map(source)}
+
+
+def _canonical_map(source: str) -> dict[str, str]:
+    """Header keys of the names the contract gives each field (they win over aliases)."""
     if source in C.EHR_COLUMNS:
-        base = {header_key(col): fld for fld, col in C.EHR_COLUMNS[source].items()}
-    else:
-        base = {header_key(col): fld for fld, col in C.FORM_COLUMNS.items()}
-        base.update(_imrs_header_keys("user"))
-        base.update(_imrs_header_keys("provider"))
-    for fld, aliases in HEADER_ALIASES[source].items():
-        for alias in aliases:
-            base.setdefault(header_key(alias), fld)
+        return {header_key(col): fld for fld, col in C.EHR_COLUMNS[source].items()}
+    base = {header_key(col): fld for fld, col in C.FORM_COLUMNS.items()}
+    base.update(_imrs_header_keys("user"))
+    base.update(_imrs_header_keys("provider"))
     return base
 
 
+def _alias_map(source: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for fld, aliases in HEADER_ALIASES[source].items():
+        for alias in aliases:
+            out.setdefault(header_key(alias), fld)
+    return out
+
+
 def canonical_field(source: str, header: str, mapping: dict[str, str] | None = None) -> str | None:
-    """Canonical field for a raw header, or None if the column is not one we know."""
+    """Canonical field for a raw header, or None if the column is not one we know.
+
+    Examples
+    --------
+    >>> canonical_field("form", "Informazioni cronologiche"), canonical_field("EFESO", "data_primo_accesso")
+    ('timestamp', 'first_access_date')
+    >>> canonical_field("form", "Utente IMRS [3. Coinvolgimento di familiari e amici]")
+    'imrs_user_03'
+    """
     mapping = mapping or field_map(source)
     key = header_key(header)
     if key in mapping:
         return mapping[key]
     if source == "form":
         m = _IMRS_GRID.match(key)
-        if m and 1 <= int(m.group("k")) <= C.N_IMRS_ITEMS:
+        k = int(m.group("k") or m.group("k2")) if m else 0
+        if 1 <= k <= C.N_IMRS_ITEMS:
             who = "user" if m.group("who") in {"user", "utente"} else "provider"
-            return f"imrs_{who}_{int(m.group('k')):02d}"
+            return f"imrs_{who}_{k:02d}"
     return None
 
 
@@ -149,30 +178,110 @@ class RawTable:
     n_records: int
     metadata_line: str | None = None
     warnings: list = field(default_factory=list)
+    #: lines of rows with no content at all (skipped: they are not records)
+    empty_lines: list = field(default_factory=list)
 
     @property
     def file(self) -> str:
         return self.path.name
 
 
+#: What the first bytes of a file say about it when it is not a text CSV.
+_BINARY_SIGNATURES = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+)
+
+
 def _decode(raw: bytes) -> tuple[str, str]:
+    """Decode an export: UTF-16 (with BOM), UTF-8 (with or without BOM), cp1252, latin-1.
+
+    Examples
+    --------
+    >>> _decode("Scolarità".encode("cp1252")), _decode("\ufeffScolarità".encode("utf-8"))
+    (('Scolarità', 'cp1252'), ('Scolarità', 'utf-8-sig'))
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16"
+    if raw.startswith(b"\xef\xbb\xbf"):
+        try:
+            return raw.decode("utf-8-sig"), "utf-8-sig"
+        except UnicodeDecodeError:
+            pass
     try:
-        return raw.decode("utf-8-sig"), "utf-8"
+        return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="strict"), "cp1252"
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
 
 
-def _detect_delimiter(header_line: str) -> str:
-    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: (counts[d], d == ","))
-    return best if counts[best] > 0 else ","
+_DELIMITERS = (",", ";", "\t")
+
+
+def _split(line: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return []
+
+
+def _detect_delimiter(header_line: str, sample: list[str] | None = None) -> str:
+    """The delimiter (``,`` ``;`` or tab) that splits the header into the most fields and
+    the first records into as many fields as the header; ``,`` on ties.
+
+    Examples
+    --------
+    >>> _detect_delimiter("a;b;c", ["1,5;2;3"]), _detect_delimiter('"a;x",b,c', ["1;2,3,4"])
+    (';', ',')
+    """
+    best, best_score = ",", None
+    for d in _DELIMITERS:
+        n = len(_split(header_line, d))
+        if n < 2:
+            continue
+        rows = [r for r in (sample or []) if r.strip()]
+        consistent = sum(len(_split(r, d)) == n for r in rows)
+        score = (consistent, n)
+        if best_score is None or score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def _clean_cells(series):
+    """Strip spaces and Excel's ``="..."`` wrapper (used to keep leading zeros)."""
+    s = series.astype("str").str.strip()
+    wrapped = (s.str.startswith('="') & s.str.endswith('"') & (s.str.len() >= 3)).to_numpy(dtype=bool)
+    if wrapped.any():
+        s = s.where(~wrapped, s.str.slice(2, -1).str.strip())
+    return s.astype(object)
 
 
 def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> RawTable:
     """Read one raw export of ``source`` (``EFESO``, ``Sister`` or ``form``) as text.
 
-    Header problems (empty file, no data rows, missing required columns) are recorded in
-    ``log``; if no log is given they are raised at once as :class:`RawDataError`.
+    Form problems (a file missing, empty or not a CSV, no data rows, a required column
+    missing, two columns for one field, a row with the wrong number of fields) are
+    recorded in ``log`` with file, line and column; if no log is given they are raised
+    at once as :class:`RawDataError`. Tolerated, with a warning: columns outside the
+    contract (kept aside in ``extra``), rows without any content, a missing optional
+    column. Tolerated silently: encoding, BOM, delimiter, an Excel ``sep=;`` line,
+    trailing empty fields, header spelling.
+
+    Parameters
+    ----------
+    path : the CSV file.
+    source : ``"EFESO"``, ``"Sister"`` or ``"form"``.
+    log : where problems and warnings go; ``None`` raises at once.
+
+    Returns
+    -------
+    RawTable
+        ``data`` holds one column per canonical field (text, stripped) and ``_line``,
+        the line where each record starts in the file as a text editor numbers it.
 
     Examples
     --------
@@ -191,78 +300,172 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
     if not path.exists():
         log.error(name, None, None, None, f"file not found at {path}")
         return _empty(source, path, log, own_log)
-    text, encoding = _decode(path.read_bytes())
+    if path.is_dir():
+        log.error(name, None, None, None, f"{path} is a folder, not a CSV file")
+        return _empty(source, path, log, own_log)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        log.error(name, None, None, None, f"the file cannot be read ({err.strerror or err})")
+        return _empty(source, path, log, own_log)
+    for signature, what in _BINARY_SIGNATURES:
+        if raw.startswith(signature):
+            log.error(name, None, None, None,
+                      f"this is {what}, not a CSV text file; open it and save it as CSV (UTF-8 or 'CSV (separato "
+                      "da punto e virgola)')")
+            return _empty(source, path, log, own_log)
+    text, encoding = _decode(raw)
+    if "\x00" in text:
+        log.error(name, None, None, None, "the file contains NUL bytes; it is not a CSV text file")
+        return _empty(source, path, log, own_log)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     offset = 0
     metadata_line = None
-    while offset < len(lines) and lines[offset].startswith("#"):
-        metadata_line = metadata_line or lines[offset]
+    delimiter = None
+    while offset < len(lines):
+        line = lines[offset]
+        if line.startswith("#"):
+            metadata_line = metadata_line or line
+        elif re.fullmatch(r'"?sep=(.)"?,*;*\s*', line.strip("\ufeff")):
+            delimiter = re.fullmatch(r'"?sep=(.)"?,*;*\s*', line.strip("\ufeff")).group(1)  # Excel directive
+        elif line.strip(" \t,;\ufeff"):
+            break
         offset += 1
     synthetic = bool(metadata_line and metadata_line.startswith(C.SYNTHETIC_MARKER))
-    body = "\n".join(lines[offset:])
-    if not body.strip():
+    if offset >= len(lines):
         log.error(name, None, None, None, "the file is empty (no header line)")
         return _empty(source, path, log, own_log)
     header_line = lines[offset]
-    delimiter = _detect_delimiter(header_line)
+    if delimiter is None:
+        delimiter = _detect_delimiter(header_line, lines[offset + 1: offset + 21])
+    body = "\n".join(lines[offset:])
     reader = csv.reader(io.StringIO(body), delimiter=delimiter)
-    rows = list(reader)
-    header = [h.strip() for h in rows[0]]
-    records = []
-    record_lines = []
-    # csv may span lines inside quotes; recover file line numbers from the reader.
-    reader = csv.reader(io.StringIO(body), delimiter=delimiter)
-    next(reader)
-    for rec in reader:
-        line_no = reader.line_num + offset  # 1-based line where this record ends
-        if not any(cell.strip() for cell in rec):
-            continue  # blank line: not a record
-        records.append(rec)
-        record_lines.append(line_no)
-    mapping = field_map(source)
-    headers: dict[str, str] = {}
-    extra_cols = []
-    for j, h in enumerate(header):
-        fld = canonical_field(source, h, mapping)
-        if fld is None or fld in headers:
-            extra_cols.append(j)
-            if fld in headers:
-                log.warn(name, offset + 1, h, None, f"duplicate column for '{fld}'; the first one is used")
-            else:
-                log.warn(name, offset + 1, h, None, "column not part of the raw-data contract; kept aside, not used")
-            continue
-        headers[fld] = h
-    missing = [f for f in REQUIRED_FIELDS[source] if f not in headers]
-    for f in missing:
-        expected = _expected_header(source, f)
-        log.error(name, offset + 1, expected, None, "required column is missing from the header")
+    try:
+        header = [h.strip().strip("\ufeff") for h in next(reader)]
+    except csv.Error as err:
+        log.error(name, offset + 1, None, None, f"the header line cannot be read as CSV ({err})")
+        return _empty(source, path, log, own_log)
+    records: list[list[str]] = []
+    record_lines: list[int] = []
+    record_ends: dict[int, int] = {}  # start line -> end line, for records spanning lines
+    empty_lines: list[int] = []
+    prev = reader.line_num
+    try:
+        for rec in reader:
+            line_no = prev + 1 + offset  # 1-based file line where this record starts
+            if reader.line_num - prev > 1:
+                record_ends[line_no] = reader.line_num + offset
+            prev = reader.line_num
+            if not any(cell.strip() for cell in rec):
+                empty_lines.append(line_no)
+                continue  # blank line: not a record
+            records.append(rec)
+            record_lines.append(line_no)
+    except csv.Error as err:
+        log.error(name, reader.line_num + offset, None, None, f"the line cannot be read as CSV ({err})")
+    while header and header[-1] == "" and all(len(r) < len(header) or not r[len(header) - 1].strip()
+                                              for r in records):
+        header.pop()  # trailing delimiter on the header line (and maybe on the rows)
     width = len(header)
-    for rec, ln in zip(records, record_lines):
-        if len(rec) != width:
+    canonical, aliases = _canonical_map(source), _alias_map(source)
+    chosen: dict[str, tuple[int, int]] = {}  # field -> (priority, column index)
+    unknown_cols: list[int] = []
+    for j, h in enumerate(header):
+        key = header_key(h)
+        if key in canonical:
+            fld, prio = canonical[key], 0
+        else:
+            fld, prio = canonical_field(source, h, aliases), 1
+        if fld is None:
+            unknown_cols.append(j)
+            continue
+        if fld in chosen:
+            p0, j0 = chosen[fld]
+            if prio < p0:
+                chosen[fld] = (prio, j)
+                unknown_cols.append(j0)
+                log.warn(name, offset + 1, header[j0], None,
+                         f"another column, '{h}', holds '{_expected_header(source, fld)}'; this one is kept aside")
+            elif prio > p0:
+                unknown_cols.append(j)
+                log.warn(name, offset + 1, h, None,
+                         f"column '{header[j0]}' holds '{_expected_header(source, fld)}'; this one is kept aside")
+            else:
+                log.error(name, offset + 1, h, None,
+                          f"two columns, '{header[j0]}' and '{h}', both hold '{_expected_header(source, fld)}'; "
+                          "remove one of them")
+            continue
+        chosen[fld] = (prio, j)
+    headers = {fld: header[j] for fld, (_, j) in sorted(chosen.items(), key=lambda kv: kv[1][1])}
+    unknown_cols = sorted(unknown_cols)
+    unnamed = [j for j in unknown_cols if header[j] == ""]
+    for j in unknown_cols:
+        if header[j] == "":
+            continue
+        if canonical_field(source, header[j], aliases) is None and header_key(header[j]) not in canonical:
+            log.warn(name, offset + 1, header[j], None,
+                     "column not part of the raw-data contract; kept aside, not used")
+    if unnamed:
+        log.warn(name, offset + 1, None, None,
+                 f"{len(unnamed)} column(s) without a name in the header (positions "
+                 f"{', '.join(str(j + 1) for j in unnamed)}); kept aside, not used")
+    missing = [f for f in REQUIRED_FIELDS[source] if f not in headers]
+    if missing:
+        hint = [header[j] for j in unknown_cols if header[j]]
+        hint_text = (f"; columns not recognised: {', '.join(repr(h) for h in hint[:10])}" if hint else "")
+        for f in missing:
+            log.error(name, offset + 1, _expected_header(source, f), None,
+                      "required column is missing from the header" + hint_text)
+    for i, (rec, ln) in enumerate(zip(records, record_lines)):
+        if len(rec) > width and not any(c.strip() for c in rec[width:]):
+            records[i] = rec[:width]  # trailing empty fields (a delimiter at the end of the line)
+        elif len(rec) != width:
+            spans = (f" (the record runs from line {ln} to line {record_ends[ln]}: a quote is probably not "
+                     "closed)") if ln in record_ends else ""
             log.error(name, ln, None, None,
-                      f"the row has {len(rec)} fields but the header has {width}; check the delimiter/quoting")
+                      f"the row has {len(rec)} fields but the header has {width}; check the delimiter "
+                      f"({_delimiter_name(delimiter)} detected) and the quoting{spans}")
+    if empty_lines:
+        log.warn(name, empty_lines[0], None, None,
+                 f"{len(empty_lines)} row(s) without any content skipped (line(s) {_lines_text(empty_lines)})")
     if not records:
         if source == "form":
             log.error(name, None, None, None, "the file has a header but no records")
         else:
             log.warn(name, None, None, None, "the file has a header but no records")
     padded = [(rec + [""] * width)[:width] for rec in records]
-    all_df = pd.DataFrame(padded, columns=range(width), dtype=object)
-    cols = {fld: all_df[header.index(h)] for fld, h in headers.items()} if records else {}
-    data = pd.DataFrame({fld: (cols[fld] if fld in cols else pd.Series([], dtype=object))
-                         for fld in headers}, dtype=object)
-    data = data.apply(lambda s: s.astype(object).str.strip()) if len(data) else data
+    all_df = pd.DataFrame(padded, columns=range(width), dtype=object) if width else pd.DataFrame(
+        index=range(len(records)))
+    data = pd.DataFrame({fld: (all_df[header.index(h)] if records else pd.Series([], dtype=object))
+                         for fld, h in headers.items()}, dtype=object)
+    for fld in OPTIONAL_FIELDS[source]:
+        if fld not in headers and not missing:
+            log.warn(name, offset + 1, _expected_header(source, fld), None,
+                     "optional column is absent; its values are missing (it is not used in the analysis)")
+            headers[fld] = _expected_header(source, fld)
+            data[fld] = pd.Series([""] * len(records), dtype=object)
+    data = data.apply(_clean_cells) if len(data) else data
     data["_line"] = pd.Series(record_lines, dtype="int64")
-    extra = all_df[extra_cols].copy() if records else pd.DataFrame()
+    extra_cols = [j for j in unknown_cols if j < width]
+    extra = all_df[extra_cols].copy() if records and extra_cols else pd.DataFrame()
     if len(extra.columns):
-        extra.columns = [header[j] for j in extra_cols]
+        extra.columns = [header[j] or f"(unnamed column {j + 1})" for j in extra_cols]
     table = RawTable(source=source, path=path, data=data, headers=headers, extra=extra,
                      synthetic=synthetic, encoding=encoding, delimiter=delimiter,
-                     n_records=len(records), metadata_line=metadata_line)
+                     n_records=len(records), metadata_line=metadata_line, empty_lines=empty_lines)
     if own_log:
         log.raise_if_any()
     return table
+
+
+def _delimiter_name(d: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab"}.get(d, repr(d))
+
+
+def _lines_text(lines: list[int], limit: int = 10) -> str:
+    shown = ", ".join(str(x) for x in lines[:limit])
+    return shown + (f" and {len(lines) - limit} more" if len(lines) > limit else "")
 
 
 def _expected_header(source: str, fld: str) -> str:
@@ -308,7 +511,9 @@ def detect_data_mode(raw_dir: str | Path) -> str:
         if not path.exists():
             return "private"
         with open(path, "rb") as fh:
-            first = fh.readline().decode("utf-8-sig", errors="replace")
+            head = fh.read(4096)
+        first = _decode(head[: len(head) - len(head) % 2] if head.startswith((b"\xff\xfe", b"\xfe\xff"))
+                        else head)[0].split("\n", 1)[0]
         if not first.startswith(C.SYNTHETIC_MARKER):
             return "private"
     return "synthetic"

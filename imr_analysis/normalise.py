@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from . import constants as C
 
@@ -16,6 +17,20 @@ EXCEL_EPOCH = "1899-12-30"
 
 #: Date formats accepted in any export, in order of preference per source.
 DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d", "%d/%m/%y")
+
+#: Earliest date accepted in any export; earlier dates are reported as errors.
+EARLIEST_DATE = "1900-01-01"
+
+#: Excel serial day numbers are accepted with five digits only (10000 = 1927-05-18 to
+#: 99999 = 2173-10-14): a bare four-digit number such as ``2019`` is a year, not a date,
+#: and is reported instead of being read as 11 July 1905.
+_EXCEL_SERIAL = r"\d{5}(?:[.,]\d+)?"
+
+#: A time of day after a date ("15/03/2010 00:00", "2010-03-15T00:00:00"), as database
+#: and Excel exports write date cells; it is dropped (the fields are dates).
+_TIME_OF_DAY = r"(?:[ T]+(?:[01]?\d|2[0-3])[:.][0-5]\d(?:[:.][0-5]\d(?:[.,]\d+)?)?)$"
+
+_NS_MIN, _NS_MAX = "1677-09-22", "2262-04-11"
 
 
 def _blank(s):
@@ -34,11 +49,131 @@ def text_key(value: str) -> str:
     return re.sub(r"\s+", " ", s).strip().lower()
 
 
+def loose_key(value: str) -> str:
+    """:func:`text_key` with every punctuation mark dropped, for matching free-typed titles.
+
+    Examples
+    --------
+    >>> loose_key("M3 .  The Stress Vulnerability-model")
+    'm3 the stress vulnerability model'
+    """
+    return re.sub(r"\s+", " ", re.sub(r"[^0-9a-z]+", " ", text_key(value))).strip()
+
+
+def map_unique(s, func):
+    """Apply a Python function to the distinct values of ``s`` only, then map (vectorised callers).
+
+    Raw columns hold few distinct values (codes, municipalities, module titles), so this
+    keeps per-value Python work independent of the number of rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> map_unique(pd.Series(["A ", "a", "A "]), text_key).tolist()
+    ['a', 'a', 'a']
+    """
+    import numpy as np
+    import pandas as pd
+
+    values = s.to_numpy(dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    mapped = np.empty(len(uniques), dtype=object)
+    mapped[:] = [func(v) for v in uniques]
+    return pd.Series(mapped[codes], index=s.index, dtype=object)
+
+
+@dataclass(frozen=True)
+class DateParse:
+    """Result of :func:`parse_date_column`: parsed dates and one mask per kind of problem.
+
+    ``dates`` is ``datetime64[ns]`` (NaT where missing, malformed or out of range);
+    ``bad`` marks non-empty cells that are not a date; ``too_early`` and ``too_late``
+    mark real dates before ``earliest`` or after ``latest``.
+    """
+
+    dates: "object"
+    bad: "object"
+    too_early: "object"
+    too_late: "object"
+
+
+def parse_date_column(s, preferred: str | None = None, earliest: str | None = EARLIEST_DATE,
+                      latest=None) -> DateParse:
+    """Parse a column of dates and tell malformed dates from dates out of range.
+
+    Accepted: ``dd/mm/yyyy``, ``yyyy-mm-dd``, ``dd-mm-yyyy``, ``dd.mm.yyyy``,
+    ``yyyy/mm/dd``, ``dd/mm/yy`` (each optionally followed by a time of day, which is
+    dropped) and five-digit Excel serial day numbers (``43528`` or ``43528,0``).
+    Month-first (US) dates are never assumed: ``03/04/2019`` is 3 April 2019.
+    ``preferred`` is tried first. Dates outside the range pandas can hold in
+    nanoseconds (years 1678-2261) are still recognised, so that ``01/01/1650`` is
+    reported as *before 1900*, not as *not a date*.
+
+    Parameters
+    ----------
+    s : Series of raw text.
+    preferred : a ``strptime`` format tried before the others.
+    earliest, latest : bounds (inclusive); ``None`` for no bound.
+
+    Returns
+    -------
+    DateParse
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = parse_date_column(pd.Series(["04/03/2019", "01/01/1650", "01/01/2999", "2019", "",
+    ...                                  "2019-03-04 00:00:00"]), latest="2021-12-31")
+    >>> r.dates.dt.strftime("%Y-%m-%d").tolist()
+    ['2019-03-04', nan, nan, nan, nan, '2019-03-04']
+    >>> r.bad.tolist(), r.too_early.tolist(), r.too_late.tolist()
+    ([False, False, False, True, False, False], [False, True, False, False, False, False], \
+[False, False, True, False, False, False])
+    """
+    import numpy as np
+    import pandas as pd
+
+    text = s.astype("string").str.strip()
+    text = text.where(text != "")
+    present = text.notna().to_numpy(dtype=bool)
+    core = text.str.replace(_TIME_OF_DAY, "", regex=True)
+    out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[us]")
+    todo = present.copy()
+    formats = ([preferred] if preferred else []) + [f for f in DATE_FORMATS if f != preferred]
+    for fmt in formats:
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(core[todo], format=fmt, errors="coerce")
+        vals = parsed.to_numpy(dtype="datetime64[us]")
+        ok = ~np.isnat(vals)
+        pos = np.flatnonzero(todo)[ok]
+        out[pos] = vals[ok]
+        todo[pos] = False
+    if todo.any():
+        serial = core[todo].str.fullmatch(_EXCEL_SERIAL).fillna(False).to_numpy(dtype=bool)
+        if serial.any():
+            pos = np.flatnonzero(todo)[serial]
+            days = np.floor(core.iloc[pos].str.replace(",", ".", regex=False).astype(float).to_numpy())
+            out[pos] = np.datetime64(EXCEL_EPOCH, "us") + (days * 86_400_000_000).astype("timedelta64[us]")
+            todo[pos] = False
+    bad = present & np.isnat(out)
+    early = ~np.isnat(out) & (out < np.datetime64(earliest, "us")) if earliest else np.zeros(len(s), bool)
+    late = (~np.isnat(out) & (out > np.datetime64(pd.Timestamp(latest).date(), "us"))
+            if latest is not None else np.zeros(len(s), bool))
+    inside = (out >= np.datetime64(_NS_MIN, "us")) & (out <= np.datetime64(_NS_MAX, "us"))
+    keep = ~np.isnat(out) & inside & ~early & ~late
+    dates = pd.Series(np.where(keep, out, np.datetime64("NaT")).astype("datetime64[ns]"), index=s.index)
+    mk = lambda a: pd.Series(np.asarray(a, dtype=bool), index=s.index)  # noqa: E731
+    return DateParse(dates, mk(bad), mk(early), mk(late))
+
+
 def parse_dates(s, preferred: str | None = None):
     """Parse dates written as dd/mm/yyyy, yyyy-mm-dd (and close variants) or Excel serials.
 
-    Returns ``(dates, bad)``; ``bad`` marks non-empty cells that are not a date.
-    Month-first (US) dates are not accepted: 03/04/2019 is 3 April 2019.
+    Returns ``(dates, bad)``; ``bad`` marks non-empty cells that are not a date (or a
+    date pandas cannot hold, before 1678 or after 2261). Month-first (US) dates are not
+    accepted: 03/04/2019 is 3 April 2019. :func:`parse_date_column` also tells dates out
+    of a range apart.
 
     Examples
     --------
@@ -47,41 +182,51 @@ def parse_dates(s, preferred: str | None = None):
     >>> d.dt.strftime("%Y-%m-%d").tolist()[:3], bad.tolist()
     (['2019-03-04', '2019-03-04', '2019-03-04'], [False, False, False, False, True])
     """
+    r = parse_date_column(s, preferred, earliest=None, latest=None)
+    present = ~_blank(s)
+    return r.dates, (r.bad | (present & r.dates.isna())).astype(bool)
+
+
+_TZ_SUFFIX = r"\s*(?:(?:GMT|UTC)\s*(?:[+-]\d{1,2}(?::?\d{2})?)?|[A-Z]{3,5}|[+-]\d{2}:?\d{2}|Z)$"
+
+_TS_FORMATS_DAY_FIRST = (
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H.%M.%S",  # Google Sheets, English (UK) and Italian locale
+    "%d/%m/%Y %H:%M", "%d/%m/%Y %H.%M",
+)
+_TS_FORMATS_MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")  # Google Sheets, US locale
+_TS_FORMATS_OTHER = (
+    "%Y/%m/%d %I:%M:%S %p",  # Google Forms "Download responses (.csv)", English locale
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H.%M.%S",
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S.%f",
+)
+
+
+def _try_formats(text, formats):
     import numpy as np
     import pandas as pd
 
-    s = s.astype(object).where(~_blank(s), None)
-    text = s.astype("string").str.strip()
-    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-    formats = ([preferred] if preferred else []) + [f for f in DATE_FORMATS if f != preferred]
-    todo = text.notna()
+    out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    todo = text.notna().to_numpy(dtype=bool, copy=True)
     for fmt in formats:
         if not todo.any():
             break
-        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        ok = parsed.notna()
-        out.loc[ok[ok].index] = parsed[ok]
-        todo = todo & out.isna()
-    serial = text[todo].str.fullmatch(r"\d{4,5}(\.0+)?").fillna(False).astype(bool)
-    if serial.any():
-        idx = serial[serial].index
-        days = pd.to_numeric(text[idx], errors="coerce").astype(float)
-        out.loc[idx] = pd.to_datetime(EXCEL_EPOCH) + pd.to_timedelta(days, unit="D")
-        todo = todo & out.isna()
-    bad = (text.notna() & out.isna()).to_numpy(dtype=bool)
-    return out, pd.Series(np.asarray(bad), index=s.index)
-
-
-_TS_PATTERNS = (
-    ("%d/%m/%Y %H:%M:%S", None),
-    ("%d/%m/%Y %H.%M.%S", None),  # Italian locale
-    ("%Y/%m/%d %I:%M:%S %p", r"\s*GMT[+-]\d{1,2}(:?\d{2})?$"),  # English locale
-    ("%Y-%m-%d %H:%M:%S", None),
-)
+        vals = pd.to_datetime(text[todo], format=fmt, errors="coerce").to_numpy(dtype="datetime64[us]")
+        ok = ~np.isnat(vals)
+        pos = np.flatnonzero(todo)[ok]
+        out[pos] = vals[ok]
+        todo[pos] = False
+    return out
 
 
 def parse_timestamps(s):
     """Parse Google Forms timestamps in Italian or English locale.
+
+    Accepted: ``15/07/2021 10:32:11`` and ``15/07/2021 10.32.11`` (Google Sheets, UK and
+    Italian locale), ``2021/07/15 10:32:11 AM GMT+2`` (the Forms CSV download, English
+    locale), ISO ``2021-07-15 10:32:11`` / ``2021-07-15T10:32:11``, with or without a
+    time-zone suffix (dropped: local time is kept). A column written month-first
+    (``7/15/2021 10:32:11``, Google Sheets in US locale) is recognised as such only when
+    at least one of its values cannot be day-first and all of them can be month-first.
 
     Examples
     --------
@@ -90,52 +235,63 @@ def parse_timestamps(s):
     ...                                      "2021/07/15 10:32:11 AM GMT+2"]))
     >>> t.dt.strftime("%Y-%m-%d %H:%M").tolist(), bool(bad.any())
     (['2021-07-15 10:32', '2021-07-15 10:32', '2021-07-15 10:32'], False)
-    """
-    import pandas as pd
-
-    text = s.astype("string").str.strip()
-    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-    todo = text.notna() & (text != "")
-    for fmt, strip in _TS_PATTERNS:
-        if not todo.any():
-            break
-        vals = text[todo]
-        if strip:
-            vals = vals.str.replace(strip, "", regex=True)
-        parsed = pd.to_datetime(vals, format=fmt, errors="coerce")
-        ok = parsed.notna()
-        out.loc[ok[ok].index] = parsed[ok]
-        todo = todo & out.isna()
-    bad = text.notna() & (text != "") & out.isna()
-    return out, bad.fillna(False).astype(bool)
-
-
-def parse_integers(s, lo: float | None = None, hi: float | None = None):
-    """Parse whole numbers; accepts '21', ' 21 ', '21.0', '21,0' (decimal comma).
-
-    Returns ``(values as Int64, bad)``; values outside ``[lo, hi]`` are bad.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> v, bad = parse_integers(pd.Series(["21", "21,0", "", "x", "2.5", "0"]), lo=1)
-    >>> v.tolist(), bad.tolist()
-    ([21, 21, <NA>, <NA>, <NA>, <NA>], [False, False, False, True, True, True])
+    >>> t, _ = parse_timestamps(pd.Series(["7/15/2021 10:32:11", "7/3/2021 9:00:00"]))
+    >>> t.dt.strftime("%Y-%m-%d").tolist()
+    ['2021-07-15', '2021-07-03']
     """
     import numpy as np
     import pandas as pd
 
-    text = s.astype("string").str.strip().str.replace(",", ".", regex=False)
-    blank = text.isna() | (text == "")
-    num = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("Float64")
-    whole = num.notna() & (num == num.round())
-    bad = ~blank & ~whole.fillna(False)
-    if lo is not None:
-        bad |= (num < lo).fillna(False)
-    if hi is not None:
-        bad |= (num > hi).fillna(False)
-    vals = num.where(whole.fillna(False) & ~bad).round().astype("Int64")
-    return vals, pd.Series(np.asarray(bad, dtype=bool), index=s.index)
+    text = s.astype("string").str.strip()
+    text = text.where(text != "").str.replace(_TZ_SUFFIX, "", regex=True).str.strip()
+    present = text.notna().to_numpy(dtype=bool)
+    other = _try_formats(text, _TS_FORMATS_OTHER)
+    slash = text.where(np.isnat(other))
+    day_first = _try_formats(slash, _TS_FORMATS_DAY_FIRST)
+    month_first = _try_formats(slash, _TS_FORMATS_MONTH_FIRST)
+    candidates = slash.notna().to_numpy(dtype=bool)
+    us_locale = (candidates.any() and bool((~np.isnat(month_first[candidates])).all())
+                 and bool(np.isnat(day_first[candidates]).any()))
+    out = np.where(np.isnat(other), month_first if us_locale else day_first, other)
+    inside = (out >= np.datetime64(_NS_MIN, "us")) & (out <= np.datetime64(_NS_MAX, "us"))
+    out = np.where(inside, out, np.datetime64("NaT"))
+    bad = present & np.isnat(out)
+    return (pd.Series(out.astype("datetime64[ns]"), index=s.index),
+            pd.Series(bad, index=s.index, dtype=bool))
+
+
+def parse_integers(s, lo: float | None = None, hi: float | None = None):
+    """Parse whole numbers; accepts '21', ' 21 ', '21.0', '21,0' (decimal comma), '+3'.
+
+    Anything else that is not empty is bad: words, '2.5', '1e3', 'inf', thousands
+    separators, numbers of more than nine digits. Returns ``(values as Int64, bad)``;
+    values outside ``[lo, hi]`` are bad too (and missing in ``values``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> v, bad = parse_integers(pd.Series(["21", "21,0", "", "x", "2.5", "0", "inf"]), lo=1)
+    >>> v.tolist(), bad.tolist()
+    ([21, 21, <NA>, <NA>, <NA>, <NA>, <NA>], [False, False, False, True, True, True, True])
+    """
+    import numpy as np
+    import pandas as pd
+
+    text = s.astype("string").str.strip()
+    blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    numeric = text.str.fullmatch(r"[+-]?\d{1,9}(?:[.,]\d+)?").fillna(False).to_numpy(dtype=bool)
+    num = pd.to_numeric(text.where(numeric).str.replace(",", ".", regex=False),
+                        errors="coerce").astype("Float64")
+    whole = (num.notna() & (num == num.round())).fillna(False).to_numpy(dtype=bool)
+    bad = ~blank & ~whole
+    values = num.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        if lo is not None:
+            bad |= values < lo
+        if hi is not None:
+            bad |= values > hi
+    vals = num.where(pd.Series(whole & ~bad, index=num.index)).round().astype("Int64")
+    return vals, pd.Series(bad, index=s.index, dtype=bool)
 
 
 _ICD = re.compile(r"^([A-Z])(\d{2})(?:\.?([0-9A-Z]{1,2}))?$")
@@ -229,10 +385,14 @@ def split_atc(s):
     import pandas as pd
 
     text = s.astype("string").fillna("").str.upper()
-    tokens = text.str.split(r"[,;|/\s]+", regex=True)
-    codes = tokens.map(lambda t: tuple(x for x in t if x and _ATC_RE.match(x)))
-    bad = tokens.map(lambda t: tuple(x for x in t if x and not _ATC_RE.match(x)))
-    return pd.Series(codes, index=s.index), pd.Series(bad, index=s.index)
+
+    def split(cell):
+        tokens = [x for x in re.split(r"[,;|/\s]+", cell) if x]
+        return (tuple(x for x in tokens if _ATC_RE.match(x)), tuple(x for x in tokens if not _ATC_RE.match(x)))
+
+    parts = map_unique(text, split)
+    return (pd.Series([p[0] for p in parts], index=s.index, dtype=object),
+            pd.Series([p[1] for p in parts], index=s.index, dtype=object))
 
 
 def atc_classes(codes):
@@ -264,10 +424,12 @@ def atc_classes(codes):
 def _module_lookup() -> dict[str, int]:
     lookup: dict[str, int] = {}
     for k, title in C.MODULES.items():
-        for label in (title, C.MODULE_FORM_LABELS[k], f"M{k} {title}", f"M{k}. {title}",
-                      f"M{k} - {title}", f"Modulo {k}", f"Module {k}", f"M{k}",
-                      C.MODULE_ITALIAN_TITLES[k], f"M{k}. {C.MODULE_ITALIAN_TITLES[k]}"):
-            lookup[text_key(label)] = k
+        ita = C.MODULE_ITALIAN_TITLES[k]
+        for label in (title, ita, C.MODULE_FORM_LABELS[k], f"Modulo {k}", f"Module {k}", f"M{k}"):
+            lookup[loose_key(label)] = k
+        for prefix in (f"M{k}", f"Modulo {k}", f"Module {k}", f"M {k}", f"Mod {k}"):
+            for t in (title, ita):
+                lookup[loose_key(f"{prefix} {t}")] = k
     return lookup
 
 
@@ -277,22 +439,18 @@ _MODULES = _module_lookup()
 def module_number(label: str) -> int | None:
     """Module number for a checkbox label in English or Italian wording, or None.
 
+    Case, accents, spacing and punctuation do not matter; a label may carry its number
+    (``M3.``, ``Modulo 3 -``) or not, but a number and a title that disagree (``M2.
+    Coping with Stress``) match nothing.
+
     Examples
     --------
     >>> module_number("M3. The Stress-Vulnerability Model"), module_number("  affrontare lo STRESS ")
     (3, 8)
+    >>> module_number("Modulo 3 - Il modello stress vulnerabilità"), module_number("M2. Coping with Stress")
+    (3, None)
     """
-    key = text_key(label)
-    if key in _MODULES:
-        return _MODULES[key]
-    m = re.match(r"^(?:m|modulo|module)\s*\.?\s*(\d{1,2})\b", key)
-    if m and 1 <= int(m.group(1)) <= C.N_MODULES:
-        # "M3. <anything>" : the number decides only if the title also matches or is absent
-        rest = key[m.end():].strip(" .-:")
-        k = int(m.group(1))
-        if not rest or rest in (text_key(C.MODULES[k]), text_key(C.MODULE_ITALIAN_TITLES[k])):
-            return k
-    return None
+    return _MODULES.get(loose_key(label))
 
 
 def parse_modules(s):
@@ -312,18 +470,20 @@ def parse_modules(s):
     import numpy as np
     import pandas as pd
 
-    text = s.astype("string").fillna("")
-    sep = np.where(text.str.contains(";", regex=False), ";", ",")
-    labels = [tuple(x.strip() for x in t.split(sp) if x.strip()) for t, sp in zip(text.tolist(), sep)]
-    mapped = [[module_number(x) for x in row] for row in labels]
-    arr = np.zeros((len(labels), C.N_MODULES), dtype=bool)
-    for i, row in enumerate(mapped):
-        for k in row:
-            if k is not None:
-                arr[i, k - 1] = True
+    def parse(cell):
+        sep = ";" if ";" in cell else ","
+        labels = [x.strip() for x in cell.split(sep) if x.strip()]
+        numbers = [module_number(x) for x in labels]
+        return (tuple(k for k in numbers if k is not None),
+                tuple(x for x, k in zip(labels, numbers) if k is None))
+
+    parsed = map_unique(s.astype("string").fillna(""), parse)
+    arr = np.zeros((len(s), C.N_MODULES), dtype=bool)
+    rows = np.repeat(np.arange(len(s)), [len(p[0]) for p in parsed])
+    cols = np.fromiter((k - 1 for p in parsed for k in p[0]), dtype=np.int64, count=len(rows))
+    arr[rows, cols] = True
     frame = pd.DataFrame(arr, index=s.index, columns=C.MODULE_COLUMNS).astype(bool)
-    unknown = pd.Series([tuple(x for x, k in zip(lab, row) if k is None) for lab, row in zip(labels, mapped)],
-                        index=s.index, dtype=object)
+    unknown = pd.Series([p[1] for p in parsed], index=s.index, dtype=object)
     return frame, unknown
 
 
@@ -342,9 +502,11 @@ def map_categories(s, coding: dict[str, str]):
     import pandas as pd
 
     lookup = {text_key(k): v for k, v in coding.items()}
-    for v in set(coding.values()):
+    for v in sorted(set(coding.values())):
         lookup.setdefault(text_key(v), v)
-    text = s.astype("string").fillna("").map(text_key)
+    # numeric codes that passed through a spreadsheet ("1,0", "1.0") are the code "1"
+    text = (map_unique(s.astype("string").fillna(""), text_key).astype("string")
+            .str.replace(r"^(\d+)[.,]0+$", r"\1", regex=True))
     blank = text == ""
     vals = text.map(lookup).astype("string")
     bad = (~blank & vals.isna()).astype(bool)
@@ -361,14 +523,87 @@ def municipality_district(s):
     ['Centro-Nord', 'Ovest', 'outside']
     """
     lookup = {text_key(k): v for k, v in C.MUNICIPALITY_DISTRICT.items()}
-    return s.astype("string").fillna("").map(text_key).map(lookup).fillna("outside").astype(object)
+    return map_unique(s.astype("string").fillna(""), lambda x: lookup.get(text_key(x), "outside"))
 
 
 def canonical_municipality(s):
     """Municipality names in their canonical spelling when known, else stripped title case."""
     lookup = {text_key(k): k for k in C.MUNICIPALITY_DISTRICT}
     text = s.astype("string").fillna("").str.strip()
-    return text.map(lambda x: lookup.get(text_key(x), x.title() if x else None)).astype(object)
+    return map_unique(text, lambda x: lookup.get(text_key(x), x.title() if x else None))
+
+
+#: Other names of the three kinds of service, in Italian and English, accepted before the town.
+SERVICE_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "CMHC": ("CMHC", "CSM", "Centro di Salute Mentale", "Centro Salute Mentale", "Community Mental Health Centre",
+             "Community Mental Health Center"),
+    "SerD": ("SerD", "SerDP", "SerT", "Servizio Dipendenze", "Servizio Dipendenze Patologiche",
+             "Servizio per le Dipendenze"),
+    "EDP": ("EDP", "DCA", "Programma DCA", "Programma Disturbi del Comportamento Alimentare",
+            "Eating Disorders Programme", "Eating Disorders Program"),
+}
+
+
+def _unit_lookup() -> dict[str, str]:
+    lookup = {}
+    for unit, info in C.SERVICE_UNITS.items():
+        town = unit.split(" ", 1)[1]
+        for alias in SERVICE_TYPE_ALIASES[info["service_type"]]:
+            for label in (f"{alias} {town}", f"{alias} di {town}", f"{town} {alias}"):
+                lookup[loose_key(label)] = unit
+    for unit in C.SERVICE_UNITS:
+        lookup[loose_key(unit)] = unit
+    return lookup
+
+
+_UNITS = _unit_lookup()
+
+
+def normalise_service_unit(s):
+    """Canonical service unit (a key of ``SERVICE_UNITS``) from the form's answer.
+
+    Case, accents, spacing, punctuation (``Ser.D.``) and the Italian names of the
+    services (``CSM``, ``SerDP``, ``SerT``, ``DCA``) do not matter. Returns ``(units,
+    bad)``; ``bad`` marks non-empty answers that name no known unit.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> u, bad = normalise_service_unit(pd.Series(["cmhc  ferrara", "CSM Cento", "Ser.D. Codigoro", "DCA Ferrara",
+    ...                                            "CMHC Atlantis", ""]))
+    >>> u.tolist(), bad.tolist()
+    (['CMHC Ferrara', 'CMHC Cento', 'SerD Codigoro', 'EDP Ferrara', <NA>, <NA>], \
+[False, False, False, False, True, False])
+    """
+    text = s.astype("string").fillna("")
+    key = map_unique(text, loose_key).astype("string")
+    # "Ser.D." -> "ser d": glue single letters back onto the word they belong to
+    key = (key.str.replace(r"\bser d p\b", "serdp", regex=True).str.replace(r"\bser d\b", "serd", regex=True)
+           .str.replace(r"\bser t\b", "sert", regex=True))
+    units = key.map(_UNITS).astype("string")
+    blank = key == ""
+    return units.where(~blank), (~blank & units.isna()).astype(bool)
+
+
+#: Answers accepted for the IMR format question (Google Form in English or Italian).
+IMR_FORMAT_CODING = {"Group": "group", "Individual": "individual", "Gruppo": "group", "Di gruppo": "group",
+                     "Individuale": "individual"}
+
+
+def canonical_manual_version(s):
+    """The manual version as written in :data:`constants.MANUAL_VERSIONS` when it is one of
+    them (ignoring case, accents and spacing); other answers are kept, single-spaced.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> canonical_manual_version(pd.Series(["  original toolkit (samhsa 2009) ", "Other  edition", ""])).tolist()
+    ['Original toolkit (SAMHSA 2009)', 'Other edition', <NA>]
+    """
+    lookup = {text_key(v): v for v in C.MANUAL_VERSIONS}
+    text = s.astype("string").fillna("").str.strip().str.replace(r"\s+", " ", regex=True)
+    out = map_unique(text, lambda x: lookup.get(text_key(x), x)).astype("string")
+    return out.where(text != "")
 
 
 def normalise_code(s):

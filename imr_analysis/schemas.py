@@ -27,6 +27,7 @@ def ehr_schema(reference_year: int):
             "patient_code": pa.Column("string", Check.str_matches(r"^\S+$"), nullable=False),
             "birth_year": pa.Column("Int64", Check.in_range(1900, reference_year), nullable=False),
             "sex": pa.Column("string", Check.isin(C.SEXES), nullable=False),
+            "municipality": pa.Column(nullable=False),
             "first_access_date": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
             "diagnosis_icd10": pa.Column("string", Check.str_matches(r"^[A-Z]\d{2}(\.[0-9A-Z]{1,2})?$"),
                                          nullable=False),
@@ -97,17 +98,38 @@ def _ts(value):
     return pd.Timestamp(value)
 
 
-def validate(schema, df, file: str) -> list[Problem]:
-    """Validate lazily; return every failure as a :class:`Problem` naming file and line.
+#: Dataframe-wide checks and the column their problems are reported in.
+_WIDE_CHECK_COLUMNS = {
+    "first access is before the year of birth": "first_access_date",
+    "stop date is before start date": "imr_end",
+}
 
-    ``df`` must carry a ``_line`` column with each record's line in the file.
+
+def validate(schema, df, file: str, headers: dict | None = None) -> list[Problem]:
+    """Validate lazily; return every failure as a :class:`Problem` naming file, line and column.
+
+    ``df`` must carry a ``_line`` column with each record's line in the file;
+    ``headers`` maps canonical column names to the headers written in the file (columns
+    not in it are named canonically). A dataframe-wide check gives one problem per
+    failing record, not one per column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"_line": [3, 4], "n": pd.array([2, 0], dtype="Int64")})
+    >>> import pandera.pandas as pa
+    >>> schema = pa.DataFrameSchema({"n": pa.Column("Int64", pa.Check.ge(1))})
+    >>> [str(p) for p in validate(schema, df, "form.csv", {"n": "Number of sessions"})]
+    ["form.csv, line 4, column 'Number of sessions': value below the allowed minimum (1) (value: '0')"]
     """
     import pandera.errors as pe
 
+    headers = headers or {}
     try:
         schema.validate(df, lazy=True)
     except pe.SchemaErrors as err:
         problems = []
+        seen = set()
         cases = err.failure_cases
         for rec in cases.itertuples(index=False):
             idx = getattr(rec, "index", None)
@@ -115,9 +137,16 @@ def validate(schema, df, file: str) -> list[Problem]:
             if idx is not None and idx == idx and idx in df.index:
                 line = int(df.at[idx, "_line"])
             column = getattr(rec, "column", None)
+            column = None if column != column else column
             check = str(getattr(rec, "check", ""))
             value = getattr(rec, "failure_case", None)
-            problems.append(Problem(file, line, None if column != column else column,
+            if getattr(rec, "schema_context", "") == "DataFrameSchema" and check in _WIDE_CHECK_COLUMNS:
+                if (line, check) in seen:
+                    continue
+                seen.add((line, check))
+                column = _WIDE_CHECK_COLUMNS[check]
+                value = df.at[idx, column] if line is not None else None
+            problems.append(Problem(file, line, headers.get(column, column),
                                     None if value is None else str(value), _describe(check)))
         return problems
     return []

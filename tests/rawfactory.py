@@ -66,18 +66,99 @@ def to_csv(header, rows, delimiter=",", marker=MARKER) -> str:
 
 def write_exports(folder: Path, efeso=None, sister=None, form=None, marker=MARKER,
                   efeso_header_=None, sister_header_=None, form_header_=None, encoding="utf-8",
-                  form_delimiter=",", sister_delimiter=",") -> Path:
-    """Write three exports; default: one CMHC and one SerD patient, both completed."""
+                  form_delimiter=",", sister_delimiter=",", efeso_delimiter=";", bom=False,
+                  line_ending="\n") -> Path:
+    """Write three exports; default: one CMHC and one SerD patient, both completed.
+
+    ``encoding`` applies to all three files; ``bom`` prefixes each with a UTF-8 byte-order
+    mark; ``line_ending`` "\r\n" writes Windows line ends.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     efeso = [efeso_row()] if efeso is None else efeso
     sister = [sister_row()] if sister is None else sister
     form = [form_row(), form_row(code="SD00001", unit="SerD Cento", modules="M6. Drug and Alcohol Use",
                                  timestamp="06/12/2019 10:00:00")] if form is None else form
-    (folder / C.RAW_FILES["EFESO"]).write_bytes(
-        to_csv(efeso_header_ or efeso_header(), efeso, ";", marker).encode(encoding))
-    (folder / C.RAW_FILES["Sister"]).write_bytes(
-        to_csv(sister_header_ or sister_header(), sister, sister_delimiter, marker).encode(encoding))
-    (folder / C.RAW_FILES["form"]).write_bytes(
-        to_csv(form_header_ or form_header(), form, form_delimiter, marker).encode(encoding))
+    texts = {
+        "EFESO": to_csv(efeso_header_ or efeso_header(), efeso, efeso_delimiter, marker),
+        "Sister": to_csv(sister_header_ or sister_header(), sister, sister_delimiter, marker),
+        "form": to_csv(form_header_ or form_header(), form, form_delimiter, marker),
+    }
+    return write_texts(folder, texts, encoding=encoding, bom=bom, line_ending=line_ending)
+
+
+def write_texts(folder: Path, texts: dict, encoding="utf-8", bom=False, line_ending="\n") -> Path:
+    """Write raw texts (keyed ``EFESO``, ``Sister``, ``form``) as the three export files."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for source, text in texts.items():
+        data = text.replace("\n", line_ending).encode(encoding)
+        (folder / C.RAW_FILES[source]).write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
     return folder
+
+
+def read_texts(folder: Path) -> dict:
+    """The three export files of ``folder`` as text (UTF-8), keyed by source."""
+    return {source: (Path(folder) / name).read_text(encoding="utf-8") for source, name in C.RAW_FILES.items()}
+
+
+def italian_timestamp(cell: str) -> str:
+    """A Google Forms timestamp as the Italian-locale sheet writes it: ``15/07/2021 10.32.11``."""
+    import re
+    from datetime import datetime
+
+    text = re.sub(r"\s*(GMT|UTC)[+-]?\d*(:?\d{2})?$", "", cell.strip())
+    for fmt in ("%d/%m/%Y %H:%M:%S", "%Y/%m/%d %I:%M:%S %p", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
+                "%d/%m/%Y %H.%M.%S"):
+        try:
+            return datetime.strptime(text, fmt).strftime("%d/%m/%Y %H.%M.%S")
+        except ValueError:
+            continue
+    return cell
+
+
+def rewrite_italian_excel(src: Path, dst: Path) -> Path:
+    """Rewrite the exports in ``src`` as Italian Excel would save them into ``dst``.
+
+    Every file: ``;`` delimiter (quoting only where needed), cp1252, CRLF line ends,
+    dates ``dd/mm/yyyy`` (the Sister extract's ISO dates converted), whole numbers with a
+    decimal comma (``20`` -> ``20,0``; birth years left alone), Google Forms timestamps in
+    Italian locale (``10.32.11``). The marker line is kept, so that file lines (and the
+    cohort flow) are the same.
+    """
+    import re
+
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    iso = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+    for source, name in C.RAW_FILES.items():
+        raw = (src / name).read_bytes().decode("utf-8-sig")
+        lines = raw.split("\n")
+        marker = [x for x in lines[:1] if x.startswith("#")]
+        body = "\n".join(lines[len(marker):])
+        delimiter = ";" if body.split("\n", 1)[0].count(";") > body.split("\n", 1)[0].count(",") else ","
+        rows = list(csv.reader(io.StringIO(body), delimiter=delimiter))
+        header, records = rows[0], [r for r in rows[1:] if r]
+        numeric = {j for j, h in enumerate(header)
+                   if h in {"ANNI_SCOLARITA", "scolarita_anni", "Number of sessions"} or "IMRS [" in h}
+        stamp = header.index(C.FORM_COLUMNS["timestamp"]) if source == "form" else None
+        out = []
+        for rec in records:
+            new = []
+            for j, cell in enumerate(rec):
+                m = iso.match(cell)
+                if m:
+                    cell = f"{m.group(3)}/{m.group(2)}/{m.group(1)}"
+                elif j in numeric and re.fullmatch(r"\d+", cell):
+                    cell = cell + ",0"
+                elif j == stamp:
+                    cell = italian_timestamp(cell)
+                new.append(cell)
+            out.append(new)
+        buf = io.StringIO()
+        buf.write("".join(x + "\n" for x in marker))
+        w = csv.writer(buf, delimiter=";", lineterminator="\n")
+        w.writerow(header)
+        w.writerows(out)
+        (dst / name).write_bytes(buf.getvalue().replace("\n", "\r\n").encode("cp1252"))
+    return dst

@@ -1,0 +1,491 @@
+"""A battery of messy and bad raw exports, each with its exact outcome.
+
+Three kinds of case, one parametrised test each:
+
+- *tolerated*: what real exports legitimately look like (Italian Excel, cp1252, BOM,
+  other date formats, letter case, Italian wording ...). The cohort is built and the
+  normalised value is checked.
+- *fatal*: what cannot be fixed. ``RawDataError`` is raised and its problems name the
+  file, the line (as a text editor numbers it: line 1 is the marker, line 2 the header)
+  and the column, with the rule's message.
+- *excluded*: valid records outside the study. They are in the cohort flow with their
+  reason, and the flow balances.
+
+The rules are those of the table in ``data/raw/README.md``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import rawfactory as rf
+from imr_analysis import constants as C
+from imr_analysis.clean import (REASON_FORM_EXCLUDED, REASON_NO_EHR, REASON_NO_FORM, REASON_OUTSIDE_PERIOD,
+                                REASON_REPEAT, clean_raw)
+from imr_analysis.ingest import detect_data_mode, read_raw
+from imr_analysis.problems import RawDataError
+from imr_analysis.schemas import ehr_schema, validate
+
+TODAY = "2024-01-01"  # fixed reference date for "in the future"
+EF, SD, FORM = "efeso_extract.csv", "sister_extract.csv", "imr_summary_form.csv"
+
+
+def sd_form(**kw):
+    """The default SerD form row (patient SD00001)."""
+    kw.setdefault("code", "SD00001")
+    kw.setdefault("unit", "SerD Cento")
+    kw.setdefault("modules", "M6. Drug and Alcohol Use")
+    kw.setdefault("timestamp", "06/12/2019 10:00:00")
+    return rf.form_row(**kw)
+
+
+def clean(folder):
+    return clean_raw(folder, today=TODAY)
+
+
+def texts(**kw):
+    """The default exports as text, with keyword overrides of rawfactory.write_exports' rows."""
+    efeso = kw.get("efeso", [rf.efeso_row()])
+    sister = kw.get("sister", [rf.sister_row()])
+    form = kw.get("form", [rf.form_row(), sd_form()])
+    return {
+        "EFESO": rf.to_csv(kw.get("efeso_header", rf.efeso_header()), efeso, ";"),
+        "Sister": rf.to_csv(kw.get("sister_header", rf.sister_header()), sister, ","),
+        "form": rf.to_csv(kw.get("form_header", rf.form_header()), form, ","),
+    }
+
+
+def renamed(header, old, new):
+    return [new if h == old else h for h in header]
+
+
+# ======================================================================================
+# Tolerated: the cohort is built and the value is normalised
+# ======================================================================================
+def _w(**kw):
+    return lambda folder: rf.write_exports(folder, **kw)
+
+
+def _t(transform, **kw):
+    """Write the default texts after applying ``transform`` to {source: text}."""
+    def write(folder):
+        t = texts(**kw)
+        return rf.write_texts(folder, transform(t))
+    return write
+
+
+def _latin1(folder):
+    t = texts(efeso_header=rf.efeso_header() + ["NOTE"], efeso=[rf.efeso_row() + ["\u00bf"]])
+    rf.write_texts(folder, {k: v for k, v in t.items() if k != "EFESO"})
+    # byte 0x81 is undefined in cp1252: the reader falls back to latin-1
+    (folder / EF).write_bytes(t["EFESO"].replace("\u00bf", "x\x81").encode("latin-1"))
+    return folder
+
+
+def _utf16_tab(folder):
+    efeso = rf.to_csv(rf.efeso_header(), [rf.efeso_row()], "\t")
+    t = texts()
+    rf.write_texts(folder, {"Sister": t["Sister"], "form": t["form"]})
+    (folder / EF).write_bytes(efeso.encode("utf-16"))  # Excel "Unicode text": UTF-16 with BOM, tabs
+    return folder
+
+
+ITALIAN_FORM_HEADER = (["Informazioni cronologiche", "Codice paziente", "Servizio", "Data inizio IMR", "Data fine IMR",
+                        "Formato IMR", "Versione del manuale", "Numero di sessioni", "Moduli somministrati"]
+                       + [f"Utente IMRS [{k}. voce {k}]" for k in C.IMRS_ITEMS]
+                       + [f"Operatore IMRS [{k}. voce {k}]" for k in C.IMRS_ITEMS])
+
+TOLERATED = [
+    # (id, writer, patient, cohort column, expected normalised value)
+    ("italian-excel-semicolon-decimal-comma",
+     _w(form=[rf.form_row(sessions="20,0", user=["4,0"] * 15), sd_form()], form_delimiter=";",
+        sister_delimiter=";"), "EF00001", "n_sessions", 20),
+    ("decimal-comma-imrs-total", _w(form=[rf.form_row(user=["4,0"] * 15), sd_form()], form_delimiter=";"),
+     "EF00001", "imrs_user_total", 60.0),
+    ("cp1252-accented-italian-module", _w(form=[rf.form_row(modules="Il modello stress-vulnerabilità"), sd_form()],
+                                          encoding="cp1252"), "EF00001", "module_03", True),
+    ("latin1-undefined-cp1252-byte", _latin1, "EF00001", "diagnosis_icd10", "F20.0"),
+    ("utf8-bom", _w(bom=True), "EF00001", "birth_year", 1980),
+    ("utf16-tab-delimited", _utf16_tab, "EF00001", "sex", "M"),
+    ("windows-line-ends", _w(line_ending="\r\n"), "SD00001", "first_treatment_date", pd.Timestamp("2015-06-01")),
+    ("sister-dates-dd-mm-yyyy", _w(sister=[rf.sister_row(first_access="01/06/2015")]),
+     "SD00001", "first_treatment_date", pd.Timestamp("2015-06-01")),
+    ("efeso-dates-iso", _w(efeso=[rf.efeso_row(first_access="2010-03-15")]),
+     "EF00001", "first_treatment_date", pd.Timestamp("2010-03-15")),
+    ("excel-serial-date", _w(form=[rf.form_row(start="43525"), sd_form()]), "EF00001", "imr_start",
+     pd.Timestamp("2019-03-01")),
+    ("excel-serial-date-decimal-comma", _w(form=[rf.form_row(stop="43800,0"), sd_form()]), "EF00001", "imr_end",
+     pd.Timestamp("2019-12-01")),
+    ("date-with-midnight-time", _w(efeso=[rf.efeso_row(first_access="15/03/2010 00:00:00")]),
+     "EF00001", "first_treatment_date", pd.Timestamp("2010-03-15")),
+    ("dotted-and-slashed-iso-dates", _w(form=[rf.form_row(start="01.03.2019", stop="2019/12/01"), sd_form()]),
+     "EF00001", "imr_duration_months", 275 / (365.25 / 12)),
+    ("dashed-dates", _w(form=[rf.form_row(start="01-03-2019", stop="01-12-2019"), sd_form(start="01-03-2019")]),
+     "EF00001", "imr_duration_months", 275 / (365.25 / 12)),
+    ("code-lower-case-and-spaces", _w(form=[rf.form_row(code="  ef00001 "), sd_form()]),
+     "EF00001", "source_ehr", "EFESO"),
+    ("excel-leading-zero-wrapper", _w(efeso=[rf.efeso_row(code='="EF00001"')]), "EF00001", "birth_year", 1980),
+    ("sex-lower-case", _w(efeso=[rf.efeso_row(sex=" f ")]), "EF00001", "sex", "F"),
+    ("sister-sex-with-spaces", _w(sister=[rf.sister_row(sex=" 2 ")]), "SD00001", "sex", "F"),
+    ("category-case-and-spaces", _w(efeso=[rf.efeso_row(marital="  CONIUGATO/A ")]),
+     "EF00001", "marital_status", "married_cohabiting"),
+    ("sister-numeric-code-from-spreadsheet", _w(sister=[rf.sister_row(marital="5,0")]),
+     "SD00001", "marital_status", "widowed"),
+    ("icd10-without-dot", _w(efeso=[rf.efeso_row(diagnosis="F200")]), "EF00001", "diagnosis_icd10", "F20.0"),
+    ("icd10-with-dot-in-sister", _w(sister=[rf.sister_row(diagnosis="f11.2")]), "SD00001", "diagnosis_icd10",
+     "F11.2"),
+    ("atc-lower-case", _w(efeso=[rf.efeso_row(meds="n05ah03; n06ab06")]), "EF00001", "atc_codes",
+     "N05AH03;N06AB06"),
+    ("no-medication-is-none", _w(efeso=[rf.efeso_row(meds="")]), "EF00001", "med_none", True),
+    ("module-extra-spaces-and-case", _w(form=[rf.form_row(modules="  M1.   Recovery   Strategies ; m8.coping WITH"
+                                                                  " stress "), sd_form()]),
+     "EF00001", "n_modules", 2),
+    ("module-italian-wording", _w(form=[rf.form_row(modules="Strategie di recovery;Modulo 8 - Affrontare lo stress"),
+                                        sd_form()]), "EF00001", "module_08", True),
+    ("modules-joined-by-comma", _w(form=[rf.form_row(modules="M1. Recovery Strategies, M11. Healthy Lifestyles"),
+                                         sd_form()]), "EF00001", "module_11", True),
+    ("header-case-accents-spaces",
+     _w(efeso_header_=renamed(renamed(rf.efeso_header(), "COD_PAZIENTE", " cod paziente "), "ANNI_SCOLARITA",
+                              "Anni di scolarità")), "EF00001", "education_years", 13),
+    ("italian-google-forms-headers", _w(form_header_=ITALIAN_FORM_HEADER), "SD00001", "imrs_provider_total", 45.0),
+    ("service-unit-italian-name", _w(form=[rf.form_row(unit="csm  ferrara"), sd_form(unit="Ser.D. Cento")]),
+     "SD00001", "service_unit", "SerD Cento"),
+    ("imr-format-italian", _w(form=[rf.form_row(fmt="individuale"), sd_form(fmt="Gruppo")]),
+     "EF00001", "imr_format", "individual"),
+    ("manual-version-case-spacing", _w(form=[rf.form_row(manual="  original  toolkit (samhsa 2009)"), sd_form()]),
+     "EF00001", "manual_version", "Original toolkit (SAMHSA 2009)"),
+    ("excel-sep-line", _t(lambda t: {**t, "EFESO": t["EFESO"].replace(rf.MARKER + "\n", rf.MARKER + "\nsep=;\n")}),
+     "EF00001", "first_treatment_date", pd.Timestamp("2010-03-15")),
+    ("trailing-delimiters", _t(lambda t: {**t, "EFESO": t["EFESO"].replace("\n", ";\n")}),
+     "EF00001", "employment_status", "unemployed"),
+    ("missing-social-variables-kept", _w(efeso=[rf.efeso_row(education="", living="", employment="")]),
+     "EF00001", "living_condition", pd.NA),
+]
+
+
+@pytest.mark.parametrize("writer,patient,column,expected", [c[1:] for c in TOLERATED],
+                         ids=[c[0] for c in TOLERATED])
+def test_tolerated_input_gives_the_normalised_value(tmp_path, writer, patient, column, expected):
+    result = clean(writer(tmp_path))
+    assert sorted(result.cohort["patient_id"]) == ["EF00001", "SD00001"]  # nobody lost
+    got = result.cohort.set_index("patient_id").at[patient, column]
+    if expected is pd.NA:
+        assert pd.isna(got)
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected)
+    else:
+        assert got == expected
+    assert (result.flow["status"] == "included").all() and len(result.flow) == 4
+
+
+def test_dashed_dates_are_not_taken_for_phone_numbers(tmp_path):
+    """dd-mm-yyyy dates look like Italian landline numbers (0xx-xxxx); the identifier guard must not refuse them."""
+    result = clean(rf.write_exports(tmp_path, form=[rf.form_row(stop="01-12-2019"), sd_form()]))
+    assert result.cohort.set_index("patient_id").at["EF00001", "imr_end"] == pd.Timestamp("2019-12-01")
+
+
+def test_data_mode_is_read_through_any_encoding(tmp_path):
+    assert detect_data_mode(rf.write_exports(tmp_path / "a", bom=True)) == "synthetic"
+    assert detect_data_mode(rf.write_exports(tmp_path / "b", encoding="utf-16")) == "synthetic"
+    assert detect_data_mode(rf.write_exports(tmp_path / "c", encoding="utf-16", marker=None)) == "private"
+
+
+def test_schema_safety_net_names_file_line_and_header():
+    """The pandera schemas behind the explicit checks report one problem per failing record."""
+    df = pd.DataFrame({
+        "_line": [3, 4], "patient_code": pd.array(["A", "B"], dtype="string"),
+        "birth_year": pd.array([1980, 1990], dtype="Int64"), "sex": pd.array(["M", "F"], dtype="string"),
+        "municipality": ["Ferrara", "Cento"],
+        "first_access_date": pd.to_datetime(["2000-01-01", "1970-01-01"]).astype("datetime64[ns]"),
+        "diagnosis_icd10": pd.array(["F20.0", "F20.0"], dtype="string"),
+        "programme_start_date": pd.to_datetime(["2000-01-01", None]).astype("datetime64[ns]"),
+        "education_years": pd.array([1, 40], dtype="Int64"),
+        **{c: pd.array([None, None], dtype="string") for c in ("marital_status", "living_condition",
+                                                               "employment_status")},
+    })
+    problems = sorted(str(p) for p in validate(ehr_schema(2024), df, EF, {"first_access_date": "DATA_PRIMO_ACCESSO",
+                                                                           "education_years": "ANNI_SCOLARITA"}))
+    assert problems == [
+        f"{EF}, line 4, column 'ANNI_SCOLARITA': value out of the allowed range (0, 30) (value: '40')",
+        f"{EF}, line 4, column 'DATA_PRIMO_ACCESSO': first access is before the year of birth "
+        "(value: '1970-01-01 00:00:00')",
+    ]
+
+
+def test_encodings_are_reported(tmp_path):
+    assert read_raw(_latin1(tmp_path / "a") / EF, "EFESO").encoding == "latin-1"
+    assert read_raw(rf.write_exports(tmp_path / "b", bom=True) / EF, "EFESO").encoding == "utf-8-sig"
+    assert read_raw(rf.write_exports(tmp_path / "c", encoding="cp1252",
+                                     efeso=[rf.efeso_row(municipality="Jolanda di Savoia è")]) / EF,
+                    "EFESO").encoding == "cp1252"
+    t = read_raw(_utf16_tab(tmp_path / "d") / EF, "EFESO")
+    assert (t.encoding, t.delimiter) == ("utf-16", "\t")
+
+
+def test_unknown_columns_are_kept_aside_with_a_warning(tmp_path):
+    header = rf.efeso_header() + ["MEDICO_CURANTE_ID"]
+    result = clean(rf.write_exports(tmp_path, efeso_header_=header, efeso=[rf.efeso_row() + ["D17"]]))
+    assert len(result.cohort) == 2
+    assert result.extra_columns == {EF: ["MEDICO_CURANTE_ID"]}
+    assert (f"{EF}, line 2, column 'MEDICO_CURANTE_ID': column not part of the raw-data contract; kept aside, "
+            "not used") in result.warnings
+
+
+def test_empty_rows_are_skipped_with_a_warning(tmp_path):
+    folder = _t(lambda t: {**t, "form": t["form"] + ",,,\n\n"})(tmp_path)
+    result = clean(folder)
+    assert len(result.cohort) == 2
+    assert any(w.startswith(f"{FORM}, line 5: 2 row(s) without any content skipped (line(s) 5, 6)")
+               for w in result.warnings)
+
+
+@pytest.mark.parametrize("stamp", ["05/12/2019 10.00.00", "2019/12/05 10:00:00 AM GMT+1", "05/12/2019 10:00",
+                                   "2019-12-05T10:00:00"])
+def test_google_forms_timestamps_in_any_locale_give_no_warning(tmp_path, stamp):
+    result = clean(rf.write_exports(tmp_path, form=[rf.form_row(timestamp=stamp), sd_form()]))
+    assert not [w for w in result.warnings if "timestamp" in w]
+
+
+def test_unreadable_timestamp_is_a_warning(tmp_path):
+    result = clean(rf.write_exports(tmp_path, form=[rf.form_row(timestamp="ieri sera"), sd_form()]))
+    assert len(result.cohort) == 2
+    assert (f"{FORM}, line 3, column 'Timestamp': timestamp not understood; kept as missing (it is not used in the "
+            "analysis) (1 row(s): line(s) 3)") in result.warnings
+
+
+def test_service_unit_in_the_other_ehr_is_kept_with_a_warning(tmp_path):
+    result = clean(rf.write_exports(tmp_path, form=[rf.form_row(unit="SerD Ferrara"), sd_form()]))
+    ef = result.cohort.set_index("patient_id").loc["EF00001"]
+    assert (ef.service_type, ef.source_ehr) == ("SerD", "EFESO")
+    assert any(w.startswith(f"{FORM}, line 3, column 'Service unit': the service unit keeps its records in Sister "
+                            "but the patient code is in EFESO") for w in result.warnings)
+
+
+# ======================================================================================
+# Fatal: RawDataError naming file, line and column
+# ======================================================================================
+def _efeso_file(content: bytes):
+    def write(folder):
+        rf.write_exports(folder)
+        (folder / EF).write_bytes(content)
+        return folder
+    return write
+
+
+DUP_SAME = _w(efeso=[rf.efeso_row(), rf.efeso_row(code="ef00001 ")])
+DUP_ACROSS = _w(sister=[rf.sister_row(code="EF00001", sex="2", birth_year="1990")], form=[rf.form_row()])
+DUP_ACROSS_AGREE = _w(sister=[rf.sister_row(code="EF00001", sex="1", birth_year="1980")], form=[rf.form_row()])
+
+FATAL = [
+    # (id, writer, expected problem texts (each must appear), number of problems)
+    ("empty-file", _efeso_file(b""), [f"{EF}: the file is empty (no header line)"], 1),
+    ("marker-only", _efeso_file((rf.MARKER + "\n\n").encode()), [f"{EF}: the file is empty (no header line)"], 1),
+    ("form-header-only", _w(form=[]), [f"{FORM}: the file has a header but no records"], 1),
+    ("excel-workbook-named-csv", _efeso_file(b"PK\x03\x04\x14\x00\x06\x00"),
+     [f"{EF}: this is an Excel workbook (.xlsx) or another zip archive, not a CSV text file"], 1),
+    ("missing-required-column", _w(efeso_header_=renamed(rf.efeso_header(), "SESSO", "GENDER_X")),
+     [f"{EF}, line 2, column 'SESSO': required column is missing from the header; columns not recognised: "
+      "'GENDER_X'"], 1),
+    ("two-columns-same-field", _w(form_header_=renamed(rf.form_header(), "Manual version", "IMR START DATE")),
+     [f"{FORM}, line 2, column 'IMR START DATE': two columns, 'IMR start date' and 'IMR START DATE', both hold "
+      "'IMR start date'", f"{FORM}, line 2, column 'Manual version': required column is missing"], 2),
+    ("row-with-extra-field", _w(efeso=[rf.efeso_row() + ["x"]]),
+     [f"{EF}, line 3: the row has 13 fields but the header has 12; check the delimiter (semicolon detected)"], 1),
+    ("row-with-missing-field", _w(efeso=[rf.efeso_row()[:-1]]),
+     [f"{EF}, line 3: the row has 11 fields but the header has 12"], 1),
+    ("unclosed-quote", _t(lambda t: {**t, "EFESO": t["EFESO"].replace(";Ferrara;", ';"Ferrara;') + "\n".join(
+        ["EF00009;1980;M;Ferrara;15/03/2010;F20.0;;;;;;", ""])}),
+     [f"{EF}, line 3: the row has 4 fields but the header has 12; check the delimiter (semicolon detected) and the "
+      "quoting (the record runs from line 3 to line 4: a quote is probably not closed)"], 1),
+    ("duplicate-code-within-efeso", DUP_SAME,
+     [f"{EF}, line 3, column 'COD_PAZIENTE': patient code appears more than once in the EHR extracts, within {EF} "
+      f"({EF} line 3; {EF} line 4); linkage would be ambiguous; sex and birth year agree (M, 1980): probably one "
+      "patient recorded twice; keep one record (value: 'EF00001')",
+      f"{EF}, line 4, column 'COD_PAZIENTE'"], 2),
+    ("duplicate-code-across-ehrs-disagreeing", DUP_ACROSS,
+     [f"{SD}, line 3, column 'id_paziente': patient code appears more than once in the EHR extracts, in both EHRs "
+      f"({EF} line 3; {SD} line 3); linkage would be ambiguous; sex disagrees (M / F) and birth year disagrees "
+      "(1980 / 1990): probably different patients sharing a code"], 2),
+    ("duplicate-code-across-ehrs-agreeing", DUP_ACROSS_AGREE,
+     [f"{EF}, line 3, column 'COD_PAZIENTE': patient code appears more than once in the EHR extracts, in both "
+      "EHRs", "sex and birth year agree (M, 1980): probably one patient recorded twice"], 2),
+    ("stop-before-start", _w(form=[rf.form_row(start="01/06/2019", stop="01/05/2019"), sd_form()]),
+     [f"{FORM}, line 3, column 'IMR stop date': stop date is before start date (value: '01/05/2019')"], 1),
+    ("date-in-the-future", _w(form=[rf.form_row(), sd_form(stop="01/01/2030")]),
+     [f"{FORM}, line 4, column 'IMR stop date': date is in the future (value: '01/01/2030')"], 1),
+    ("date-before-1900", _w(efeso=[rf.efeso_row(first_access="01/01/1650")]),
+     [f"{EF}, line 3, column 'DATA_PRIMO_ACCESSO': date is before 1900 (value: '01/01/1650')"], 1),
+    ("malformed-date", _w(sister=[rf.sister_row(first_access="2015-02-30")]),
+     [f"{SD}, line 3, column 'data_primo_contatto': not a date (expected dd/mm/yyyy or yyyy-mm-dd)"], 1),
+    ("year-is-not-a-date", _w(sister=[rf.sister_row(programme_start="2018")]),
+     [f"{SD}, line 3, column 'data_inizio_pt': not a date"], 1),
+    ("missing-start-date", _w(form=[rf.form_row(start=""), sd_form()]),
+     [f"{FORM}, line 3, column 'IMR start date': IMR start date is missing"], 1),
+    ("sessions-zero", _w(form=[rf.form_row(sessions="0"), sd_form()]),
+     [f"{FORM}, line 3, column 'Number of sessions': number of sessions must be a whole number of at least 1 "
+      "(value: '0')"], 1),
+    ("sessions-negative", _w(form=[rf.form_row(), sd_form(sessions="-4")]),
+     [f"{FORM}, line 4, column 'Number of sessions': number of sessions must be a whole number"], 1),
+    ("sessions-not-numeric", _w(form=[rf.form_row(sessions="venti"), sd_form()]),
+     [f"{FORM}, line 3, column 'Number of sessions': number of sessions must be a whole number of at least 1 "
+      "(value: 'venti')"], 1),
+    ("sessions-fractional", _w(form=[rf.form_row(sessions="12,5"), sd_form()]),
+     [f"{FORM}, line 3, column 'Number of sessions'"], 1),
+    ("sessions-infinite", _w(form=[rf.form_row(sessions="inf"), sd_form()]),
+     [f"{FORM}, line 3, column 'Number of sessions'"], 1),
+    ("imrs-above-5", _w(form=[rf.form_row(user=["4"] * 14 + ["6"]), sd_form()]),
+     [f"{FORM}, line 3, column 'User IMRS [15. Functioning affected by drug use]': IMRS items are scored 1 to 5 "
+      "(whole numbers) (value: '6')"], 1),
+    ("imrs-zero", _w(form=[rf.form_row(), sd_form(provider=["0"] + ["3"] * 14)]),
+     [f"{FORM}, line 4, column 'Provider IMRS [1. Progress towards personal goals]': IMRS items are scored 1 to 5"],
+     1),
+    ("imrs-not-numeric", _w(form=[rf.form_row(user=["4"] * 5 + ["tre"] + ["4"] * 9), sd_form()]),
+     [f"{FORM}, line 3, column 'User IMRS [6. Symptom distress]': IMRS items are scored 1 to 5 (whole numbers) "
+      "(value: 'tre')"], 1),
+    ("imrs-half-point", _w(form=[rf.form_row(user=["3,5"] + ["4"] * 14), sd_form()]),
+     [f"{FORM}, line 3, column 'User IMRS [1. Progress towards personal goals]'"], 1),
+    ("unknown-module", _w(form=[rf.form_row(modules="M1. Recovery Strategies;M12. Mindfulness"), sd_form()]),
+     [f"{FORM}, line 3, column 'Modules administered': unknown module title (expected e.g. 'M1. Recovery "
+      "Strategies') (value: 'M12. Mindfulness')"], 1),
+    ("module-number-and-title-disagree", _w(form=[rf.form_row(modules="M2. Coping with Stress"), sd_form()]),
+     [f"{FORM}, line 3, column 'Modules administered': unknown module title"], 1),
+    ("no-module-ticked", _w(form=[rf.form_row(modules=""), sd_form()]),
+     [f"{FORM}, line 3, column 'Modules administered': no module ticked"], 1),
+    ("unknown-service-unit", _w(form=[rf.form_row(unit="CMHC Bologna"), sd_form()]),
+     [f"{FORM}, line 3, column 'Service unit': unknown service unit; expected one of: CMHC Cento"], 1),
+    ("missing-service-unit", _w(form=[rf.form_row(unit=" "), sd_form()]),
+     [f"{FORM}, line 3, column 'Service unit': service unit is missing"], 1),
+    ("malformed-icd10", _w(efeso=[rf.efeso_row(diagnosis="F2O.0")]),
+     [f"{EF}, line 3, column 'DIAGNOSI_ICD10': malformed ICD-10 code (expected e.g. F20.0 or F200) "
+      "(value: 'F2O.0')"], 1),
+    ("missing-icd10", _w(sister=[rf.sister_row(diagnosis="")]),
+     [f"{SD}, line 3, column 'diagnosi_principale': ICD-10 diagnosis is missing"], 1),
+    ("malformed-atc", _w(sister=[rf.sister_row(meds="N07BC02|metadone")]),
+     [f"{SD}, line 3, column 'terapia_atc': malformed ATC code (expected e.g. N05AH03) (value: 'METADONE')"], 1),
+    ("birth-year-before-1900", _w(efeso=[rf.efeso_row(birth_year="1850", first_access="15/03/1870")]),
+     [f"{EF}, line 3, column 'ANNO_NASCITA': birth year must be a year between 1900 and 2024",
+      f"{EF}, line 3, column 'DATA_PRIMO_ACCESSO': date is before 1900"], 2),
+    ("birth-year-full-date-is-an-identifier", _w(sister=[rf.sister_row(birth_year="12/05/1990")]),
+     [f"{SD}, line 3, column 'anno_nascita': direct identifier: full dates of birth"], 1),
+    ("names-are-identifiers", _w(efeso_header_=rf.efeso_header() + ["NOME"],
+                                 efeso=[rf.efeso_row() + ["Mario Rossi"]]),
+     [f"{EF}, line 3, column 'NOME': direct identifier: person names", "(value: 'M**** R****')"], 1),
+    ("birth-year-not-a-year", _w(sister=[rf.sister_row(birth_year="19900")]),
+     [f"{SD}, line 3, column 'anno_nascita': birth year must be a year between 1900 and 2024 (value: '19900')"],
+     1),
+    ("unknown-sex-code", _w(sister=[rf.sister_row(sex="3")]),
+     [f"{SD}, line 3, column 'sesso': unknown code; Sister uses '1', '2' (value: '3')"], 1),
+    ("unknown-category", _w(efeso=[rf.efeso_row(employment="Casalinga")]),
+     [f"{EF}, line 3, column 'CONDIZIONE_LAVORATIVA': unknown code; EFESO uses"], 1),
+    ("missing-municipality", _w(efeso=[rf.efeso_row(municipality="")]),
+     [f"{EF}, line 3, column 'COMUNE_RESIDENZA': municipality of residence is missing"], 1),
+    ("missing-patient-code", _w(form=[rf.form_row(code=""), sd_form()]),
+     [f"{FORM}, line 3, column 'Patient code': patient code is missing"], 1),
+    ("first-access-before-birth", _w(efeso=[rf.efeso_row(first_access="15/03/1975")]),
+     [f"{EF}, line 3, column 'DATA_PRIMO_ACCESSO': first access is before the year of birth (ANNO_NASCITA)"], 1),
+    ("imr-before-first-access", _w(efeso=[rf.efeso_row(first_access="15/03/2019")]),
+     [f"{FORM}, line 3, column 'IMR start date': IMR start is before the patient's first access in the EHR"], 1),
+]
+
+
+@pytest.mark.parametrize("writer,expected,n_problems", [c[1:] for c in FATAL], ids=[c[0] for c in FATAL])
+def test_unusable_input_is_reported_by_file_line_and_column(tmp_path, writer, expected, n_problems):
+    folder = writer(tmp_path)
+    with pytest.raises(RawDataError) as err:
+        clean(folder)
+    problems = [str(p) for p in err.value.problems]
+    for text in expected:
+        assert any(p.startswith(text) or text in p for p in problems), (text, problems)
+        assert text in str(err.value)  # the message a notebook shows is the same list
+    assert len(problems) == n_problems, problems
+    assert str(err.value).endswith("data/raw/README.md.")
+
+
+def test_all_problems_are_reported_at_once_in_reading_order(tmp_path):
+    folder = rf.write_exports(tmp_path, efeso=[rf.efeso_row(diagnosis="X"), rf.efeso_row(code="EF2", sex="?")],
+                              form=[rf.form_row(sessions="0"), sd_form(unit="Nowhere")])
+    with pytest.raises(RawDataError) as err:
+        clean(folder)
+    where = [(p.file, p.line, p.column) for p in err.value.problems]
+    assert where == [(EF, 3, "DIAGNOSI_ICD10"), (EF, 4, "SESSO"), (FORM, 3, "Number of sessions"),
+                     (FORM, 4, "Service unit")]
+
+
+def test_missing_folder_and_file(tmp_path):
+    with pytest.raises(RawDataError, match="raw data folder does not exist"):
+        clean(tmp_path / "nowhere")
+    folder = rf.write_exports(tmp_path / "raw")
+    (folder / SD).unlink()
+    with pytest.raises(RawDataError, match=f"{SD}: file not found at"):
+        clean(folder)
+
+
+# ======================================================================================
+# Excluded: logged in the cohort flow with the reason
+# ======================================================================================
+EXCLUDED = [
+    # (id, writer, source, line, reason, cohort)
+    ("form-row-without-ehr-record", _w(form=[rf.form_row(), sd_form(), rf.form_row(code="XX00042")]),
+     "form", 5, REASON_NO_EHR, ["EF00001", "SD00001"]),
+    ("ehr-record-without-form-row", _w(efeso=[rf.efeso_row(), rf.efeso_row(code="EF00002")]),
+     "EFESO", 4, REASON_NO_FORM, ["EF00001", "SD00001"]),
+    ("programme-outside-period", _w(form=[rf.form_row(), sd_form(start="01/01/2021", stop="15/09/2021")]),
+     "form", 4, REASON_OUTSIDE_PERIOD, ["EF00001"]),
+    ("ehr-record-whose-form-row-was-excluded",
+     _w(form=[rf.form_row(), sd_form(start="01/01/2016", stop="15/09/2016")]),
+     "Sister", 3, REASON_FORM_EXCLUDED, ["EF00001"]),
+    ("further-programme", _w(form=[rf.form_row(start="01/01/2020", stop="01/06/2020"), sd_form(), rf.form_row()]),
+     "form", 3, REASON_REPEAT, ["EF00001", "SD00001"]),
+]
+
+
+@pytest.mark.parametrize("writer,source,line,reason,cohort", [c[1:] for c in EXCLUDED],
+                         ids=[c[0] for c in EXCLUDED])
+def test_records_outside_the_study_are_excluded_with_their_reason(tmp_path, writer, source, line, reason, cohort):
+    folder = writer(tmp_path)
+    result = clean(folder)
+    assert sorted(result.cohort["patient_id"]) == cohort
+    row = result.flow[(result.flow["source"] == source) & (result.flow["line"] == line)]
+    assert len(row) == 1 and row["status"].iloc[0] == "excluded" and row["reason"].iloc[0].startswith(reason)
+    n_records = {s: read_raw(folder / C.RAW_FILES[s], s).n_records for s in C.RAW_FILES}
+    assert result.flow.groupby("source").size().to_dict() == n_records
+    assert int((result.flow["status"] == "included").sum()) == 2 * len(result.cohort)
+
+
+def test_leading_zeros_lost_by_a_spreadsheet_are_pointed_out(tmp_path):
+    folder = rf.write_exports(tmp_path, efeso=[rf.efeso_row(code="00123")],
+                              form=[rf.form_row(code="123"), sd_form()])
+    result = clean(folder)
+    assert sorted(result.cohort["patient_id"]) == ["SD00001"]
+    reasons = result.flow.set_index(["source", "line"])["reason"]
+    assert reasons[("form", 3)] == REASON_NO_EHR and reasons[("EFESO", 3)] == REASON_NO_FORM
+    assert (f"{FORM}, line 3, column 'Patient code': no EHR record has this code, but '00123' differs only in "
+            "leading zeros (a spreadsheet may have dropped them); the row is excluded until the code is fixed "
+            "(value: '123')") in result.warnings
+
+
+# ======================================================================================
+# The command line: a message and where to look, never a traceback
+# ======================================================================================
+def test_command_line_prints_the_problems_and_exits_1(tmp_path):
+    folder = rf.write_exports(tmp_path / "raw", form=[rf.form_row(sessions="0"), sd_form()])
+    proc = subprocess.run([sys.executable, "-m", "imr_analysis", "clean", "--raw-dir", str(folder),
+                           "--processed-dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"{FORM}, line 3, column 'Number of sessions': number of sessions must be a whole number" in proc.stderr
+    assert "data/raw/README.md" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_command_line_writes_the_cohort(tmp_path):
+    folder = rf.write_exports(tmp_path / "raw")
+    proc = subprocess.run([sys.executable, "-m", "imr_analysis", "clean", "--raw-dir", str(folder),
+                           "--processed-dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("2 patients; cohort flow: included 4")
+    assert (tmp_path / "out" / "cohort.parquet").exists()
