@@ -478,3 +478,47 @@ def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(1
     fig.tight_layout()
     return fig
 
+
+
+FIGURE1_STEM = "figure1_modules_per_patient"
+FIGURE1_AGGREGATE_STEM = "figure1_modules_aggregate"
+
+
+def figure1_for_profile(cohort, profile, services=None):
+    """Figure 1 in the form a disclosure profile allows.
+
+    With a profile that allows microdata (``none``, the default on synthetic data) this is
+    the paper's figure, one bar per patient, saved as ``figure1_modules_per_patient``.
+    Otherwise it is the aggregate version (patients by number of modules, per service),
+    with disclosure control applied to its counts, saved under a different name,
+    ``figure1_modules_aggregate``, so a per-patient file is never produced on private data.
+
+    Parameters
+    ----------
+    cohort : pandas.DataFrame
+        The cleaned cohort.
+    profile : disclosure profile (name or Profile).
+    services : optional service types to include.
+
+    Returns
+    -------
+    tuple
+        ``(figure, stem, report)``: the matplotlib figure, the file stem to save it
+        under, and the disclosure report of its data (empty when nothing was done).
+
+    Examples
+    --------
+    >>> fig, stem, report = figure1_for_profile(load_cohort(), "none")  # doctest: +SKIP
+    >>> stem
+    'figure1_modules_per_patient'
+    """
+    import pandas as pd
+
+    from . import disclosure
+
+    policy = disclosure.figure_policy(profile)
+    if policy["figure1"] == "per_patient":
+        return plot_figure1(figure1_data(cohort, services=services)), FIGURE1_STEM, pd.DataFrame()
+    aggregate, report = disclosure.apply_to_long(figure1_aggregate_data(cohort, services=services), profile,
+                                                 "figure1_aggregate")
+    return plot_figure1_aggregate(aggregate, note=policy["note"]), FIGURE1_AGGREGATE_STEM, report

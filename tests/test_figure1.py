@@ -236,3 +236,24 @@ def test_heatmap_from_protected_long(tiny):
     assert hm["column_label"].str.contains("n redacted").any()
     fig = f1.plot_module_heatmap(hm)
     assert len(fig.axes[0].texts) == int(hm["percent"].notna().sum())  # blank redacted cells
+
+
+# --------------------------------------------------------------------------------------
+# figure1_for_profile: the per-patient figure only where microdata are allowed
+# --------------------------------------------------------------------------------------
+def test_figure1_for_profile_none_is_per_patient(tiny):
+    fig, stem, report = f1.figure1_for_profile(tiny, "none")
+    assert stem == f1.FIGURE1_STEM == "figure1_modules_per_patient"
+    assert report.empty
+    # one stacked segment per module received: 1+3+2+3+1+2+0+2 = 14 unit segments
+    heights = [p.get_height() for ax in fig.axes for p in ax.patches if p.get_height() > 0]
+    assert len(heights) == int(tiny["n_modules"].sum())
+
+
+def test_figure1_for_profile_opensafely_is_aggregate_and_redacted(tiny):
+    fig, stem, report = f1.figure1_for_profile(tiny, "opensafely")
+    assert stem == f1.FIGURE1_AGGREGATE_STEM != f1.FIGURE1_STEM
+    # every count in an 8-patient cohort describes 7 or fewer patients: all redacted
+    assert not report.empty
+    assert report["action"].str.startswith("redacted").any()
+    assert report["rule"].str.contains("opensafely").all()
