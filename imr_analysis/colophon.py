@@ -261,6 +261,41 @@ def build_colophon(
         "data_dir": _display_path(Path(data_dir), root),
         "raw_inputs": sha256_files(data_dir),
         "parameters": dict(parameters or {}),
+        "disclosure": disclosure_facts(data_mode, parameters),
+    }
+
+
+def disclosure_facts(data_mode: str, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The disclosure profile a run applies, as the notebooks resolve it.
+
+    Records the profile's name, the version of the profiles file, and whether a profile
+    weaker than the data mode's default was explicitly allowed (a choice a reader of the
+    outputs must be able to see).
+
+    Examples
+    --------
+    >>> disclosure_facts("private", {})["profile"]
+    'opensafely'
+    >>> facts = disclosure_facts("private", {"disclosure_profile": "none", "allow_weaker_profile": True})
+    >>> facts["profile"], facts["weaker_than_default"]
+    ('none', True)
+    """
+    from imr_analysis import disclosure
+
+    params = dict(parameters or {})
+    requested = params.get("disclosure_profile", "auto")
+    allow = bool(params.get("allow_weaker_profile", False))
+    mode = data_mode if data_mode in ("synthetic", "private") else "private"
+    try:
+        prof = disclosure.resolve_profile(requested, mode, allow_weaker_profile=allow)
+    except Exception as err:  # the notebooks stop on the same error; record it
+        return {"requested": requested, "profile": None, "error": str(err)}
+    return {
+        "requested": requested,
+        "profile": prof.name,
+        "profiles_version": disclosure.profiles_version(),
+        "weaker_than_default": bool(getattr(prof, "weaker_than_default", False)),
+        "allow_weaker_profile": allow,
     }
 
 
@@ -306,6 +341,7 @@ def colophon_markdown(
         f"| Compendium commit | `{_md_escape(colophon['git_commit'])}` |",
         f"| Data mode | {_md_escape(colophon['data_mode'])} |",
         f"| Raw data folder | `{_md_escape(colophon['data_dir'])}` |",
+        f"| Disclosure control | {_md_escape(_disclosure_text(colophon.get('disclosure')))} |",
         f"| Python | {colophon['python']} ({colophon.get('platform', '')}) |",
         f"| Packages | {_md_escape(packages)} |",
         "",
@@ -323,6 +359,17 @@ def colophon_markdown(
     else:
         lines.append("Raw input files: none found.")
     return "\n".join(lines)
+
+
+def _disclosure_text(facts: Mapping[str, Any] | None) -> str:
+    if not facts:
+        return "not recorded"
+    if facts.get("profile") is None:
+        return f"profile {facts.get('requested')!r} refused: {facts.get('error', '')}"
+    text = f"profile {facts['profile']} (profiles file version {facts.get('profiles_version')})"
+    if facts.get("weaker_than_default"):
+        text += "; WEAKER than the default for this data, explicitly allowed"
+    return text
 
 
 def write_colophon_json(colophon: Mapping[str, Any], path: str | os.PathLike) -> Path:

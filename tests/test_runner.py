@@ -505,3 +505,19 @@ def test_build_colophon_is_deterministic_and_markdown_lists_everything(tmp_path)
     assert "pandas " + metadata.version("pandas") in md
     assert colophon.package_versions(["surely-not-installed-pkg"]) == {
         "surely-not-installed-pkg": "not installed"}  # fmt: skip
+
+
+def test_colophon_records_the_disclosure_profile():
+    from imr_analysis import colophon
+
+    synthetic = colophon.disclosure_facts("synthetic", {})
+    assert synthetic["profile"] == "none" and not synthetic["weaker_than_default"]
+    private = colophon.disclosure_facts("private", {"disclosure_profile": "auto"})
+    assert private["profile"] == "opensafely" and not private["weaker_than_default"]
+    weaker = colophon.disclosure_facts("private", {"disclosure_profile": "sistan_min3", "allow_weaker_profile": True})
+    assert weaker["profile"] == "sistan_min3" and weaker["weaker_than_default"]
+    refused = colophon.disclosure_facts("private", {"disclosure_profile": "none"})
+    assert refused["profile"] is None and "none" in refused["requested"]
+    md = colophon.colophon_markdown({"git_commit": "x", "python": "3.11", "data_mode": "private",
+                                     "data_dir": ".", "raw_inputs": {}, "parameters": {}, "disclosure": weaker})
+    assert "WEAKER than the default" in md
