@@ -31,7 +31,8 @@ install: $(STAMP) ## Create .venv with the pinned dependencies, the package and 
 reproduce: $(STAMP) ## Run every notebook in order (papermill): data/processed, tables, figures, reports
 	$(PY) -m imr_analysis run
 
-test: $(STAMP) ## Run all tests: unit tests, then nbval (strict) on the committed notebooks
+test: $(STAMP) ## Run all tests: identifier scan, unit tests, then nbval (strict) on the committed notebooks
+	$(PY) -m imr_analysis scan data tables figures notebooks
 	$(PY) -m pytest tests -p no:cacheprovider
 	$(PY) -m pytest notebooks $(NBVAL_ARGS)
 
