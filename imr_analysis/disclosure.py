@@ -1328,6 +1328,23 @@ def disclosure_report(reports: Iterable):
     return pd.concat([r[REPORT_COLUMNS] for r in frames], ignore_index=True)
 
 
+def report_summary(report):
+    """Cells changed per output and action: the overview a notebook shows.
+
+    An empty report (nothing needed redacting or rounding) gives a one-row frame saying so.
+
+    Examples
+    --------
+    >>> report_summary(empty_report())["cells"].to_dict()
+    {'no action needed': 0}
+    """
+    import pandas as pd
+
+    if report is None or len(report) == 0:
+        return pd.DataFrame({"cells": [0]}, index=pd.Index(["no action needed"], name="action"))
+    return report.groupby(["output", "action"]).size().rename("cells").to_frame()
+
+
 def write_disclosure_report(df, out_dir: str | Path, profile: Profile | str | None = None) -> list[Path]:
     """Write the combined report to ``out_dir/disclosure_report.csv`` and ``.md``.
 

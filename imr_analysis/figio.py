@@ -67,3 +67,17 @@ def save_figure(fig, out_dir: str | Path, stem: str, formats: Iterable[str] = FI
             fig.savefig(path, format=fmt, dpi=dpi, metadata=_METADATA[fmt], bbox_inches="tight")
         written.append(path)
     return written
+
+
+def preview(fig, dpi: int = 100):
+    """A PNG preview of ``fig`` for display in a notebook, at a modest resolution.
+
+    Saved files keep their own resolution; the preview only keeps notebooks light.
+    """
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata=_METADATA["png"])
+    return Image(data=buf.getvalue())

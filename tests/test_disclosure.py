@@ -688,3 +688,16 @@ def test_doctests():
 
     result = doctest.testmod(dc, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 10
+
+
+def test_report_summary_counts_cells_per_output_and_action():
+    import pandas as pd
+
+    from imr_analysis import disclosure
+
+    report = pd.DataFrame({"output": ["t1", "t1", "t2"], "row": ["a", "b", "c"], "column": ["n", "n", "n"],
+                           "kind": ["count"] * 3, "action": ["redacted", "rounded", "rounded"],
+                           "rule": ["opensafely: <=7"] * 3})
+    got = disclosure.report_summary(report)["cells"].to_dict()
+    assert got == {("t1", "redacted"): 1, ("t1", "rounded"): 1, ("t2", "rounded"): 1}
+    assert disclosure.report_summary(disclosure.empty_report())["cells"].to_dict() == {"no action needed": 0}
