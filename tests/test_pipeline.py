@@ -108,6 +108,15 @@ def test_private_data_go_to_private_outputs_with_opensafely(tmp_path):
                              / "disclosure_report.csv")
         assert report["rule"].str.contains("opensafely").any()
         assert not (private / "figures" / "figure1_modules_per_patient.png").exists()
+        assert (private / "figures" / "figure1_modules_aggregate.png").exists()
+        # the EDP has 5 patients: nothing about it is published but zero counts
+        t1 = pd.read_csv(private / "tables" / "table1.csv", dtype=str).fillna("")
+        edp = t1[[c for c in t1.columns if c.startswith("EDP")][0]]
+        assert edp.map(lambda v: v in ("", "[REDACTED]") or v.startswith("0 (")).all(), edp.tolist()
+        t2 = pd.read_csv(private / "tables" / "table2.csv", dtype=str).fillna("")
+        edp_rows = t2[t2["Service type"] == "EDP"].drop(columns=["Service type", "Service unit"])
+        assert len(edp_rows) == 2
+        assert edp_rows.map(lambda v: v == "[REDACTED]" or v.startswith("0 (")).all().all()
     finally:
         if not existed:
             shutil.rmtree(private, ignore_errors=True)
