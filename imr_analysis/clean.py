@@ -80,12 +80,28 @@ def _today():
 def _parse_date_field(log, file, lines, column, raw_values, preferred, today, what="a date"):
     """Parse one date column and report malformed, future and pre-1900 dates."""
     r = N.parse_date_column(raw_values, preferred=preferred, earliest=N.EARLIEST_DATE, latest=today)
-    values = raw_values.tolist()
+    values = _Cells(raw_values)
     log.errors_from_mask(file, lines, column, values, r.bad,
                          f"not {what} (expected dd/mm/yyyy or yyyy-mm-dd)")
     log.errors_from_mask(file, lines, column, values, r.too_late, "date is in the future")
     log.errors_from_mask(file, lines, column, values, r.too_early, "date is before 1900")
     return r.dates, (r.bad | r.too_late | r.too_early)
+
+
+class _Cells:
+    """Positional, lazy view of a column for :meth:`ProblemLog.errors_from_mask`: only the
+    cells reported are converted (``Series.tolist()`` of a million rows per check is not)."""
+
+    def __init__(self, series, convert=None):
+        self._series = series
+        self._convert = convert
+
+    def __getitem__(self, i):
+        value = self._series.iloc[int(i)]
+        return self._convert(value) if self._convert is not None else value
+
+    def __len__(self):
+        return len(self._series)
 
 
 def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
@@ -107,57 +123,57 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     out["source_ehr"] = src
 
     code = N.normalise_code(raw["patient_code"])
-    log.errors_from_mask(file, lines, table.headers["patient_code"], raw["patient_code"].tolist(),
+    log.errors_from_mask(file, lines, table.headers["patient_code"], _Cells(raw["patient_code"]),
                          code.isna() | (code == ""), "patient code is missing")
     out["patient_code"] = code.astype("string")
 
     by, bad = N.parse_integers(raw["birth_year"], lo=1900, hi=today.year)
-    log.errors_from_mask(file, lines, table.headers["birth_year"], raw["birth_year"].tolist(),
+    log.errors_from_mask(file, lines, table.headers["birth_year"], _Cells(raw["birth_year"]),
                          bad, f"birth year must be a year between 1900 and {today.year}")
-    log.errors_from_mask(file, lines, table.headers["birth_year"], raw["birth_year"].tolist(),
+    log.errors_from_mask(file, lines, table.headers["birth_year"], _Cells(raw["birth_year"]),
                          by.isna() & ~bad, "birth year is missing")
     out["birth_year"] = by
 
     for fld in ("sex", "marital_status", "living_condition", "employment_status"):
         vals, bad = N.map_categories(raw[fld], C.EHR_CODINGS[src][fld])
         allowed = ", ".join(repr(k) for k in C.EHR_CODINGS[src][fld])
-        log.errors_from_mask(file, lines, table.headers[fld], raw[fld].tolist(), bad,
+        log.errors_from_mask(file, lines, table.headers[fld], _Cells(raw[fld]), bad,
                              f"unknown code; {src} uses {allowed}")
         out[fld] = vals.astype("string")
-    log.errors_from_mask(file, lines, table.headers["sex"], raw["sex"].tolist(),
+    log.errors_from_mask(file, lines, table.headers["sex"], _Cells(raw["sex"]),
                          out["sex"].isna() & ~_bad_any(raw["sex"]), "sex is missing")
 
     out["municipality"] = N.canonical_municipality(raw["municipality"])
-    log.errors_from_mask(file, lines, table.headers["municipality"], raw["municipality"].tolist(),
+    log.errors_from_mask(file, lines, table.headers["municipality"], _Cells(raw["municipality"]),
                          ~_bad_any(raw["municipality"]),
                          "municipality of residence is missing (needed for the health district)")
 
     for fld in ("first_access_date", "programme_start_date"):
         d, _ = _parse_date_field(log, file, lines, table.headers[fld], raw[fld], fmt["date_format"], today)
         out[fld] = d
-    log.errors_from_mask(file, lines, table.headers["first_access_date"], raw["first_access_date"].tolist(),
+    log.errors_from_mask(file, lines, table.headers["first_access_date"], _Cells(raw["first_access_date"]),
                          ~_bad_any(raw["first_access_date"]), "date of first access is missing")
     before_birth = (out["first_access_date"].dt.year.astype("Int64") < out["birth_year"]).fillna(False)
-    log.errors_from_mask(file, lines, table.headers["first_access_date"], raw["first_access_date"].tolist(),
+    log.errors_from_mask(file, lines, table.headers["first_access_date"], _Cells(raw["first_access_date"]),
                          before_birth.to_numpy(dtype=bool),
                          f"first access is before the year of birth ({table.headers['birth_year']})")
 
     icd, bad = N.normalise_icd10(raw["diagnosis"])
-    log.errors_from_mask(file, lines, table.headers["diagnosis"], raw["diagnosis"].tolist(), bad,
+    log.errors_from_mask(file, lines, table.headers["diagnosis"], _Cells(raw["diagnosis"]), bad,
                          "malformed ICD-10 code (expected e.g. F20.0 or F200)")
-    log.errors_from_mask(file, lines, table.headers["diagnosis"], raw["diagnosis"].tolist(),
+    log.errors_from_mask(file, lines, table.headers["diagnosis"], _Cells(raw["diagnosis"]),
                          icd.isna() & ~bad, "ICD-10 diagnosis is missing")
     out["diagnosis_icd10"] = icd
 
     codes, bad_codes = N.split_atc(raw["medications"])
     has_bad = bad_codes.map(len) > 0
     log.errors_from_mask(file, lines, table.headers["medications"],
-                         bad_codes.map(lambda t: ", ".join(t)).tolist(), has_bad,
+                         _Cells(bad_codes, ", ".join), has_bad,
                          "malformed ATC code (expected e.g. N05AH03)")
     out["atc_codes"] = codes
 
     edu, bad = N.parse_integers(raw["education_years"], lo=0, hi=30)
-    log.errors_from_mask(file, lines, table.headers["education_years"], raw["education_years"].tolist(), bad,
+    log.errors_from_mask(file, lines, table.headers["education_years"], _Cells(raw["education_years"]), bad,
                          "years of education must be a whole number between 0 and 30")
     out["education_years"] = edu
     return out
@@ -186,14 +202,14 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     out["timestamp"] = ts
 
     code = N.normalise_code(raw["patient_code"])
-    log.errors_from_mask(file, lines, h["patient_code"], raw["patient_code"].tolist(),
+    log.errors_from_mask(file, lines, h["patient_code"], _Cells(raw["patient_code"]),
                          code.isna() | (code == ""), "patient code is missing")
     out["patient_code"] = code.astype("string")
 
     unit, bad = N.normalise_service_unit(raw["service_unit"])
-    log.errors_from_mask(file, lines, h["service_unit"], raw["service_unit"].tolist(), bad,
+    log.errors_from_mask(file, lines, h["service_unit"], _Cells(raw["service_unit"]), bad,
                          "unknown service unit; expected one of: " + ", ".join(C.SERVICE_UNITS))
-    log.errors_from_mask(file, lines, h["service_unit"], raw["service_unit"].tolist(), unit.isna() & ~bad,
+    log.errors_from_mask(file, lines, h["service_unit"], _Cells(raw["service_unit"]), unit.isna() & ~bad,
                          "service unit is missing")
     out["service_unit"] = unit.astype("string")
     types = {u: info["service_type"] for u, info in C.SERVICE_UNITS.items()}
@@ -201,32 +217,32 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
 
     for fld, col in (("start_date", "imr_start"), ("stop_date", "imr_end")):
         d, bad = _parse_date_field(log, file, lines, h[fld], raw[fld], C.FORM_DATE_FORMAT, today)
-        log.errors_from_mask(file, lines, h[fld], raw[fld].tolist(), ~_bad_any(raw[fld]),
+        log.errors_from_mask(file, lines, h[fld], _Cells(raw[fld]), ~_bad_any(raw[fld]),
                              f"{'IMR start' if fld == 'start_date' else 'IMR stop'} date is missing")
         out[col] = d
     back = (out["imr_end"] < out["imr_start"]).fillna(False)
-    log.errors_from_mask(file, lines, h["stop_date"], raw["stop_date"].tolist(), back,
+    log.errors_from_mask(file, lines, h["stop_date"], _Cells(raw["stop_date"]), back,
                          "stop date is before start date")
 
     fmt, bad = N.map_categories(raw["format"], N.IMR_FORMAT_CODING)
-    log.errors_from_mask(file, lines, h["format"], raw["format"].tolist(), bad | fmt.isna(),
+    log.errors_from_mask(file, lines, h["format"], _Cells(raw["format"]), bad | fmt.isna(),
                          "IMR format must be Group or Individual")
     out["imr_format"] = fmt.astype("string")
     out["manual_version"] = N.canonical_manual_version(raw["manual_version"])
 
     ses, bad = N.parse_integers(raw["n_sessions"], lo=1)
-    log.errors_from_mask(file, lines, h["n_sessions"], raw["n_sessions"].tolist(), bad,
+    log.errors_from_mask(file, lines, h["n_sessions"], _Cells(raw["n_sessions"]), bad,
                          "number of sessions must be a whole number of at least 1")
-    log.errors_from_mask(file, lines, h["n_sessions"], raw["n_sessions"].tolist(), ses.isna() & ~bad,
+    log.errors_from_mask(file, lines, h["n_sessions"], _Cells(raw["n_sessions"]), ses.isna() & ~bad,
                          "number of sessions is missing")
     out["n_sessions"] = ses
 
     mods, unknown = N.parse_modules(raw["modules"])
     has_unknown = unknown.map(len) > 0
-    log.errors_from_mask(file, lines, h["modules"], unknown.map(lambda t: "; ".join(t)).tolist(), has_unknown,
+    log.errors_from_mask(file, lines, h["modules"], _Cells(unknown, "; ".join), has_unknown,
                          "unknown module title (expected e.g. 'M1. Recovery Strategies')")
     none = ~mods.any(axis=1) & ~has_unknown
-    log.errors_from_mask(file, lines, h["modules"], raw["modules"].tolist(), none, "no module ticked")
+    log.errors_from_mask(file, lines, h["modules"], _Cells(raw["modules"]), none, "no module ticked")
     for col in C.MODULE_COLUMNS:
         out[col] = mods[col]
 
@@ -237,7 +253,7 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     vals, bad = vals.to_numpy(), bad.to_numpy()
     for j, col in enumerate(items):
         part = slice(j * n, (j + 1) * n)
-        log.errors_from_mask(file, lines, h[col], raw[col].tolist(), bad[part],
+        log.errors_from_mask(file, lines, h[col], _Cells(raw[col]), bad[part],
                              "IMRS items are scored 1 to 5 (whole numbers)")
         out[col] = pd.array(vals[part], dtype="Int64")
     return out
@@ -304,18 +320,29 @@ def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
     form_reason = pd.Series(REASON_INCLUDED, index=form.index, dtype=object)
     outside = (form["imr_end"] < start) | (form["imr_end"] > end) | (form["imr_start"] < start)
     form_reason[outside] = (REASON_OUTSIDE_PERIOD + f" ({study_start} to {study_end})")
-    known = form["patient_code"].isin(set(ehr["patient_code"].dropna()))
+    known = _isin(form["patient_code"], ehr["patient_code"].dropna())
     form_reason[~outside & ~known] = REASON_NO_EHR
     candidates = form[form_reason == REASON_INCLUDED].sort_values(["imr_end", "imr_start", "_line"], kind="stable")
     repeat = candidates.duplicated("patient_code", keep="first")
     form_reason[repeat[repeat].index] = REASON_REPEAT
 
-    included_codes = set(form.loc[form_reason == REASON_INCLUDED, "patient_code"])
-    any_form = set(form["patient_code"].dropna())
+    included_codes = form.loc[form_reason == REASON_INCLUDED, "patient_code"]
+    any_form = form["patient_code"].dropna()
     ehr_reason = pd.Series(REASON_INCLUDED, index=ehr.index, dtype=object)
-    ehr_reason[~ehr["patient_code"].isin(any_form)] = REASON_NO_FORM
-    ehr_reason[ehr["patient_code"].isin(any_form) & ~ehr["patient_code"].isin(included_codes)] = REASON_FORM_EXCLUDED
+    in_form = _isin(ehr["patient_code"], any_form)
+    ehr_reason[~in_form] = REASON_NO_FORM
+    ehr_reason[in_form & ~_isin(ehr["patient_code"], included_codes)] = REASON_FORM_EXCLUDED
     return form_reason, ehr_reason
+
+
+def _isin(s, values):
+    """``s.isin(values)`` through a hash table of Python objects (pandas' Arrow-string
+    ``isin`` walks ``values`` in Python, slow for a million codes)."""
+    import numpy as np
+    import pandas as pd
+
+    lookup = pd.unique(np.asarray(values, dtype=object))
+    return pd.Series(s.to_numpy(dtype=object), index=s.index, dtype=object).isin(lookup)
 
 
 def derive(form_in, ehr_in):
@@ -576,12 +603,12 @@ def check_flow(flow, tables, cohort) -> None:
         raise AssertionError("a record appears twice in the cohort flow")
     if ((flow["status"] == "excluded") & (flow["reason"].isna() | (flow["reason"] == REASON_INCLUDED))).any():
         raise AssertionError("an excluded record has no reason in the cohort flow")
-    ids = set(cohort["patient_id"].astype(str))
+    ids = set(cohort["patient_id"].astype(str).to_numpy(dtype=object))  # numpy: no per-item Arrow boxing
     if len(ids) != len(cohort):
         raise AssertionError("a patient appears twice in the cohort")
     inc = flow[flow["status"] == "included"]
-    form_ids = inc.loc[inc["source"] == "form", "patient_id"].astype(str)
-    ehr_ids = inc.loc[inc["source"] != "form", "patient_id"].astype(str)
+    form_ids = inc.loc[inc["source"] == "form", "patient_id"].astype(str).to_numpy(dtype=object)
+    ehr_ids = inc.loc[inc["source"] != "form", "patient_id"].astype(str).to_numpy(dtype=object)
     if len(form_ids) != len(cohort) or set(form_ids) != ids:
         raise AssertionError(f"{len(form_ids)} included form rows but {len(cohort)} patients in the cohort")
     if len(ehr_ids) != len(cohort) or set(ehr_ids) != ids:

@@ -210,6 +210,61 @@ _NAME_TITLE = rf"{_NAME_TOKEN}(?:[ -](?:{_NAME_PARTICLE} )?{_NAME_TOKEN}){{1,3}}
 _NAME_UPPER = r"[A-ZÀ-Þ'’]{2,}(?: [A-ZÀ-Þ'’]{2,}){1,3}"
 _NAME_FULL = rf"(?:{_NAME_TITLE}|{_NAME_UPPER}),?"
 
+
+# Necessary conditions (RE2 syntax, run natively by pyarrow) for the patterns above: a value
+# that fails one cannot match the full pattern, so the full (Python ``re``) pattern only runs on
+# the candidates. Python's ``\d`` is Unicode ``\p{Nd}``; RE2's ``\w`` is ASCII, so
+# ``[^\w...]`` accepts at least every character Python's look-behind accepts.
+_CF_CANDIDATE = r"[^\x00-\x7f]|(?s:.){16}"  # 16 characters (or non-ASCII: upper() may lengthen)
+_CF_TEXT_CANDIDATE = r"[A-Za-z]{6}"
+_EMAIL_CANDIDATE = "@"
+_PHONE_CANDIDATE = (r"(?:^|[^\w.,/+-])(?:(?:\+|00)39[ .-]?)?"
+                    r"(?:3\p{Nd}{2}(?:[ /-]?\p{Nd}{6,7}|[ -]\p{Nd}{3}[ -]\p{Nd}{3,4})"
+                    r"|0[1-9]\p{Nd}{0,3}(?:[ /-]?\p{Nd}{4,8}|[ -]\p{Nd}{2,4}[ -]\p{Nd}{2,4}))")
+_ADDRESS_CANDIDATE = rf"(?:^|[^\w.]){_ADDRESS_WORD}[ \t]"
+_NAME_CANDIDATE = None  # names hold no ASCII digit: see _on_candidates
+#: Below this many distinct values the full patterns simply run on all of them.
+_PREFILTER_MIN = 2000
+
+
+def _distinct_texts(s, nonnull):
+    """``(codes, texts)``: each row's index into the distinct stripped texts (-1: missing)."""
+    import numpy as np
+    import pandas as pd
+
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) != "string":
+        # mixed Python objects: str() of each value first, as a row-wise scan would
+        vals = s.where(nonnull, None)
+        text = pd.Series([str(v).strip() if v is not None else "" for v in vals.to_numpy()], dtype="str")
+        codes, uniq = pd.factorize(text.where(nonnull.to_numpy(), None))
+        return codes, pd.Series(uniq, dtype="str")
+    codes, uniq = pd.factorize(s)
+    text = pd.Series([str(v).strip() for v in np.asarray(uniq, dtype=object)], dtype="str")
+    return codes, text
+
+
+def _on_candidates(text, prefilter, check, width: int = 1):
+    """Boolean result of ``check`` over ``text``, evaluated only where ``prefilter`` matches.
+
+    ``prefilter`` is a necessary condition for ``check`` to be true (``None``: the value has
+    no ASCII digit); with few values ``check`` simply runs on all of them.
+    """
+    import numpy as np
+
+    n = len(text)
+    if n < _PREFILTER_MIN:
+        out = np.asarray(check(text), dtype=bool)
+        return out.reshape(n, width) if width > 1 else out.reshape(n)
+    if prefilter is None:
+        cand = ~text.str.contains(r"[0-9]", regex=True).fillna(False).to_numpy(dtype=bool)
+    else:
+        cand = text.str.contains(prefilter, regex=True).fillna(False).to_numpy(dtype=bool)
+    out = np.zeros((n, width), dtype=bool)
+    if cand.any():
+        out[cand] = np.asarray(check(text[cand].reset_index(drop=True)), dtype=bool).reshape(-1, width)
+    return out if width > 1 else out[:, 0]
+
+
 # --------------------------------------------------------------------------------------
 # Column headers
 # --------------------------------------------------------------------------------------
@@ -409,9 +464,15 @@ def find_identifier_columns(df, file_name: str) -> list[Finding]:
 
         is_dt = pd.api.types.is_datetime64_any_dtype(s)
         textual = not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or is_dt)
-        vals = s.astype(object).where(nonnull, None)
-        text = vals.map(lambda v: str(v).strip() if v is not None else "").astype("str")
-        present = nonnull.to_numpy() & (text != "").to_numpy()
+        # Every check is a function of the (stripped) text of one value, so it runs once per
+        # distinct value and is mapped back to the rows (exports repeat their values a lot).
+        codes, text_u = _distinct_texts(s, nonnull)
+        present_u = (text_u != "").to_numpy(dtype=bool)
+
+        def rows(mask_u):
+            return np.append(np.asarray(mask_u, dtype=bool), False)[codes]
+
+        present = rows(present_u)
         n_present = int(present.sum())
         if n_present == 0:
             continue
@@ -420,60 +481,74 @@ def find_identifier_columns(df, file_name: str) -> list[Finding]:
             if is_dt:
                 per_kind["date_of_birth"] = (present, "full dates in a birth-date column")
             else:
-                full = text.str.match(_FULL_DATE).fillna(False).to_numpy(dtype=bool) & present
+                full = rows(text_u.str.match(_FULL_DATE).fillna(False).to_numpy(dtype=bool) & present_u)
                 if full.any():
                     per_kind["date_of_birth"] = (full, "full dates in a birth-date column (only the year is allowed)")
 
         if textual:
-            cf = _valid_cf_mask(text).to_numpy(dtype=bool) & present
-            if not cf.any():  # codes inside longer text (notes)
-                maybe = text.str.contains(_nocapture(_CF_TEXT.pattern), regex=True).fillna(False).to_numpy(dtype=bool) & present
+            values_u = text_u.to_numpy(dtype=object)
+            cf_u = _on_candidates(text_u, _CF_CANDIDATE, lambda t: _valid_cf_mask(t).to_numpy(dtype=bool)) & present_u
+            if not cf_u.any():  # codes inside longer text (notes)
+                maybe = _on_candidates(text_u, _CF_TEXT_CANDIDATE,
+                                       lambda t: t.str.contains(_nocapture(_CF_TEXT.pattern), regex=True)
+                                       .fillna(False).to_numpy(dtype=bool)) & present_u
                 if maybe.any():
-                    hits = np.zeros(len(text), dtype=bool)
                     idx = np.flatnonzero(maybe)
-                    hits[idx] = [any(is_valid_fiscal_code(m) for m in _CF_TEXT.findall(t))
-                                 for t in text.to_numpy()[idx]]
-                    cf = hits
+                    cf_u = np.zeros(len(text_u), dtype=bool)
+                    cf_u[idx] = [any(is_valid_fiscal_code(m) for m in _CF_TEXT.findall(t)) for t in values_u[idx]]
+            cf = rows(cf_u)
             if cf.any():
                 per_kind["fiscal_code"] = (cf, "valid check character")
 
-            em = text.str.contains(_EMAIL.pattern, regex=True).fillna(False).to_numpy(dtype=bool) & present
-            if em.any():
-                idx = np.flatnonzero(em)
+            em_u = _on_candidates(text_u, _EMAIL_CANDIDATE,
+                                  lambda t: t.str.contains(_EMAIL.pattern, regex=True).fillna(False)
+                                  .to_numpy(dtype=bool)) & present_u
+            if em_u.any():
+                idx = np.flatnonzero(em_u)
                 keep = [any(not _EMAIL_IGNORED_DOMAINS.search(m.group(0)) for m in _EMAIL.finditer(t))
-                        for t in text.to_numpy()[idx]]
-                em = np.zeros(len(text), dtype=bool)
-                em[idx[np.asarray(keep, dtype=bool)]] = True
+                        for t in values_u[idx]]
+                em_u = np.zeros(len(text_u), dtype=bool)
+                em_u[idx[np.asarray(keep, dtype=bool)]] = True
+                em = rows(em_u)
                 if em.any():
                     per_kind["email"] = (em, "")
 
-            dates = text.str.match(_DATE_LIKE.pattern).fillna(False).to_numpy(dtype=bool)
-            ph_full = (text.str.fullmatch(rf"\s*{_nocapture(_PHONE.pattern)}\s*").fillna(False).to_numpy(dtype=bool)
-                       & present & ~dates)
-            ph_pref = text.str.contains(r"(?:\+|\b00)39[ .-]?[03]\d", regex=True).fillna(False).to_numpy(dtype=bool)
-            ph_any = (text.str.contains(_nocapture(_PHONE.pattern), regex=True).fillna(False).to_numpy(dtype=bool)
-                      & present & ~dates)
-            if ph_full.sum() >= 0.5 * n_present or (ph_pref & ph_any).any() or (hkind == "phone" and ph_any.any()):
+            def phone_checks(t):
+                dates = t.str.match(_DATE_LIKE.pattern).fillna(False).to_numpy(dtype=bool)
+                full = t.str.fullmatch(rf"\s*{_nocapture(_PHONE.pattern)}\s*").fillna(False).to_numpy(dtype=bool)
+                anywhere = t.str.contains(_nocapture(_PHONE.pattern), regex=True).fillna(False).to_numpy(dtype=bool)
+                return np.column_stack([full & ~dates, anywhere & ~dates])
+
+            ph_u = _on_candidates(text_u, _PHONE_CANDIDATE, phone_checks, width=2)
+            ph_full_u = ph_u[:, 0] & present_u
+            ph_any_u = ph_u[:, 1] & present_u
+            ph_pref_u = text_u.str.contains(r"(?:\+|\b00)39[ .-]?[03]\d", regex=True).fillna(False).to_numpy(dtype=bool)
+            ph_full, ph_any = rows(ph_full_u), rows(ph_any_u)
+            if ph_full.sum() >= 0.5 * n_present or (ph_pref_u & ph_any_u).any() or (hkind == "phone" and ph_any.any()):
                 per_kind["phone"] = (ph_any, "")
             elif ph_any.any() and not ph_full.any():  # numbers inside free text
-                idx = np.flatnonzero(ph_any)
+                idx = np.flatnonzero(ph_any_u)
                 keep = np.array([any(_plausible_phone(m.group(1)) for m in _PHONE.finditer(t))
-                                 for t in text.to_numpy()[idx]], dtype=bool)
+                                 for t in values_u[idx]], dtype=bool)
                 if keep.any():
-                    hits = np.zeros(len(text), dtype=bool)
+                    hits = np.zeros(len(text_u), dtype=bool)
                     hits[idx[keep]] = True
-                    per_kind["phone"] = (hits, "in free text")
+                    per_kind["phone"] = (rows(hits), "in free text")
 
-            ad = text.str.contains(_ADDRESS.pattern, regex=True).fillna(False).to_numpy(dtype=bool) & present
-            if ad.any():
-                per_kind["address"] = (ad, "")
+            ad_u = _on_candidates(text_u, _ADDRESS_CANDIDATE,
+                                  lambda t: t.str.contains(_ADDRESS.pattern, regex=True).fillna(False)
+                                  .to_numpy(dtype=bool)) & present_u
+            if ad_u.any():
+                per_kind["address"] = (rows(ad_u), "")
 
-            nm = text.str.fullmatch(_NAME_FULL).fillna(False).to_numpy(dtype=bool) & present
-            if nm.any():
+            nm_u = _on_candidates(text_u, _NAME_CANDIDATE,
+                                  lambda t: t.str.fullmatch(_NAME_FULL).fillna(False).to_numpy(dtype=bool)) & present_u
+            if nm_u.any():
                 vocab = _vocabulary()
-                nm &= ~text.str.casefold().isin(vocab).to_numpy()
+                nm_u &= ~text_u.str.casefold().isin(vocab).to_numpy()
+                nm = rows(nm_u)
                 n_nm = int(nm.sum())
-                if n_nm > 0.5 * n_present and text[nm].nunique() >= 0.5 * n_nm:
+                if n_nm > 0.5 * n_present and text_u[nm_u].nunique() >= 0.5 * n_nm:
                     per_kind["person_name"] = (nm, "values look like 'Firstname Lastname'")
 
         if hkind is not None and hkind not in per_kind and hkind != "date_of_birth":
@@ -488,7 +563,7 @@ def find_identifier_columns(df, file_name: str) -> list[Finding]:
             count = f"{len(rows)} of {n_present} rows"
             reason = f"{detail}; {count}" if detail and detail != "header" else (
                 f"header; {count}" if detail == "header" else count)
-            example = text.iloc[first]
+            example = text_u.iloc[codes[first]]
             masked = "" if detail == "header" and kind != "person_name" else _mask_match(example, kind)
             findings.append(Finding(path=str(file_name), kind=kind, masked=masked, column=str(col),
                                     row=first + 1, detail=reason))

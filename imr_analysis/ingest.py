@@ -257,7 +257,56 @@ def _clean_cells(series):
     wrapped = (s.str.startswith('="') & s.str.endswith('"') & (s.str.len() >= 3)).to_numpy(dtype=bool)
     if wrapped.any():
         s = s.where(~wrapped, s.str.slice(2, -1).str.strip())
-    return s.astype(object)
+    return s
+
+
+def _fast_records(lines: list[str], offset: int, delimiter: str, header: list[str]):
+    """Parse the records with pyarrow's multi-threaded CSV reader when that is safe.
+
+    Safe means: every record sits on its own line (no line has an odd number of quote
+    characters, so no quoted field spans lines), no line is blank, the header does not end
+    with an empty field, and every line has as many fields as the header (pyarrow refuses
+    a line that does not). Then record ``i`` starts on file line ``offset + 2 + i``, exactly
+    as the ``csv`` module counts. Returns ``(frame, line_numbers)`` or ``None``: the
+    caller then reads the file with the ``csv`` module, which reports each irregular row.
+    """
+    import numpy as np
+
+    width = len(header)
+    body = lines[offset + 1:]
+    if body and body[-1] == "":
+        body = body[:-1]  # the file ends with a line break
+    if not body or width < 2 or header[-1] == "" or len(delimiter) != 1 or delimiter in '"\n\r':
+        return None
+    if "" in body or any(line.count('"') & 1 for line in body):
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:  # pragma: no cover - pyarrow is pinned
+        return None
+    names = [f"c{j}" for j in range(width)]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer("\n".join(body).encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                             escape_char=False, newlines_in_values=False,
+                                             ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeEncodeError, ValueError):
+        return None
+    if table.num_rows != len(body):
+        return None
+    frame = table.to_pandas()
+    frame.columns = range(width)
+    blank = np.ones(len(frame), dtype=bool)
+    for j in range(width):
+        blank &= (frame[j].str.strip() == "").to_numpy(dtype=bool)
+    if blank.any():  # rows without content are reported by the csv path
+        return None
+    return frame, (offset + 2 + np.arange(len(body), dtype=np.int64)).tolist()
 
 
 def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> RawTable:
@@ -351,8 +400,9 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
     record_ends: dict[int, int] = {}  # start line -> end line, for records spanning lines
     empty_lines: list[int] = []
     prev = reader.line_num
+    fast = _fast_records(lines, offset, delimiter, header) if reader.line_num == 1 else None
     try:
-        for rec in reader:
+        for rec in (() if fast is not None else reader):
             line_no = prev + 1 + offset  # 1-based file line where this record starts
             if reader.line_num - prev > 1:
                 record_ends[line_no] = reader.line_num + offset
@@ -364,7 +414,10 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
             record_lines.append(line_no)
     except csv.Error as err:
         log.error(name, reader.line_num + offset, None, None, f"the line cannot be read as CSV ({err})")
-    while header and header[-1] == "" and all(len(r) < len(header) or not r[len(header) - 1].strip()
+    if fast is not None:
+        fast_frame, record_lines = fast
+        records = range(len(record_lines))  # only its length is used below
+    while fast is None and header and header[-1] == "" and all(len(r) < len(header) or not r[len(header) - 1].strip()
                                               for r in records):
         header.pop()  # trailing delimiter on the header line (and maybe on the rows)
     width = len(header)
@@ -417,7 +470,7 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
         for f in missing:
             log.error(name, offset + 1, _expected_header(source, f), None,
                       "required column is missing from the header" + hint_text)
-    for i, (rec, ln) in enumerate(zip(records, record_lines)):
+    for i, (rec, ln) in enumerate(zip(records, record_lines) if fast is None else ()):
         if len(rec) > width and not any(c.strip() for c in rec[width:]):
             records[i] = rec[:width]  # trailing empty fields (a delimiter at the end of the line)
         elif len(rec) != width:
@@ -434,17 +487,20 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
             log.error(name, None, None, None, "the file has a header but no records")
         else:
             log.warn(name, None, None, None, "the file has a header but no records")
-    padded = [(rec + [""] * width)[:width] for rec in records]
-    all_df = pd.DataFrame(padded, columns=range(width), dtype=object) if width else pd.DataFrame(
-        index=range(len(records)))
-    data = pd.DataFrame({fld: (all_df[header.index(h)] if records else pd.Series([], dtype=object))
-                         for fld, h in headers.items()}, dtype=object)
+    if fast is not None:
+        all_df = fast_frame
+    else:
+        padded = [(rec + [""] * width)[:width] for rec in records]
+        all_df = pd.DataFrame(padded, columns=range(width), dtype="str") if width else pd.DataFrame(
+            index=range(len(records)))
+    data = pd.DataFrame({fld: (all_df[header.index(h)] if len(records) else pd.Series([], dtype="str"))
+                         for fld, h in headers.items()})
     for fld in OPTIONAL_FIELDS[source]:
         if fld not in headers and not missing:
             log.warn(name, offset + 1, _expected_header(source, fld), None,
                      "optional column is absent; its values are missing (it is not used in the analysis)")
             headers[fld] = _expected_header(source, fld)
-            data[fld] = pd.Series([""] * len(records), dtype=object)
+            data[fld] = pd.Series([""] * len(records), dtype="str")
     data = data.apply(_clean_cells) if len(data) else data
     data["_line"] = pd.Series(record_lines, dtype="int64")
     extra_cols = [j for j in unknown_cols if j < width]

@@ -82,6 +82,30 @@ def map_unique(s, func):
     return pd.Series(mapped[codes], index=s.index, dtype=object)
 
 
+def _distinct(s, min_rows: int = 1000):
+    """``(codes, distinct)`` when ``s`` repeats its values (``distinct`` ends with a missing
+    value, where missing cells point); ``None`` when it hardly does. Used to run elementwise
+    parsers once per distinct value."""
+    import pandas as pd
+
+    if len(s) < min_rows:
+        return None
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    if 2 * (len(uniq) + 1) > len(s):
+        return None
+    codes = codes.copy()
+    codes[codes < 0] = len(uniq)
+    distinct = pd.Series(list(uniq) + [None], dtype=s.dtype if s.dtype != object else object)
+    return codes, distinct
+
+
+def _spread(values, codes, index):
+    """Values of the distinct cells, back on the rows of ``index``."""
+    import pandas as pd
+
+    return pd.Series(values.array.take(codes), index=index)
+
+
 @dataclass(frozen=True)
 class DateParse:
     """Result of :func:`parse_date_column`: parsed dates and one mask per kind of problem.
@@ -133,6 +157,11 @@ def parse_date_column(s, preferred: str | None = None, earliest: str | None = EA
     import numpy as np
     import pandas as pd
 
+    distinct = _distinct(s)
+    if distinct is not None:  # elementwise: parse each distinct text once
+        codes, values = distinct
+        r = parse_date_column(values, preferred=preferred, earliest=earliest, latest=latest)
+        return DateParse(*(_spread(x, codes, s.index) for x in (r.dates, r.bad, r.too_early, r.too_late)))
     text = s.astype("string").str.strip()
     text = text.where(text != "")
     present = text.notna().to_numpy(dtype=bool)
@@ -245,13 +274,17 @@ def parse_timestamps(s):
     text = s.astype("string").str.strip()
     text = text.where(text != "").str.replace(_TZ_SUFFIX, "", regex=True).str.strip()
     present = text.notna().to_numpy(dtype=bool)
-    other = _try_formats(text, _TS_FORMATS_OTHER)
+    # every _TS_FORMATS_OTHER format starts with a four-digit year and '/' or '-'
+    year_first = text.str.match(r"\p{Nd}{4}[/-]").fillna(False).to_numpy(dtype=bool)
+    other = _try_formats(text.where(year_first), _TS_FORMATS_OTHER)
     slash = text.where(np.isnat(other))
     day_first = _try_formats(slash, _TS_FORMATS_DAY_FIRST)
-    month_first = _try_formats(slash, _TS_FORMATS_MONTH_FIRST)
     candidates = slash.notna().to_numpy(dtype=bool)
-    us_locale = (candidates.any() and bool((~np.isnat(month_first[candidates])).all())
-                 and bool(np.isnat(day_first[candidates]).any()))
+    # month-first only matters when some candidate is not a day-first timestamp
+    us_locale = False
+    if candidates.any() and bool(np.isnat(day_first[candidates]).any()):
+        month_first = _try_formats(slash, _TS_FORMATS_MONTH_FIRST)
+        us_locale = bool((~np.isnat(month_first[candidates])).all())
     out = np.where(np.isnat(other), month_first if us_locale else day_first, other)
     inside = (out >= np.datetime64(_NS_MIN, "us")) & (out <= np.datetime64(_NS_MAX, "us"))
     out = np.where(inside, out, np.datetime64("NaT"))
@@ -277,6 +310,11 @@ def parse_integers(s, lo: float | None = None, hi: float | None = None):
     import numpy as np
     import pandas as pd
 
+    distinct = _distinct(s)
+    if distinct is not None:  # elementwise: parse each distinct text once
+        codes, values = distinct
+        vals, bad = parse_integers(values, lo=lo, hi=hi)
+        return _spread(vals, codes, s.index), _spread(bad, codes, s.index)
     text = s.astype("string").str.strip()
     blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
     numeric = text.str.fullmatch(r"[+-]?\d{1,9}(?:[.,]\d+)?").fillna(False).to_numpy(dtype=bool)

@@ -441,9 +441,38 @@ def _engine_kwargs() -> dict[str, Any]:
     import zmq  # noqa: PLC0415 - imported by papermill anyway
     from traitlets.config import Config  # noqa: PLC0415
 
-    if not zmq.has("curve"):
-        return {}
-    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+    kwargs: dict[str, Any] = {"kernel_manager_class": _kernel_manager_class()}
+    if zmq.has("curve"):
+        kwargs["config"] = Config({"KernelManager": {"transport_encryption": "auto"}})
+    return kwargs
+
+
+_KERNEL_MANAGER_CLASS = None
+
+
+def _kernel_manager_class():
+    """jupyter_client's kernel manager, minus the SIGINT it sends before a shutdown request.
+
+    ``AsyncKernelManager.shutdown_kernel`` interrupts the kernel before asking it to shut
+    down; when the signal lands while ipykernel is handling a message (it is, after the
+    last cell, flushing output) ipykernel logs "[IPKernelApp] ERROR | KeyboardInterrupt
+    caught in kernel." on the runner's terminal between notebooks. The notebook has
+    finished by then, so there is nothing to interrupt: this manager skips that interrupt
+    during shutdown only (the shutdown request, and the kill if the kernel does not exit
+    in time, are unchanged; interrupts at any other time still go through).
+    """
+    global _KERNEL_MANAGER_CLASS
+    if _KERNEL_MANAGER_CLASS is None:
+        from jupyter_client.manager import AsyncKernelManager  # noqa: PLC0415 - lazy
+
+        class QuietShutdownKernelManager(AsyncKernelManager):
+            async def _async_interrupt_kernel(self) -> None:
+                if self.shutting_down:
+                    return
+                await super()._async_interrupt_kernel()
+
+        _KERNEL_MANAGER_CLASS = QuietShutdownKernelManager
+    return _KERNEL_MANAGER_CLASS
 
 
 def _add_colophon_cell(nb, markdown: str) -> None:

@@ -413,3 +413,51 @@ def test_doctests():
 
     result = doctest.testmod(ident, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 10
+
+
+# --------------------------------------------------------------------------------------
+# Large tables: distinct values and RE2 pre-filters give the row-wise answer
+# --------------------------------------------------------------------------------------
+def _large_mixed_frame(n=6000, seed=3):
+    """Columns with > 2000 distinct values (pre-filters active), identifiers hidden in a few rows."""
+    rng = np.random.default_rng(seed)
+    codes = [f"EF{i:07d}" for i in range(n)]
+    stamps = [f"{d:02d}/{m:02d}/20{y:02d} {h:02d}:{mi:02d}:{s:02d}" for d, m, y, h, mi, s in
+              zip(rng.integers(1, 29, n), rng.integers(1, 13, n), rng.integers(17, 22, n), rng.integers(0, 24, n),
+                  rng.integers(0, 60, n), rng.integers(0, 60, n))]
+    tricky = ["tel. 0532 123456", "chiamare il 333 1234567", "+39 051 6363636", "٠٥٣٢ ١٢٣٤٥٦", "via Roma 12",
+              "Via  dei Mille, 3", "mario.rossi@gmail.com", "x@example.com", "RSSMRA85T10A944S",
+              "note: RSSMRA85T10A944S ok", "Mario Rossi", "ANNA BIANCHI", "2021-07-15", "15/07/2021",
+              "0532-123456", "F20.0", "Ferrara", "", " ", "n. 12", "Piazza Ariostea 1", "12/07/2021 10.32.11"]
+    notes = [f"nota {i} punteggio {i % 97}" for i in range(n)]
+    for i in rng.choice(n, 40, replace=False):
+        notes[i] = tricky[i % len(tricky)]
+    names = [f"{a} {b}{i}" for i, (a, b) in enumerate(zip(rng.choice(["Luca", "Anna"], n),
+                                                          rng.choice(["Verdi", "Neri"], n)))]
+    for i in rng.choice(n, 10, replace=False):
+        names[i] = tricky[i % len(tricky)]
+    return pd.DataFrame({"COD_PAZIENTE": codes, "Timestamp": stamps, "NOTE": notes, "ALTRO": names,
+                         "MIXED": pd.Series([i if i % 3 else str(i) for i in range(n)], dtype=object)})
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_prefilters_and_distinct_values_change_no_finding(monkeypatch, seed):
+    df = _large_mixed_frame(seed=seed)
+    fast = find_identifier_columns(df, "big.csv")
+    # what the former row-by-row scan reported on these frames (checked when it was replaced)
+    expected = {3: {("NOTE", "phone"), ("NOTE", "email"), ("NOTE", "address"), ("ALTRO", "phone"),
+                    ("ALTRO", "address")},
+                4: {("NOTE", "address"), ("ALTRO", "email")},
+                5: {("NOTE", "phone"), ("NOTE", "email"), ("NOTE", "address"), ("ALTRO", "address")}}[seed]
+    assert {(f.column, f.kind) for f in fast} == expected
+    # the full patterns on every distinct value (no pre-filter) find exactly the same
+    monkeypatch.setattr(ident, "_PREFILTER_MIN", 10 ** 9)
+    assert find_identifier_columns(df, "big.csv") == fast
+
+
+def test_large_clean_table_has_no_finding():
+    n = 5000
+    df = pd.DataFrame({"COD_PAZIENTE": [f"SD{i:06d}" for i in range(n)],
+                       "DATA": [f"2019-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(n)],
+                       "SESSIONI": [str(1 + i % 70) for i in range(n)]})
+    assert find_identifier_columns(df, "x.csv") == []

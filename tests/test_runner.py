@@ -521,3 +521,29 @@ def test_colophon_records_the_disclosure_profile():
     md = colophon.colophon_markdown({"git_commit": "x", "python": "3.11", "data_mode": "private",
                                      "data_dir": ".", "raw_inputs": {}, "parameters": {}, "disclosure": weaker})
     assert "WEAKER than the default" in md
+
+
+def test_kernel_manager_skips_only_the_interrupt_before_shutdown(monkeypatch):
+    """jupyter_client interrupts a kernel before asking it to shut down, which made ipykernel
+    print 'KeyboardInterrupt caught in kernel.' between notebooks; the runner's manager skips
+    that one interrupt and forwards every other."""
+    import asyncio
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    from imr_analysis import runner as r
+
+    cls = r._engine_kwargs()["kernel_manager_class"]
+    assert issubclass(cls, AsyncKernelManager)
+    calls = []
+
+    async def record(self):
+        calls.append(self.shutting_down)
+
+    monkeypatch.setattr(AsyncKernelManager, "_async_interrupt_kernel", record)
+    km = cls()
+    km.shutting_down = False
+    asyncio.run(km._async_interrupt_kernel())
+    km.shutting_down = True
+    asyncio.run(km._async_interrupt_kernel())
+    assert calls == [False]

@@ -362,3 +362,57 @@ def test_public_results_reveal_no_counts(tiny):
     public = st.public_results(t1.table1_tests(tiny, n_resamples=200))
     assert not {"n", "n_per_group", "df", "df2", "statistic", "reason", "note"} & set(public.columns)
     assert {"variable", "comparison", "test", "p_value"} <= set(public.columns)
+
+
+@pytest.fixture(scope="module")
+def generated_cohort(tmp_path_factory):
+    """A generated 10^3-patient cohort, cleaned from its written exports."""
+    from imr_analysis.clean import clean_raw
+    from imr_analysis.synth.generator import write_exports
+
+    folder = tmp_path_factory.mktemp("raw1000")
+    write_exports(folder, seed=11, n_patients=1000)
+    return clean_raw(folder, today="2025-01-01").cohort
+
+
+def test_every_table1_number_equals_tableone_on_a_generated_cohort(generated_cohort):
+    """All Table 1 variables in every service type: counts, percentages, mean, SD,
+    median and quartiles equal tableone's (the benchmark times the same call)."""
+    tableone = pytest.importorskip("tableone")
+    cohort = generated_cohort
+    assert len(cohort) >= 900
+    long = t1.table1_long(cohort)
+    cont = [v.column for v in t1.TABLE1_VARIABLES if v.kind == "continuous"]
+    cat = [v.column for v in t1.TABLE1_VARIABLES if v.kind != "continuous"]
+    data = cohort[cont + cat + ["service_type"]].copy()
+    data["education_years"] = data["education_years"].astype("float64")
+    for c in cat + ["service_type"]:
+        data[c] = data[c].astype(object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Pandas4Warning)
+        tab = tableone.TableOne(data, columns=cont + cat, categorical=cat, groupby="service_type", pval=True)
+    groups = {g: g for g in C.SERVICE_TYPES}
+    cd, kd = tab.cont_describe, tab.cat_describe
+    checked = 0
+    for var in cont:
+        for ours_g, their_g in groups.items():
+            ours = _cell(long, var, ours_g)
+            assert ours["n"] == cd.loc[var, ("count", their_g)]
+            for mine, theirs in (("mean", "mean"), ("sd", "std"), ("median", "median"), ("q1", "q25"),
+                                 ("q3", "q75"), ("min", "min"), ("max", "max")):
+                assert ours[mine] == pytest.approx(cd.loc[var, (theirs, their_g)], rel=1e-12), (var, ours_g, mine)
+                checked += 1
+    for var in cat:
+        binary = t1.VARIABLES_BY_COLUMN[var].kind == "binary"
+        for ours_g, their_g in groups.items():
+            levels = [True] if binary else data[var].dropna().unique()
+            for level in levels:
+                ours = _cell(long, var, ours_g, "yes" if binary else level)
+                theirs = kd.loc[(var, "True" if binary else level), :]
+                assert ours["n"] == theirs[("freq", their_g)], (var, ours_g, level)
+                # tableone's percent counts missing values in the denominator, ours does not
+                n_all = ours["denominator"] + ours["n_missing"]
+                assert 100 * ours["n"] / n_all == pytest.approx(theirs[("percent", their_g)], rel=1e-12), (var, level)
+                assert ours["percent"] == pytest.approx(100 * ours["n"] / ours["denominator"], rel=1e-12)
+                checked += 1
+    assert checked > 150
