@@ -36,7 +36,7 @@ from pathlib import Path
 from . import constants as C
 from . import normalise as N
 from .ingest import RawTable, detect_data_mode, read_exports
-from .problems import ProblemLog, RawDataError
+from .problems import ProblemLog, RawDataError, missing_folder
 
 #: The paper's observation period: programmes completed from April 2017 to July 2021.
 STUDY_START = "2017-04-01"
@@ -422,7 +422,7 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
 
     raw_dir = paths.resolve(raw_dir, paths.raw_dir())
     if not raw_dir.is_dir():
-        raise RawDataError([_folder_problem(raw_dir)])
+        raise RawDataError([missing_folder(raw_dir)])
     today = pd.Timestamp(today) if today is not None else _today()
     log = ProblemLog()
     tables = read_exports(raw_dir, log)
@@ -518,12 +518,6 @@ def _identifier_problem(table, finding):
     return Problem(table.file, line, finding.column, finding.masked or None,
                    f"direct identifier: {kind}{detail}; remove this column from the export and export again "
                    "(the value shown is masked)")
-
-
-def _folder_problem(raw_dir):
-    from .problems import Problem
-
-    return Problem(str(raw_dir), None, None, None, "raw data folder does not exist")
 
 
 def _flow_rows(source, file, frame, reason):

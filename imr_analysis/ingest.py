@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import constants as C
-from .problems import ProblemLog, RawDataError
+from .problems import ProblemLog, RawDataError, missing_folder
 
 #: Extra accepted header names (normalised with :func:`header_key`) for canonical fields.
 HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -581,14 +581,8 @@ def read_exports(raw_dir: str | Path, log: ProblemLog | None = None) -> dict[str
     log = log or ProblemLog()
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
-        raise RawDataError([_folder_problem(raw_dir)])
+        raise RawDataError([missing_folder(raw_dir)])
     tables = {source: read_raw(p, source, log) for source, p in raw_paths(raw_dir).items()}
     if own_log:
         log.raise_if_any()
     return tables
-
-
-def _folder_problem(raw_dir):
-    from .problems import Problem
-
-    return Problem(str(raw_dir), None, None, None, "raw data folder does not exist")

@@ -34,6 +34,11 @@ class Problem:
 CONTRACT_HINT = "The raw-data contract (accepted formats, the rule for each problem) is in data/raw/README.md."
 
 
+def missing_folder(path) -> Problem:
+    """The problem reported when the raw data folder does not exist."""
+    return Problem(str(path), None, None, None, "raw data folder does not exist")
+
+
 class RawDataError(ValueError):
     """Raised when raw exports cannot be turned into a cohort; lists every problem found.
 
