@@ -37,6 +37,7 @@ from .table1 import (
     _given,
     _number,
     format_count_percent,
+    format_mean_sd,
     format_p,
     require_columns,
     select_services,
@@ -331,11 +332,9 @@ def format_mean_sd_range(mean, sd, vmin, vmax, decimals: int = 1, na_rep: str = 
     """
     if _given(mean):
         return mean
-    m = _number(mean)
-    if m is None:
+    if _number(mean) is None:
         return na_rep
-    s = _number(sd)
-    out = f"{m:.{decimals}f} ({s:.{decimals}f})" if s is not None else f"{m:.{decimals}f} (–)"
+    out = format_mean_sd(mean, sd, decimals=decimals, na_rep=na_rep)
     lo, hi = _number(vmin), _number(vmax)
     if lo is not None and hi is not None:
         whole = float(lo).is_integer() and float(hi).is_integer()
