@@ -108,7 +108,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     """Typed, canonical version of one EHR extract (EFESO or Sister).
 
     Columns: patient_code, birth_year, sex, municipality, first_access_date,
-    diagnosis_icd10, atc_codes (tuple), programme_start_date, education_years,
+    diagnosis_icd10, atc_codes (valid codes joined by ";"), programme_start_date, education_years,
     marital_status, living_condition, employment_status, source_ehr, _line.
     """
     import pandas as pd
@@ -170,7 +170,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     log.errors_from_mask(file, lines, table.headers["medications"],
                          _Cells(bad_codes, ", ".join), has_bad,
                          "malformed ATC code (expected e.g. N05AH03)")
-    out["atc_codes"] = codes
+    out["atc_codes"] = N.atc_text(raw["medications"])  # ";"-joined
 
     edu, bad = N.parse_integers(raw["education_years"], lo=0, hi=30)
     log.errors_from_mask(file, lines, table.headers["education_years"], _Cells(raw["education_years"]), bad,
@@ -179,9 +179,17 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     return out
 
 
+@N.per_distinct
 def _bad_any(s):
     """True where the raw cell is non-empty (used to avoid double reports)."""
-    return s.astype("string").fillna("").str.strip() != ""
+    return (s.astype("string").fillna("").str.strip() != "").astype(bool)
+
+
+@N.per_distinct
+def _service_type(raw_units):
+    """Service type (CMHC, SerD, EDP) of the form's service-unit answers."""
+    types = {u: info["service_type"] for u, info in C.SERVICE_UNITS.items()}
+    return N.normalise_service_unit(raw_units)[0].map(types).astype("string")
 
 
 def harmonise_form(table: RawTable, log: ProblemLog, today=None):
@@ -212,8 +220,7 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     log.errors_from_mask(file, lines, h["service_unit"], _Cells(raw["service_unit"]), unit.isna() & ~bad,
                          "service unit is missing")
     out["service_unit"] = unit.astype("string")
-    types = {u: info["service_type"] for u, info in C.SERVICE_UNITS.items()}
-    out["service_type"] = unit.map(types).astype("string")
+    out["service_type"] = _service_type(raw["service_unit"])
 
     for fld, col in (("start_date", "imr_start"), ("stop_date", "imr_end")):
         d, bad = _parse_date_field(log, file, lines, h[fld], raw[fld], C.FORM_DATE_FORMAT, today)
@@ -246,16 +253,11 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     for col in C.MODULE_COLUMNS:
         out[col] = mods[col]
 
-    items = C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS
-    n = len(raw)
-    flat = pd.Series(raw[items].to_numpy(dtype=object).ravel(order="F"))  # one parse for all 30 items
-    vals, bad = N.parse_integers(flat, lo=C.IMRS_MIN, hi=C.IMRS_MAX)
-    vals, bad = vals.to_numpy(), bad.to_numpy()
-    for j, col in enumerate(items):
-        part = slice(j * n, (j + 1) * n)
-        log.errors_from_mask(file, lines, h[col], _Cells(raw[col]), bad[part],
+    for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
+        vals, bad = N.parse_integers(raw[col], lo=C.IMRS_MIN, hi=C.IMRS_MAX)
+        log.errors_from_mask(file, lines, h[col], _Cells(raw[col]), bad,
                              "IMRS items are scored 1 to 5 (whole numbers)")
-        out[col] = pd.array(vals[part], dtype="Int64")
+        out[col] = vals.astype("Int64")
     return out
 
 
@@ -272,7 +274,16 @@ def _duplicate_codes(ehrs, log, headers=None):
     """
     import pandas as pd
 
+    import numpy as np
+
     headers = headers or {}
+    keys = [_keys_of(e) for _, e in ehrs]
+    if all(k is not None for k in keys):  # integer keys: find the (rare) repeated codes first
+        allk = np.concatenate(keys)
+        counts = np.bincount(allk[allk >= 0], minlength=1)
+        if not (counts > 1).any():
+            return
+        ehrs = [(f, e[(counts > 1)[np.maximum(k, 0)] & (k >= 0)]) for (f, e), k in zip(ehrs, keys)]
     both = pd.concat([e[["patient_code", "source_ehr", "_line", "sex", "birth_year"]].assign(file=f)
                       for f, e in ehrs], ignore_index=True)
     both = both[both["patient_code"].notna() & (both["patient_code"] != "")]
@@ -308,30 +319,102 @@ def _duplicate_codes(ehrs, log, headers=None):
                       f"linkage would be ambiguous; {detail}")
 
 
+def patient_keys(*codes):
+    """Integer keys of patient codes, shared across the given Series (-1 where missing).
+
+    Linking a million form rows to a million EHR records compares integers instead of
+    strings: the codes are hashed once, here.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> [k.tolist() for k in patient_keys(pd.Series(["A1", "B2", None]), pd.Series(["B2", "C3"]))]
+    [[0, 1, -1], [1, 2]]
+    """
+    import numpy as np
+    import pandas as pd
+
+    sizes = [len(c) for c in codes]
+    allc = pd.concat([c.astype("string").reset_index(drop=True) for c in codes], ignore_index=True)
+    keys, _ = pd.factorize(allc, use_na_sentinel=True)
+    keys = np.asarray(keys, dtype=np.int64)
+    return list(np.split(keys, np.cumsum(sizes)[:-1]))
+
+
+def _keys_of(frame, code_column="patient_code"):
+    """The ``_key`` column when the cleaner added one, else ``None``."""
+    return frame["_key"].to_numpy() if "_key" in frame.columns else None
+
+
+def _key_counts(keys, size=None):
+    """How many times each key (int >= 0) occurs; missing keys (-1) are not counted."""
+    import numpy as np
+
+    keys = keys[keys >= 0]
+    return np.bincount(keys, minlength=size or 0)
+
+
+def _first_of_each(keys):
+    """Positions of the first occurrence of each key in ``keys`` (int array)."""
+    import numpy as np
+
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    start = np.ones(len(sk), dtype=bool)
+    start[1:] = sk[1:] != sk[:-1]
+    return order[start]
+
+
+def _member(keys, among):
+    """``keys`` (int, -1 missing) found in ``among`` (int): boolean array."""
+    import numpy as np
+
+    size = int(max(keys.max(initial=-1), among.max(initial=-1))) + 2
+    present = np.zeros(size, dtype=bool)
+    present[among[among >= 0]] = True
+    present[-1] = False  # missing keys (-1) are never members
+    return present[keys]
+
+
 def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
     """Decide, for every form row and EHR record, whether it enters the cohort and why.
 
     Returns ``(form_status, ehr_status)``: Series of reasons aligned with ``form`` and
     ``ehr`` (``"included"`` or an exclusion reason).
     """
+    import numpy as np
     import pandas as pd
 
+    fk, ek = _keys_of(form), _keys_of(ehr)
+    if fk is None or ek is None:
+        fk, ek = patient_keys(form["patient_code"], ehr["patient_code"])
     start, end = pd.Timestamp(study_start), pd.Timestamp(study_end)
-    form_reason = pd.Series(REASON_INCLUDED, index=form.index, dtype=object)
-    outside = (form["imr_end"] < start) | (form["imr_end"] > end) | (form["imr_start"] < start)
-    form_reason[outside] = (REASON_OUTSIDE_PERIOD + f" ({study_start} to {study_end})")
-    known = _isin(form["patient_code"], ehr["patient_code"].dropna())
-    form_reason[~outside & ~known] = REASON_NO_EHR
-    candidates = form[form_reason == REASON_INCLUDED].sort_values(["imr_end", "imr_start", "_line"], kind="stable")
-    repeat = candidates.duplicated("patient_code", keep="first")
-    form_reason[repeat[repeat].index] = REASON_REPEAT
+    outside_reason = REASON_OUTSIDE_PERIOD + f" ({study_start} to {study_end})"
+    reasons = np.array([REASON_INCLUDED, outside_reason, REASON_NO_EHR, REASON_REPEAT], dtype=object)
+    code = np.zeros(len(form), dtype=np.int8)
+    outside = ((form["imr_end"] < start) | (form["imr_end"] > end) | (form["imr_start"] < start)).to_numpy(dtype=bool)
+    code[outside] = 1
+    known = _member(fk, ek)
+    code[~outside & ~known] = 2
+    cand = np.flatnonzero(code == 0)
+    if len(cand):
+        # the first completed programme of each patient: by stop date, start date, line
+        end_v = form["imr_end"].to_numpy()[cand]
+        start_v = form["imr_start"].to_numpy()[cand]
+        line_v = form["_line"].to_numpy()[cand]
+        order = cand[np.lexsort((line_v, start_v, end_v))]
+        first = _first_of_each(fk[order])
+        repeat = np.ones(len(order), dtype=bool)
+        repeat[first] = False
+        code[order[repeat]] = 3
+    form_reason = pd.Series(reasons[code], index=form.index, dtype=object)
 
-    included_codes = form.loc[form_reason == REASON_INCLUDED, "patient_code"]
-    any_form = form["patient_code"].dropna()
-    ehr_reason = pd.Series(REASON_INCLUDED, index=ehr.index, dtype=object)
-    in_form = _isin(ehr["patient_code"], any_form)
-    ehr_reason[~in_form] = REASON_NO_FORM
-    ehr_reason[in_form & ~_isin(ehr["patient_code"], included_codes)] = REASON_FORM_EXCLUDED
+    ehr_code = np.zeros(len(ehr), dtype=np.int8)
+    in_form = _member(ek, fk)
+    ehr_code[~in_form] = 1
+    ehr_code[in_form & ~_member(ek, fk[code == 0])] = 2
+    ehr_reasons = np.array([REASON_INCLUDED, REASON_NO_FORM, REASON_FORM_EXCLUDED], dtype=object)
+    ehr_reason = pd.Series(ehr_reasons[ehr_code], index=ehr.index, dtype=object)
     return form_reason, ehr_reason
 
 
@@ -345,34 +428,69 @@ def _isin(s, values):
     return pd.Series(s.to_numpy(dtype=object), index=s.index, dtype=object).isin(lookup)
 
 
-def derive(form_in, ehr_in):
-    """Join included form rows with their EHR record and derive the analysis variables."""
+def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
+    """Join included form rows with their EHR record and derive the analysis variables.
+
+    ``form_rows`` / ``ehr_rows`` (boolean masks) select the included rows of larger frames
+    without copying them first; by default every row is used.
+    """
     import numpy as np
     import pandas as pd
 
-    ehr = ehr_in.drop(columns=["_line"]).rename(columns={
-        "patient_code": "patient_id", "first_access_date": "first_treatment_date",
-        "municipality": "residence_municipality"})
-    form = form_in.drop(columns=["_line", "timestamp"]).rename(columns={"patient_code": "patient_id"})
-    df = form.merge(ehr, on="patient_id", how="left", validate="one_to_one")
+    if form_rows is not None:
+        form_pos = np.flatnonzero(form_rows)
+    if ehr_rows is not None:
+        ehr_pos = np.flatnonzero(ehr_rows)
+    fk, ek = _keys_of(form_in), _keys_of(ehr_in)
+    if fk is None or ek is None:
+        fk, ek = patient_keys(form_in["patient_code"], ehr_in["patient_code"])
+    form_pos = np.arange(len(form_in)) if form_rows is None else form_pos
+    ehr_pos = np.arange(len(ehr_in)) if ehr_rows is None else ehr_pos
+    fk, ek = fk[form_pos], ek[ehr_pos]
+    ehr = ehr_in.drop(columns=[c for c in ("_line", "_key", "_file", "patient_code") if c in ehr_in.columns]).rename(
+        columns={"first_access_date": "first_treatment_date", "municipality": "residence_municipality"})
+    form = form_in.drop(columns=[c for c in ("_line", "_key", "timestamp") if c in form_in.columns]).rename(
+        columns={"patient_code": "patient_id"})
+    # one EHR record per form row (a left join, one to one, on the patient code)
+    if (fk < 0).any() or (_key_counts(fk) > 1).any() or (_key_counts(ek) > 1).any():
+        raise ValueError("derive: the form rows and the EHR records must each hold a patient at most once")
+    position = np.full(int(max(fk.max(initial=-1), ek.max(initial=-1))) + 2, -1, dtype=np.int64)
+    position[ek[ek >= 0]] = np.flatnonzero(ek >= 0)
+    take = position[fk]
+    if (take < 0).any():
+        raise ValueError("derive: a form row has no EHR record")
+    # rows in patient-code order (pyarrow's stable sort of the text, as sort_values would give)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = pa.array(form["patient_id"].astype("string").array).take(pa.array(form_pos))
+    order = pc.array_sort_indices(ids, order="ascending", null_placement="at_end").to_numpy()
+    df = pd.concat([form.take(form_pos[order]).reset_index(drop=True),
+                    ehr.take(ehr_pos[take[order]]).reset_index(drop=True)], axis=1)
     df["age_at_imr_start"] = (df["imr_start"].dt.year - df["birth_year"]).astype("int64")
     df["age_at_first_treatment"] = (df["first_treatment_date"].dt.year - df["birth_year"]).astype("int64")
     df["imr_duration_months"] = ((df["imr_end"] - df["imr_start"]).dt.days / C.DAYS_PER_MONTH).astype("float64")
     df["illness_duration_years"] = ((df["imr_start"] - df["first_treatment_date"]).dt.days
                                     / C.DAYS_PER_YEAR).astype("float64")
-    df["residence_district"] = N.municipality_district(df["residence_municipality"])
-    df["diagnosis_group"] = N.diagnosis_group(df["diagnosis_icd10"])
-    meds = N.atc_classes(df["atc_codes"])
+    df["residence_district"] = N.municipality_district(df["residence_municipality"].astype("category"))
+    df["diagnosis_group"] = N.diagnosis_group(df["diagnosis_icd10"].astype("category"))
+    joined = df["atc_codes"]
+    if joined.dtype == object:  # tuples of codes
+        joined = N.map_unique(joined, ";".join).astype("str")
+    meds = N.atc_classes(joined.astype("category"))
     for col in C.MEDICATION_COLUMNS:
         df[col] = meds[col].to_numpy()
-    df["atc_codes"] = df["atc_codes"].map(lambda t: ";".join(t))
+    df["atc_codes"] = joined
     df["n_modules"] = df[C.MODULE_COLUMNS].sum(axis=1).astype("int64")
-    user = df[C.IMRS_USER_COLUMNS].astype("Float64")
-    prov = df[C.IMRS_PROVIDER_COLUMNS].astype("Float64")
-    df["imrs_user_total"] = user.sum(axis=1, skipna=False).astype("float64")
-    df["imrs_provider_total"] = prov.sum(axis=1, skipna=False).astype("float64")
-    df["imrs_user_mean"] = user.mean(axis=1, skipna=True).astype("float64")
-    df["imrs_provider_mean"] = prov.mean(axis=1, skipna=True).astype("float64")
+    for who, cols in (("user", C.IMRS_USER_COLUMNS), ("provider", C.IMRS_PROVIDER_COLUMNS)):
+        items = df[cols].to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(items)
+        answered = len(cols) - missing.sum(axis=1)
+        df[f"imrs_{who}_total"] = items.sum(axis=1)  # missing if any item is missing
+        items[missing] = 0.0
+        with np.errstate(invalid="ignore"):
+            df[f"imrs_{who}_mean"] = np.where(answered > 0, items.sum(axis=1) / np.maximum(answered, 1),
+                                              np.nan)  # mean of the answered items
     df["birth_year"] = df["birth_year"].astype("int64")
     df["n_sessions"] = df["n_sessions"].astype("int64")
     for col in ("patient_id", "source_ehr", "service_type", "service_unit", "sex", "residence_municipality",
@@ -380,10 +498,9 @@ def derive(form_in, ehr_in):
                 "diagnosis_icd10", "diagnosis_group", "atc_codes", "imr_format", "manual_version"):
         df[col] = df[col].astype("string")
     for col in C.MODULE_COLUMNS + C.MEDICATION_COLUMNS:
-        df[col] = df[col].astype(bool)
-    df = df[C.COHORT_COLUMNS].sort_values("patient_id", kind="stable").reset_index(drop=True)
-    _ = np  # vectorised throughout
-    return df
+        if df[col].dtype != bool:
+            df[col] = df[col].astype(bool)
+    return df[C.COHORT_COLUMNS]
 
 
 def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STUDY_END,
@@ -415,6 +532,7 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
     >>> len(result.cohort), result.flow["status"].value_counts().to_dict()  # doctest: +SKIP
     (126, {'included': 252, 'excluded': 7})
     """
+    import numpy as np
     import pandas as pd
 
     from . import paths
@@ -431,6 +549,10 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
 
     ehrs = [(tables[s].file, harmonise_ehr(tables[s], log, today)) for s in ("EFESO", "Sister")]
     form = harmonise_form(tables["form"], log, today)
+    keys = patient_keys(form["patient_code"], *(e["patient_code"] for _, e in ehrs))
+    form["_key"] = keys[0]
+    for (_, e), k in zip(ehrs, keys[1:]):
+        e["_key"] = k
     _duplicate_codes(ehrs, log, {tables[s].file: tables[s].headers.get("patient_code") for s in ("EFESO", "Sister")})
     log.raise_if_any()
     for (file, e), s in zip(ehrs, ("EFESO", "Sister")):
@@ -445,28 +567,31 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
     ehr = pd.concat([e.assign(_file=f) for f, e in ehrs], ignore_index=True)
     form_reason, ehr_reason = link(form, ehr, study_start, study_end)
     _linkage_warnings(form, ehr, form_reason, tables, log)
-    inc_form = form[form_reason == REASON_INCLUDED]
-    inc_ehr = ehr[ehr_reason == REASON_INCLUDED].drop(columns=["_file"])
-    linked = inc_form[["patient_code", "imr_start"]].merge(
-        ehr.loc[ehr_reason == REASON_INCLUDED, ["patient_code", "first_access_date", "_file", "_line"]],
-        on="patient_code", how="left")
-    early = (linked["imr_start"] < linked["first_access_date"]).fillna(False).to_numpy(dtype=bool)
+    form_in = (form_reason == REASON_INCLUDED).to_numpy(dtype=bool)
+    ehr_in = (ehr_reason == REASON_INCLUDED).to_numpy(dtype=bool)
+    form_pos = np.flatnonzero(form_in)
+    # an IMR programme cannot start before the patient's first access to the service
+    position = np.full(int(max(keys[0].max(initial=-1), *(k.max(initial=-1) for k in keys[1:]))) + 2, -1,
+                       dtype=np.int64)
+    position[ehr["_key"].to_numpy()[ehr_in]] = np.flatnonzero(ehr_in)
+    linked = position[form["_key"].to_numpy()[form_pos]]
+    early = (form["imr_start"].to_numpy()[form_pos] < ehr["first_access_date"].to_numpy()[linked])
     if early.any():
         raw_form = tables["form"].data
         for pos in early.nonzero()[0]:
-            i, r = inc_form.index[pos], linked.iloc[pos]
+            i, r = form.index[form_pos[pos]], ehr.iloc[linked[pos]]
             log.error(tables["form"].file, int(form.at[i, "_line"]), tables["form"].headers["start_date"],
                       raw_form.at[i, "start_date"],
                       f"IMR start is before the patient's first access in the EHR "
                       f"({r['first_access_date']:%d/%m/%Y}, {r['_file']} line {int(r['_line'])}); "
                       "check both dates")
         log.raise_if_any()
-    cohort = derive(inc_form, inc_ehr)
+    cohort = derive(form, ehr, form_rows=form_in, ehr_rows=ehr_in)
 
     flow = pd.concat([
         _flow_rows("form", tables["form"].file, form, form_reason),
-        *[_flow_rows(src, tables[src].file, ehr[ehr["_file"] == tables[src].file], ehr_reason)
-          for src in ("EFESO", "Sister")],
+        *[_flow_rows(src, tables[src].file, ehr.loc[part, ["_line", "patient_code"]], ehr_reason[part])
+          for src in ("EFESO", "Sister") for part in [(ehr["_file"] == tables[src].file).to_numpy(dtype=bool)]],
     ], ignore_index=True)
     check_flow(flow, tables, cohort)
     warnings = [str(w) for w in log.warnings]
@@ -523,13 +648,15 @@ def _identifier_problem(table, finding):
 def _flow_rows(source, file, frame, reason):
     import pandas as pd
 
+    import numpy as np
+
     r = reason.reindex(frame.index)
     return pd.DataFrame({
         "source": source,
         "file": file,
         "line": frame["_line"].astype("int64").to_numpy(),
-        "patient_id": frame["patient_code"].astype("string").to_numpy(),
-        "status": (r == REASON_INCLUDED).map({True: "included", False: "excluded"}).to_numpy(),
+        "patient_id": frame["patient_code"].astype("string").array,
+        "status": np.where((r == REASON_INCLUDED).to_numpy(dtype=bool), "included", "excluded").astype(object),
         "reason": r.to_numpy(),
     })
 
@@ -546,10 +673,21 @@ def _linkage_warnings(form, ehr, form_reason, tables, log) -> None:
 
     file, h = tables["form"].file, tables["form"].headers
     ehr_of_unit = {u: info["ehr"] for u, info in C.SERVICE_UNITS.items()}
-    src_of_code = ehr.drop_duplicates("patient_code").set_index("patient_code")["source_ehr"]
-    expected = form["service_unit"].map(ehr_of_unit)
-    found = form["patient_code"].map(src_of_code)
-    mismatch = (found.notna() & expected.notna() & (found != expected)).fillna(False)
+    import numpy as np
+
+    fk, ek = _keys_of(form), _keys_of(ehr)
+    if fk is None or ek is None:
+        fk, ek = patient_keys(form["patient_code"], ehr["patient_code"])
+    # the EHR holding each code (the first record's, as codes are unique by now)
+    src_codes, src_names = pd.factorize(ehr["source_ehr"].astype("string"), use_na_sentinel=True)
+    src_of_key = np.full(int(max(fk.max(initial=-1), ek.max(initial=-1))) + 2, -1, dtype=np.int64)
+    valid = np.flatnonzero(ek >= 0)[::-1]  # reversed: the first record of a code is written last
+    src_of_key[ek[valid]] = src_codes[valid]
+    found_code = np.where(fk >= 0, src_of_key[fk], -1)
+    found = pd.Series(np.asarray(src_names, dtype=object).take(np.maximum(found_code, 0)), index=form.index,
+                      dtype=object).where(found_code >= 0)
+    expected = form["service_unit"].astype("category").map(ehr_of_unit).astype(object)
+    mismatch = (found.notna() & expected.notna() & (found != expected)).fillna(False).to_numpy(dtype=bool)
     for (exp, fnd), grp in form.assign(_exp=expected, _fnd=found)[mismatch].groupby(["_exp", "_fnd"], sort=True):
         log.warn_lines(file, grp["_line"], h["service_unit"],
                        f"the service unit keeps its records in {exp} but the patient code is in {fnd}; "
@@ -585,27 +723,35 @@ def check_flow(flow, tables, cohort) -> None:
     >>> check_flow(result.flow, read_exports("data/raw"), result.cohort)  # doctest: +SKIP
     """
     import numpy as np
+    import pandas as pd
 
-    for src, t in tables.items():
-        part = flow[flow["source"] == src]
+    lines = flow["line"].to_numpy(dtype=np.int64)
+    src, src_names = pd.factorize(flow["source"])
+    src = src.astype(np.int64)
+    for name, t in tables.items():
+        k = list(src_names).index(name) if name in list(src_names) else -1
+        part = lines[src == k]
         if len(part) != t.n_records:
             raise AssertionError(f"cohort flow for {t.file} has {len(part)} rows but the file has "
                                  f"{t.n_records} records")
-        if not np.array_equal(np.sort(part["line"].to_numpy()), np.sort(t.data["_line"].to_numpy())):
+        if not np.array_equal(np.sort(part), np.sort(t.data["_line"].to_numpy())):
             raise AssertionError(f"cohort flow for {t.file} does not list the file's records line by line")
-    if flow.duplicated(["source", "line"]).any():
+    if (_key_counts(src * (int(lines.max(initial=0)) + 1) + lines) > 1).any():
         raise AssertionError("a record appears twice in the cohort flow")
     if ((flow["status"] == "excluded") & (flow["reason"].isna() | (flow["reason"] == REASON_INCLUDED))).any():
         raise AssertionError("an excluded record has no reason in the cohort flow")
-    ids = set(cohort["patient_id"].astype(str).to_numpy(dtype=object))  # numpy: no per-item Arrow boxing
-    if len(ids) != len(cohort):
+    inc = (flow["status"] == "included").to_numpy(dtype=bool)
+    is_form = (flow["source"] == "form").to_numpy(dtype=bool)
+    ids, form_ids, ehr_ids = patient_keys(cohort["patient_id"], flow.loc[inc & is_form, "patient_id"],
+                                          flow.loc[inc & ~is_form, "patient_id"])
+    size = int(max(ids.max(initial=-1), form_ids.max(initial=-1), ehr_ids.max(initial=-1))) + 1
+    in_cohort = _key_counts(ids, size)
+    if (ids < 0).any() or (in_cohort > 1).any():
         raise AssertionError("a patient appears twice in the cohort")
-    inc = flow[flow["status"] == "included"]
-    form_ids = inc.loc[inc["source"] == "form", "patient_id"].astype(str).to_numpy(dtype=object)
-    ehr_ids = inc.loc[inc["source"] != "form", "patient_id"].astype(str).to_numpy(dtype=object)
-    if len(form_ids) != len(cohort) or set(form_ids) != ids:
+    same = lambda k: len(k) == len(ids) and np.array_equal(_key_counts(k, size), in_cohort)  # noqa: E731
+    if not same(form_ids):
         raise AssertionError(f"{len(form_ids)} included form rows but {len(cohort)} patients in the cohort")
-    if len(ehr_ids) != len(cohort) or set(ehr_ids) != ids:
+    if not same(ehr_ids):
         raise AssertionError(f"{len(ehr_ids)} included EHR records but {len(cohort)} patients in the cohort")
 
 

@@ -215,7 +215,9 @@ _NAME_FULL = rf"(?:{_NAME_TITLE}|{_NAME_UPPER}),?"
 # that fails one cannot match the full pattern, so the full (Python ``re``) pattern only runs on
 # the candidates. Python's ``\d`` is Unicode ``\p{Nd}``; RE2's ``\w`` is ASCII, so
 # ``[^\w...]`` accepts at least every character Python's look-behind accepts.
-_CF_CANDIDATE = r"[^\x00-\x7f]|(?s:.){16}"  # 16 characters (or non-ASCII: upper() may lengthen)
+# A fiscal code is 16 letters and digits once white space and '-' are dropped: the value holds
+# nothing else (or a non-ASCII character, which upper() may turn into ASCII letters).
+_CF_CANDIDATE = r"[^\x00-\x7f]|^[\x09-\x0d\x1c-\x20A-Za-z0-9-]{16,}$"
 _CF_TEXT_CANDIDATE = r"[A-Za-z]{6}"
 _EMAIL_CANDIDATE = "@"
 _PHONE_CANDIDATE = (r"(?:^|[^\w.,/+-])(?:(?:\+|00)39[ .-]?)?"
@@ -239,15 +241,42 @@ def _distinct_texts(s, nonnull):
         codes, uniq = pd.factorize(text.where(nonnull.to_numpy(), None))
         return codes, pd.Series(uniq, dtype="str")
     codes, uniq = pd.factorize(s)
+    if isinstance(uniq, pd.Index) and pd.api.types.is_string_dtype(uniq.dtype) and uniq.dtype != object:
+        return codes, pd.Series(uniq, dtype="str").str.strip().reset_index(drop=True)
     text = pd.Series([str(v).strip() for v in np.asarray(uniq, dtype=object)], dtype="str")
     return codes, text
 
 
-def _on_candidates(text, prefilter, check, width: int = 1):
+#: Codes such as ``EF00001234``: letters then digits, at most 15 characters. No pattern
+#: below can match one (a fiscal code has 16 characters; a phone number starts at the
+#: beginning of the value or after a non-word character, with '+', '0' or '3'; e-mails,
+#: addresses and names need '@', a space or no digit), so such values skip the checks.
+_INERT_CODE = r"[A-Za-z]{1,14}[0-9]{1,14}"
+#: Form timestamps such as ``15/07/2021 10:32:11``: two-digit fields between '/' and ':'
+#: cannot hold a phone number (it needs four more digits or a space after its first two),
+#: and hold no letter or '@'.
+_INERT_TIMESTAMP = r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}"
+
+
+def _inert(text):
+    """Boolean array: values of the :data:`_INERT_CODE` or :data:`_INERT_TIMESTAMP` shape
+    (``None`` for few values, or when there is none)."""
+    import numpy as np
+
+    if len(text) < _PREFILTER_MIN:
+        return None
+    inert = ((text.str.fullmatch(_INERT_CODE).fillna(False).to_numpy(dtype=bool)
+              & (text.str.len().fillna(0).to_numpy() <= 15))
+             | text.str.fullmatch(_INERT_TIMESTAMP).fillna(False).to_numpy(dtype=bool))
+    return inert if inert.any() else None
+
+
+def _on_candidates(text, prefilter, check, width: int = 1, inert=None):
     """Boolean result of ``check`` over ``text``, evaluated only where ``prefilter`` matches.
 
     ``prefilter`` is a necessary condition for ``check`` to be true (``None``: the value has
-    no ASCII digit); with few values ``check`` simply runs on all of them.
+    no ASCII digit); with few values ``check`` simply runs on all of them. Values marked
+    ``inert`` (see :data:`_INERT_CODE`) are not examined: the result there is False.
     """
     import numpy as np
 
@@ -255,6 +284,13 @@ def _on_candidates(text, prefilter, check, width: int = 1):
     if n < _PREFILTER_MIN:
         out = np.asarray(check(text), dtype=bool)
         return out.reshape(n, width) if width > 1 else out.reshape(n)
+    if inert is not None:
+        out = np.zeros((n, width), dtype=bool)
+        live = np.flatnonzero(~inert)
+        if len(live):
+            out[live] = _on_candidates(text.iloc[live].reset_index(drop=True), prefilter, check, width).reshape(
+                -1, width)
+        return out if width > 1 else out[:, 0]
     if prefilter is None:
         cand = ~text.str.contains(r"[0-9]", regex=True).fillna(False).to_numpy(dtype=bool)
     else:
@@ -486,12 +522,14 @@ def find_identifier_columns(df, file_name: str) -> list[Finding]:
                     per_kind["date_of_birth"] = (full, "full dates in a birth-date column (only the year is allowed)")
 
         if textual:
+            inert = _inert(text_u)
             values_u = text_u.to_numpy(dtype=object)
-            cf_u = _on_candidates(text_u, _CF_CANDIDATE, lambda t: _valid_cf_mask(t).to_numpy(dtype=bool)) & present_u
+            cf_u = _on_candidates(text_u, _CF_CANDIDATE, lambda t: _valid_cf_mask(t).to_numpy(dtype=bool),
+                                  inert=inert) & present_u
             if not cf_u.any():  # codes inside longer text (notes)
                 maybe = _on_candidates(text_u, _CF_TEXT_CANDIDATE,
                                        lambda t: t.str.contains(_nocapture(_CF_TEXT.pattern), regex=True)
-                                       .fillna(False).to_numpy(dtype=bool)) & present_u
+                                       .fillna(False).to_numpy(dtype=bool), inert=inert) & present_u
                 if maybe.any():
                     idx = np.flatnonzero(maybe)
                     cf_u = np.zeros(len(text_u), dtype=bool)
@@ -502,7 +540,7 @@ def find_identifier_columns(df, file_name: str) -> list[Finding]:
 
             em_u = _on_candidates(text_u, _EMAIL_CANDIDATE,
                                   lambda t: t.str.contains(_EMAIL.pattern, regex=True).fillna(False)
-                                  .to_numpy(dtype=bool)) & present_u
+                                  .to_numpy(dtype=bool), inert=inert) & present_u
             if em_u.any():
                 idx = np.flatnonzero(em_u)
                 keep = [any(not _EMAIL_IGNORED_DOMAINS.search(m.group(0)) for m in _EMAIL.finditer(t))
@@ -519,10 +557,12 @@ def find_identifier_columns(df, file_name: str) -> list[Finding]:
                 anywhere = t.str.contains(_nocapture(_PHONE.pattern), regex=True).fillna(False).to_numpy(dtype=bool)
                 return np.column_stack([full & ~dates, anywhere & ~dates])
 
-            ph_u = _on_candidates(text_u, _PHONE_CANDIDATE, phone_checks, width=2)
+            ph_u = _on_candidates(text_u, _PHONE_CANDIDATE, phone_checks, width=2, inert=inert)
             ph_full_u = ph_u[:, 0] & present_u
             ph_any_u = ph_u[:, 1] & present_u
-            ph_pref_u = text_u.str.contains(r"(?:\+|\b00)39[ .-]?[03]\d", regex=True).fillna(False).to_numpy(dtype=bool)
+            ph_pref_u = _on_candidates(text_u, "39", lambda t: t.str.contains(r"(?:\+|\b00)39[ .-]?[03]\d",
+                                                                              regex=True)
+                                       .fillna(False).to_numpy(dtype=bool), inert=inert)
             ph_full, ph_any = rows(ph_full_u), rows(ph_any_u)
             if ph_full.sum() >= 0.5 * n_present or (ph_pref_u & ph_any_u).any() or (hkind == "phone" and ph_any.any()):
                 per_kind["phone"] = (ph_any, "")
@@ -537,12 +577,13 @@ def find_identifier_columns(df, file_name: str) -> list[Finding]:
 
             ad_u = _on_candidates(text_u, _ADDRESS_CANDIDATE,
                                   lambda t: t.str.contains(_ADDRESS.pattern, regex=True).fillna(False)
-                                  .to_numpy(dtype=bool)) & present_u
+                                  .to_numpy(dtype=bool), inert=inert) & present_u
             if ad_u.any():
                 per_kind["address"] = (rows(ad_u), "")
 
             nm_u = _on_candidates(text_u, _NAME_CANDIDATE,
-                                  lambda t: t.str.fullmatch(_NAME_FULL).fillna(False).to_numpy(dtype=bool)) & present_u
+                                  lambda t: t.str.fullmatch(_NAME_FULL).fillna(False).to_numpy(dtype=bool),
+                                  inert=inert) & present_u
             if nm_u.any():
                 vocab = _vocabulary()
                 nm_u &= ~text_u.str.casefold().isin(vocab).to_numpy()

@@ -251,7 +251,13 @@ def _detect_delimiter(header_line: str, sample: list[str] | None = None) -> str:
     return best
 
 
-def _clean_cells(series):
+#: Fields that hold a different value on (almost) every row: read as plain text. Every
+#: other field is dictionary-encoded (a pandas ``Categorical``), so that parsing, checking
+#: and mapping run once per distinct value instead of once per row.
+HIGH_CARDINALITY_FIELDS = frozenset({"patient_code", "timestamp"})
+
+
+def _clean_text(series):
     """Strip spaces and Excel's ``="..."`` wrapper (used to keep leading zeros)."""
     s = series.astype("str").str.strip()
     wrapped = (s.str.startswith('="') & s.str.endswith('"') & (s.str.len() >= 3)).to_numpy(dtype=bool)
@@ -260,25 +266,128 @@ def _clean_cells(series):
     return s
 
 
-def _fast_records(lines: list[str], offset: int, delimiter: str, header: list[str]):
-    """Parse the records with pyarrow's multi-threaded CSV reader when that is safe.
+def _clean_cells(series, categorical: bool = True):
+    """:func:`_clean_text` of a raw column, as a ``Categorical`` of text when ``categorical``.
 
-    Safe means: every record sits on its own line (no line has an odd number of quote
-    characters, so no quoted field spans lines), no line is blank, the header does not end
-    with an empty field, and every line has as many fields as the header (pyarrow refuses
-    a line that does not). Then record ``i`` starts on file line ``offset + 2 + i``, exactly
-    as the ``csv`` module counts. Returns ``(frame, line_numbers)`` or ``None``: the
-    caller then reads the file with the ``csv`` module, which reports each irregular row.
+    A categorical column is cleaned on its categories only (then recoded: two raw
+    spellings that clean to the same text become one category). Cell values, and hence
+    everything read from them, are the same either way.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> _clean_cells(pd.Series([" a", "a", '="007"'])).tolist()
+    ['a', 'a', '007']
+    """
+    import numpy as np
+    import pandas as pd
+
+    if not categorical:
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype("str")
+        return _clean_text(series)
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        codes, uniques = pd.factorize(series.astype("str"), use_na_sentinel=True)
+        series = pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str")),
+                           index=series.index)
+    cats = series.cat.categories
+    cleaned = _clean_text(pd.Series(cats, dtype="str")).to_numpy(dtype=object)
+    recode, uniques = pd.factorize(cleaned)
+    codes = series.cat.codes.to_numpy()
+    new = np.where(codes >= 0, recode[np.maximum(codes, 0)], -1) if len(cats) else codes
+    return pd.Series(pd.Categorical.from_codes(new, categories=pd.Index(uniques, dtype="str")),
+                     index=series.index, name=series.name)
+
+
+def _blank_rows(frame) -> "object":
+    """Rows whose every cell is empty after stripping (boolean numpy array)."""
+    import numpy as np
+    import pandas as pd
+
+    blank = np.ones(len(frame), dtype=bool)
+    for j in frame.columns:
+        col = frame[j]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            empty_cat = (pd.Series(col.cat.categories, dtype="str").str.strip() == "").to_numpy(dtype=bool)
+            codes = col.cat.codes.to_numpy()
+            blank &= np.where(codes >= 0, empty_cat[np.maximum(codes, 0)] if len(empty_cat) else False, True)
+        else:
+            blank &= (col.astype("str").str.strip() == "").to_numpy(dtype=bool)
+        if not blank.any():
+            break
+    return blank
+
+
+def _preamble(lines, stop: int):
+    """Metadata lines, Excel's ``sep=`` directive and blank lines before the header.
+
+    Returns ``(offset, metadata_line, delimiter)``: ``offset`` is the index of the header
+    line in ``lines`` (``stop`` when there is none among the first ``stop`` lines)."""
+    offset, metadata_line, delimiter = 0, None, None
+    while offset < stop:
+        line = lines[offset]
+        if line.startswith("#"):
+            metadata_line = metadata_line or line
+        elif re.fullmatch(r'"?sep=(.)"?,*;*\s*', line.strip("\ufeff")):
+            delimiter = re.fullmatch(r'"?sep=(.)"?,*;*\s*', line.strip("\ufeff")).group(1)  # Excel directive
+        elif line.strip(" \t,;\ufeff"):
+            break
+        offset += 1
+    return offset, metadata_line, delimiter
+
+
+#: Bytes decoded to find the header of a large file on the fast path.
+_HEAD_BYTES = 1 << 20
+
+
+def _read_fast(raw: bytes, source: str):
+    """Read a UTF-8 export straight from its bytes with pyarrow's multi-threaded CSV reader.
+
+    Taken only when it gives exactly what the ``csv`` module would: the bytes are UTF-8,
+    lines end in ``\\n`` or ``\\r\\n`` (no lone ``\\r``), no NUL byte, the header sits on one
+    line near the top and has no trailing empty field, and pyarrow finds one record per
+    line, each with as many fields as the header (a blank line, a quoted field spanning
+    lines or a short row make the counts differ or pyarrow refuse), and no record is
+    empty. Record ``i`` then starts on file line ``offset + 2 + i``.
+
+    Returns ``None`` (the caller then reads the file with the ``csv`` module, which reports
+    each irregularity with its line) or a dict with ``header``, ``offset``,
+    ``metadata_line``, ``delimiter``, ``encoding``, ``frame`` (columns ``0..width-1``:
+    categorical text, plain text for :data:`HIGH_CARDINALITY_FIELDS`) and ``lines``.
     """
     import numpy as np
 
-    width = len(header)
-    body = lines[offset + 1:]
-    if body and body[-1] == "":
-        body = body[:-1]  # the file ends with a line break
-    if not body or width < 2 or header[-1] == "" or len(delimiter) != 1 or delimiter in '"\n\r':
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
         return None
-    if "" in body or any(line.count('"') & 1 for line in body):
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
+        return None
+    head = raw[bom:bom + _HEAD_BYTES]
+    if len(raw) - bom > _HEAD_BYTES:
+        head = head[: head.rfind(b"\n") + 1]
+    try:
+        head_text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = head_text.replace("\r\n", "\n").split("\n")
+    complete = len(lines) - 1  # the last piece may be cut (or is what follows the final newline)
+    offset, metadata_line, delimiter = _preamble(lines, complete)
+    if offset >= complete or offset + 21 > complete and len(raw) - bom > _HEAD_BYTES:
+        return None
+    header_line = lines[offset]
+    if delimiter is None:
+        delimiter = _detect_delimiter(header_line, lines[offset + 1: offset + 21])
+    if len(delimiter) != 1 or delimiter in '"\n\r' or header_line.count('"') & 1:
+        return None
+    header = [h.strip().strip("\ufeff") for h in _split(header_line, delimiter)]
+    width = len(header)
+    if width < 2 or header[-1] == "":
+        return None
+    body_start = bom
+    for _ in range(offset + 1):
+        body_start = raw.index(b"\n", body_start) + 1
+    n_lines = raw.count(b"\n", body_start) + (0 if raw.endswith(b"\n") else 1)
+    if n_lines <= 0 or body_start >= len(raw):
         return None
     try:
         import pyarrow as pa
@@ -286,27 +395,84 @@ def _fast_records(lines: list[str], offset: int, delimiter: str, header: list[st
     except ImportError:  # pragma: no cover - pyarrow is pinned
         return None
     names = [f"c{j}" for j in range(width)]
+    aliases = _alias_map(source)
+    plain = {f"c{j}" for j, h in enumerate(header) if canonical_field(source, h, {**aliases, **_canonical_map(source)})
+             in HIGH_CARDINALITY_FIELDS}
+    types = {n: (pa.string() if n in plain else pa.dictionary(pa.int32(), pa.string())) for n in names}
     try:
         table = pacsv.read_csv(
-            pa.py_buffer("\n".join(body).encode("utf-8")),
+            pa.py_buffer(raw).slice(body_start),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
                                              escape_char=False, newlines_in_values=False,
                                              ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowInvalid, UnicodeEncodeError, ValueError):
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, ValueError):
         return None
-    if table.num_rows != len(body):
+    if table.num_rows != n_lines:
         return None
-    frame = table.to_pandas()
-    frame.columns = range(width)
-    blank = np.ones(len(frame), dtype=bool)
-    for j in range(width):
-        blank &= (frame[j].str.strip() == "").to_numpy(dtype=bool)
-    if blank.any():  # rows without content are reported by the csv path
+    frame = {j: table.column(j).to_pandas() for j in range(width)}
+    del table
+    import pandas as pd
+
+    frame = pd.DataFrame(frame)
+    if _blank_rows(frame).any():  # rows without content are reported by the csv path
         return None
-    return frame, (offset + 2 + np.arange(len(body), dtype=np.int64)).tolist()
+    return {"header": header, "offset": offset, "metadata_line": metadata_line, "delimiter": delimiter,
+            "encoding": "utf-8-sig" if bom else "utf-8", "frame": frame,
+            "lines": offset + 2 + np.arange(n_lines, dtype=np.int64)}
+
+
+def _read_text(raw: bytes, name: str, log: ProblemLog):
+    """Decode and read an export with the ``csv`` module, record by record, noting the line
+    where each record starts (and ends, when a quoted field spans lines) and blank lines.
+
+    Returns ``(header, offset, delimiter, metadata_line, encoding, records, record_lines,
+    record_ends, empty_lines)``, or ``None`` after logging why the file cannot be read.
+    """
+    text, encoding = _decode(raw)
+    if "\x00" in text:
+        log.error(name, None, None, None, "the file contains NUL bytes; it is not a CSV text file")
+        return None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    offset, metadata_line, delimiter = _preamble(lines, len(lines))
+    if offset >= len(lines):
+        log.error(name, None, None, None, "the file is empty (no header line)")
+        return None
+    header_line = lines[offset]
+    if delimiter is None:
+        delimiter = _detect_delimiter(header_line, lines[offset + 1: offset + 21])
+    body = "\n".join(lines[offset:])
+    reader = csv.reader(io.StringIO(body), delimiter=delimiter)
+    try:
+        header = [h.strip().strip("\ufeff") for h in next(reader)]
+    except csv.Error as err:
+        log.error(name, offset + 1, None, None, f"the header line cannot be read as CSV ({err})")
+        return None
+    records: list[list[str]] = []
+    record_lines: list[int] = []
+    record_ends: dict[int, int] = {}  # start line -> end line, for records spanning lines
+    empty_lines: list[int] = []
+    prev = reader.line_num
+    try:
+        for rec in reader:
+            line_no = prev + 1 + offset  # 1-based file line where this record starts
+            if reader.line_num - prev > 1:
+                record_ends[line_no] = reader.line_num + offset
+            prev = reader.line_num
+            if not any(cell.strip() for cell in rec):
+                empty_lines.append(line_no)
+                continue  # blank line: not a record
+            records.append(rec)
+            record_lines.append(line_no)
+    except csv.Error as err:
+        log.error(name, reader.line_num + offset, None, None, f"the line cannot be read as CSV ({err})")
+    while header and header[-1] == "" and all(len(r) < len(header) or not r[len(header) - 1].strip()
+                                              for r in records):
+        header.pop()  # trailing delimiter on the header line (and maybe on the rows)
+    return header, offset, delimiter, metadata_line, encoding, records, record_lines, record_ends, empty_lines
 
 
 def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> RawTable:
@@ -363,63 +529,21 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
                       f"this is {what}, not a CSV text file; open it and save it as CSV (UTF-8 or 'CSV (separato "
                       "da punto e virgola)')")
             return _empty(source, path, log, own_log)
-    text, encoding = _decode(raw)
-    if "\x00" in text:
-        log.error(name, None, None, None, "the file contains NUL bytes; it is not a CSV text file")
-        return _empty(source, path, log, own_log)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    offset = 0
-    metadata_line = None
-    delimiter = None
-    while offset < len(lines):
-        line = lines[offset]
-        if line.startswith("#"):
-            metadata_line = metadata_line or line
-        elif re.fullmatch(r'"?sep=(.)"?,*;*\s*', line.strip("\ufeff")):
-            delimiter = re.fullmatch(r'"?sep=(.)"?,*;*\s*', line.strip("\ufeff")).group(1)  # Excel directive
-        elif line.strip(" \t,;\ufeff"):
-            break
-        offset += 1
-    synthetic = bool(metadata_line and metadata_line.startswith(C.SYNTHETIC_MARKER))
-    if offset >= len(lines):
-        log.error(name, None, None, None, "the file is empty (no header line)")
-        return _empty(source, path, log, own_log)
-    header_line = lines[offset]
-    if delimiter is None:
-        delimiter = _detect_delimiter(header_line, lines[offset + 1: offset + 21])
-    body = "\n".join(lines[offset:])
-    reader = csv.reader(io.StringIO(body), delimiter=delimiter)
-    try:
-        header = [h.strip().strip("\ufeff") for h in next(reader)]
-    except csv.Error as err:
-        log.error(name, offset + 1, None, None, f"the header line cannot be read as CSV ({err})")
-        return _empty(source, path, log, own_log)
-    records: list[list[str]] = []
-    record_lines: list[int] = []
-    record_ends: dict[int, int] = {}  # start line -> end line, for records spanning lines
-    empty_lines: list[int] = []
-    prev = reader.line_num
-    fast = _fast_records(lines, offset, delimiter, header) if reader.line_num == 1 else None
-    try:
-        for rec in (() if fast is not None else reader):
-            line_no = prev + 1 + offset  # 1-based file line where this record starts
-            if reader.line_num - prev > 1:
-                record_ends[line_no] = reader.line_num + offset
-            prev = reader.line_num
-            if not any(cell.strip() for cell in rec):
-                empty_lines.append(line_no)
-                continue  # blank line: not a record
-            records.append(rec)
-            record_lines.append(line_no)
-    except csv.Error as err:
-        log.error(name, reader.line_num + offset, None, None, f"the line cannot be read as CSV ({err})")
+    fast = _read_fast(raw, source)
     if fast is not None:
-        fast_frame, record_lines = fast
+        header, offset, delimiter = fast["header"], fast["offset"], fast["delimiter"]
+        metadata_line, encoding = fast["metadata_line"], fast["encoding"]
+        fast_frame, record_lines = fast["frame"], fast["lines"]
         records = range(len(record_lines))  # only its length is used below
-    while fast is None and header and header[-1] == "" and all(len(r) < len(header) or not r[len(header) - 1].strip()
-                                              for r in records):
-        header.pop()  # trailing delimiter on the header line (and maybe on the rows)
+        record_ends: dict[int, int] = {}
+        empty_lines: list[int] = []
+        del raw, fast
+    else:
+        parsed = _read_text(raw, name, log)
+        if parsed is None:
+            return _empty(source, path, log, own_log)
+        header, offset, delimiter, metadata_line, encoding, records, record_lines, record_ends, empty_lines = parsed
+    synthetic = bool(metadata_line and metadata_line.startswith(C.SYNTHETIC_MARKER))
     width = len(header)
     canonical, aliases = _canonical_map(source), _alias_map(source)
     chosen: dict[str, tuple[int, int]] = {}  # field -> (priority, column index)
@@ -470,7 +594,7 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
         for f in missing:
             log.error(name, offset + 1, _expected_header(source, f), None,
                       "required column is missing from the header" + hint_text)
-    for i, (rec, ln) in enumerate(zip(records, record_lines) if fast is None else ()):
+    for i, (rec, ln) in enumerate(zip(records, record_lines) if isinstance(records, list) else ()):
         if len(rec) > width and not any(c.strip() for c in rec[width:]):
             records[i] = rec[:width]  # trailing empty fields (a delimiter at the end of the line)
         elif len(rec) != width:
@@ -487,7 +611,7 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
             log.error(name, None, None, None, "the file has a header but no records")
         else:
             log.warn(name, None, None, None, "the file has a header but no records")
-    if fast is not None:
+    if not isinstance(records, list):
         all_df = fast_frame
     else:
         padded = [(rec + [""] * width)[:width] for rec in records]
@@ -501,7 +625,8 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
                      "optional column is absent; its values are missing (it is not used in the analysis)")
             headers[fld] = _expected_header(source, fld)
             data[fld] = pd.Series([""] * len(records), dtype="str")
-    data = data.apply(_clean_cells) if len(data) else data
+    data = pd.DataFrame({fld: _clean_cells(data[fld], categorical=fld not in HIGH_CARDINALITY_FIELDS)
+                         for fld in data.columns}, index=data.index) if len(data.columns) else data
     data["_line"] = pd.Series(record_lines, dtype="int64")
     extra_cols = [j for j in unknown_cols if j < width]
     extra = all_df[extra_cols].copy() if records and extra_cols else pd.DataFrame()

@@ -7,6 +7,7 @@ bad). The cleaner turns masks into problems naming file, line and column.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -106,6 +107,66 @@ def _spread(values, codes, index):
     return pd.Series(values.array.take(codes), index=index)
 
 
+def _categories(s):
+    """``(codes, distinct)`` of a categorical column: ``distinct`` is its categories as text
+    followed by a missing value, where missing cells point. ``None`` for other columns."""
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return None
+    cats = s.cat.categories
+    codes = s.cat.codes.to_numpy().astype(np.int64)
+    codes[codes < 0] = len(cats)
+    distinct = pd.Series(list(cats.astype(str)) + [None], dtype="str")
+    return codes, distinct
+
+
+def _spread_result(result, codes, index):
+    """A result computed on the distinct values (Series, DataFrame, tuple, DateParse) put
+    back on the rows."""
+    import pandas as pd
+
+    if isinstance(result, tuple) and not hasattr(result, "_fields"):
+        return tuple(_spread_result(r, codes, index) for r in result)
+    if isinstance(result, DateParse):
+        return DateParse(*(_spread_result(x, codes, index) for x in
+                           (result.dates, result.bad, result.too_early, result.too_late)))
+    if isinstance(result, pd.DataFrame):
+        out = result.take(codes)
+        out.index = index
+        return out
+    return pd.Series(result.array.take(codes), index=index, name=result.name, dtype=result.dtype)
+
+
+def per_distinct(func):
+    """Run an elementwise column function once per distinct value of a categorical column.
+
+    Every raw column but the patient code and the form timestamp is read as a
+    ``Categorical`` (:mod:`imr_analysis.ingest`): a million rows hold a few dozen distinct
+    dates, codes or titles. ``func(s, ...)`` must be elementwise (each output row depends
+    only on that row's value; column-level decisions must depend only on the *set* of
+    values): then running it on the categories and spreading the result back by the codes
+    gives exactly what running it on the rows gives. Other columns are passed through.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> upper = per_distinct(lambda s: s.str.upper())
+    >>> upper(pd.Series(["a", "b", "a", None], dtype="category")).tolist()
+    ['A', 'B', 'A', nan]
+    """
+    @functools.wraps(func)
+    def wrapper(s, *args, **kwargs):
+        distinct = _categories(s)
+        if distinct is None:
+            return func(s, *args, **kwargs)
+        codes, values = distinct
+        return _spread_result(func(values, *args, **kwargs), codes, s.index)
+
+    return wrapper
+
+
 @dataclass(frozen=True)
 class DateParse:
     """Result of :func:`parse_date_column`: parsed dates and one mask per kind of problem.
@@ -121,6 +182,7 @@ class DateParse:
     too_late: "object"
 
 
+@per_distinct
 def parse_date_column(s, preferred: str | None = None, earliest: str | None = EARLIEST_DATE,
                       latest=None) -> DateParse:
     """Parse a column of dates and tell malformed dates from dates out of range.
@@ -196,6 +258,7 @@ def parse_date_column(s, preferred: str | None = None, earliest: str | None = EA
     return DateParse(dates, mk(bad), mk(early), mk(late))
 
 
+@per_distinct
 def parse_dates(s, preferred: str | None = None):
     """Parse dates written as dd/mm/yyyy, yyyy-mm-dd (and close variants) or Excel serials.
 
@@ -230,6 +293,72 @@ _TS_FORMATS_OTHER = (
 )
 
 
+#: From this many values on, :func:`_try_formats` first parses fixed-width texts by parts.
+_BY_PARTS_MIN_ROWS = 10_000
+
+
+_FIXED_WIDTH = {"%d": r"\d{2}", "%m": r"\d{2}", "%Y": r"\d{4}", "%H": r"\d{2}", "%M": r"\d{2}", "%S": r"\d{2}"}
+
+
+def _split_format(fmt):
+    """``(shape regex, date part, time part)`` for a format ``"<date> <time>"`` made only of
+    two-digit fields, ``%Y`` and punctuation (e.g. ``%d/%m/%Y %H:%M:%S``); else ``None``."""
+    parts = fmt.split(" ")
+    if len(parts) != 2:
+        return None
+    shape = ""
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            token = fmt[i:i + 2]
+            if token not in _FIXED_WIDTH:
+                return None
+            shape += _FIXED_WIDTH[token]
+            i += 2
+        else:
+            if fmt[i].isalnum():
+                return None
+            shape += re.escape(fmt[i])
+            i += 1
+    return shape, parts[0], parts[1]
+
+
+def _parse_by_parts(text, fmt):
+    """``(positions, values)`` of the texts written exactly in the fixed-width ``fmt``
+    (``15/07/2021 10:32:11`` for ``%d/%m/%Y %H:%M:%S``), parsed as date part + time part,
+    each once per distinct value: what ``pd.to_datetime(text, format=fmt)`` gives for
+    them. The other texts are left to pandas. ``None`` when ``fmt`` is not of that kind.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pos, vals = _parse_by_parts(pd.Series(["15/07/2021 10:32:11", "1/7/2021 9:00:00", "31/02/2021 10:00:00"]),
+    ...                             "%d/%m/%Y %H:%M:%S")
+    >>> pos.tolist(), str(vals[0])
+    ([0], '2021-07-15T10:32:11.000000')
+    """
+    import numpy as np
+    import pandas as pd
+
+    split = _split_format(fmt)
+    if split is None:
+        return None
+    shape, date_fmt, time_fmt = split
+    text = text.astype("string")
+    fits = np.flatnonzero(text.str.fullmatch(shape).fillna(False).to_numpy(dtype=bool))
+    width = len(pd.Timestamp("2000-01-01").strftime(date_fmt))
+    sub = text.iloc[fits]
+    date_codes, date_u = pd.factorize(sub.str.slice(0, width))
+    time_codes, time_u = pd.factorize(sub.str.slice(width + 1))
+    dates = pd.to_datetime(pd.Series(date_u, dtype="string"), format=date_fmt, errors="coerce").to_numpy(
+        dtype="datetime64[us]")
+    times = (pd.to_datetime(pd.Series(time_u, dtype="string"), format=time_fmt, errors="coerce").to_numpy(
+        dtype="datetime64[us]") - np.datetime64("1900-01-01", "us"))
+    vals = dates[date_codes] + times[time_codes]
+    ok = ~np.isnat(vals)
+    return fits[ok], vals[ok]
+
+
 def _try_formats(text, formats):
     import numpy as np
     import pandas as pd
@@ -239,6 +368,13 @@ def _try_formats(text, formats):
     for fmt in formats:
         if not todo.any():
             break
+        parts = _parse_by_parts(text[todo], fmt) if todo.sum() >= _BY_PARTS_MIN_ROWS else None
+        if parts is not None:
+            pos = np.flatnonzero(todo)[parts[0]]
+            out[pos] = parts[1]
+            todo[pos] = False
+            if not todo.any():
+                break
         vals = pd.to_datetime(text[todo], format=fmt, errors="coerce").to_numpy(dtype="datetime64[us]")
         ok = ~np.isnat(vals)
         pos = np.flatnonzero(todo)[ok]
@@ -247,6 +383,7 @@ def _try_formats(text, formats):
     return out
 
 
+@per_distinct
 def parse_timestamps(s):
     """Parse Google Forms timestamps in Italian or English locale.
 
@@ -272,7 +409,12 @@ def parse_timestamps(s):
     import pandas as pd
 
     text = s.astype("string").str.strip()
-    text = text.where(text != "").str.replace(_TZ_SUFFIX, "", regex=True).str.strip()
+    text = text.where(text != "")
+    # a time-zone suffix holds a letter, '+' or '-': only such values go through the regex
+    zoned = text.str.contains(r"[A-Za-z+-]", regex=True).fillna(False).to_numpy(dtype=bool)
+    if zoned.any():
+        text = text.copy()
+        text[zoned] = text[zoned].str.replace(_TZ_SUFFIX, "", regex=True).str.strip()
     present = text.notna().to_numpy(dtype=bool)
     # every _TS_FORMATS_OTHER format starts with a four-digit year and '/' or '-'
     year_first = text.str.match(r"\p{Nd}{4}[/-]").fillna(False).to_numpy(dtype=bool)
@@ -293,6 +435,7 @@ def parse_timestamps(s):
             pd.Series(bad, index=s.index, dtype=bool))
 
 
+@per_distinct
 def parse_integers(s, lo: float | None = None, hi: float | None = None):
     """Parse whole numbers; accepts '21', ' 21 ', '21.0', '21,0' (decimal comma), '+3'.
 
@@ -335,6 +478,7 @@ def parse_integers(s, lo: float | None = None, hi: float | None = None):
 _ICD = re.compile(r"^([A-Z])(\d{2})(?:\.?([0-9A-Z]{1,2}))?$")
 
 
+@per_distinct
 def normalise_icd10(s):
     """Normalise ICD-10 codes to the dotted WHO form: 'f200' -> 'F20.0', 'F10.2' kept.
 
@@ -360,6 +504,7 @@ def normalise_icd10(s):
     return code.astype("string"), bad
 
 
+@per_distinct
 def diagnosis_group(codes):
     """Map dotted ICD-10 codes to the compendium's diagnosis groups.
 
@@ -406,6 +551,7 @@ ATC_CLASS_PREFIXES = (
 )
 
 
+@per_distinct
 def split_atc(s):
     """Split medication cells into lists of upper-case ATC codes.
 
@@ -433,16 +579,40 @@ def split_atc(s):
             pd.Series([p[1] for p in parts], index=s.index, dtype=object))
 
 
+@per_distinct
+def atc_text(s):
+    """The valid ATC codes of each medication cell (:func:`split_atc`) joined by ``;``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> atc_text(pd.Series(["N05AH03, n06ab06", "", "XYZ|N07BC02"])).tolist()
+    ['N05AH03;N06AB06', '', 'N07BC02']
+    """
+    import pandas as pd
+
+    codes, _ = split_atc(s)
+    return pd.Series([";".join(t) for t in codes], index=s.index, dtype="str")
+
+
+@per_distinct
 def atc_classes(codes):
-    """One boolean column per medication class (and ``med_none``) from tuples of ATC codes.
+    """One boolean column per medication class (and ``med_none``) from tuples of ATC codes
+    (or the codes joined by ``;``, as :func:`atc_text` writes them).
 
     Examples
     --------
     >>> import pandas as pd
     >>> atc_classes(pd.Series([("N05AN01",), ("N05AH03", "N07BC02"), ("A02BC01",)])).astype(int).values.tolist()
     [[0, 0, 1, 0, 0, 0], [1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1]]
+    >>> atc_classes(pd.Series(["N05AH03;N07BC02", ""], dtype="category")).astype(int).values.tolist()
+    [[1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1]]
     """
     import pandas as pd
+
+    if len(codes) and not isinstance(codes.dropna().iloc[0] if codes.notna().any() else (), tuple):
+        codes = pd.Series([tuple(x for x in str(t).split(";") if x) if t == t and t is not None else ()
+                           for t in codes], index=codes.index, dtype=object)
 
     exploded = codes.explode().dropna()
     cls = pd.Series("", index=exploded.index, dtype=object)
@@ -491,6 +661,7 @@ def module_number(label: str) -> int | None:
     return _MODULES.get(loose_key(label))
 
 
+@per_distinct
 def parse_modules(s):
     """Parse the checkbox answer into a boolean frame module_01..module_11.
 
@@ -525,6 +696,7 @@ def parse_modules(s):
     return frame, unknown
 
 
+@per_distinct
 def map_categories(s, coding: dict[str, str]):
     """Map source codings to canonical categories, ignoring case, accents and spacing.
 
@@ -551,6 +723,7 @@ def map_categories(s, coding: dict[str, str]):
     return vals.where(~blank), bad
 
 
+@per_distinct
 def municipality_district(s):
     """Health district of residence from the municipality name ('outside' if not in the province).
 
@@ -564,6 +737,7 @@ def municipality_district(s):
     return map_unique(s.astype("string").fillna(""), lambda x: lookup.get(text_key(x), "outside"))
 
 
+@per_distinct
 def canonical_municipality(s):
     """Municipality names in their canonical spelling when known, else stripped title case."""
     lookup = {text_key(k): k for k in C.MUNICIPALITY_DISTRICT}
@@ -597,6 +771,7 @@ def _unit_lookup() -> dict[str, str]:
 _UNITS = _unit_lookup()
 
 
+@per_distinct
 def normalise_service_unit(s):
     """Canonical service unit (a key of ``SERVICE_UNITS``) from the form's answer.
 
@@ -628,6 +803,7 @@ IMR_FORMAT_CODING = {"Group": "group", "Individual": "individual", "Gruppo": "gr
                      "Individuale": "individual"}
 
 
+@per_distinct
 def canonical_manual_version(s):
     """The manual version as written in :data:`constants.MANUAL_VERSIONS` when it is one of
     them (ignoring case, accents and spacing); other answers are kept, single-spaced.
@@ -644,6 +820,21 @@ def canonical_manual_version(s):
     return out.where(text != "")
 
 
+@per_distinct
 def normalise_code(s):
-    """Patient codes for linkage: stripped, upper case, inner spaces removed."""
-    return s.astype("string").str.strip().str.upper().str.replace(r"\s+", "", regex=True)
+    """Patient codes for linkage: stripped, upper case, inner spaces removed.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> normalise_code(pd.Series([" ef 0001 ", "SD0002", None])).tolist()
+    ['EF0001', 'SD0002', <NA>]
+    """
+    text = s.astype("string").str.strip().str.upper()
+    # codes are letters and digits: only the others can hold inner (Unicode) white space
+    plain = text.str.fullmatch(r"[A-Z0-9]*").fillna(True).to_numpy(dtype=bool)
+    if plain.all():
+        return text
+    text = text.copy()
+    text[~plain] = text[~plain].str.replace(r"\s+", "", regex=True)
+    return text

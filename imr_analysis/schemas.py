@@ -18,13 +18,31 @@ def _pa():
     return pa
 
 
+def _no_white_space():
+    """``Check.str_matches(r"^\\S+$")`` (a non-empty code without white space), evaluated by
+    pyarrow for plain letter-and-digit codes and by Python's ``re`` for the others only."""
+    pa = _pa()
+
+    def check(s):
+        import pandas as pd
+
+        plain = s.str.fullmatch(r"[A-Za-z0-9]+").fillna(False).to_numpy(dtype=bool)
+        out = pd.Series(plain, index=s.index)
+        if not plain.all():
+            rest = ~plain
+            out[rest] = s[rest].str.match(r"^\S+$").fillna(False).to_numpy(dtype=bool)
+        return out
+
+    return pa.Check(check, name="str_matches", error="str_matches('^\\S+$')")
+
+
 def ehr_schema(reference_year: int):
     """Schema of one harmonised EHR extract (EFESO or Sister), one row per record."""
     pa = _pa()
     Check = pa.Check
     return pa.DataFrameSchema(
         {
-            "patient_code": pa.Column("string", Check.str_matches(r"^\S+$"), nullable=False),
+            "patient_code": pa.Column("string", _no_white_space(), nullable=False),
             "birth_year": pa.Column("Int64", Check.in_range(1900, reference_year), nullable=False),
             "sex": pa.Column("string", Check.isin(C.SEXES), nullable=False),
             "municipality": pa.Column(nullable=False),
@@ -51,7 +69,7 @@ def form_schema():
     pa = _pa()
     Check = pa.Check
     cols = {
-        "patient_code": pa.Column("string", Check.str_matches(r"^\S+$"), nullable=False),
+        "patient_code": pa.Column("string", _no_white_space(), nullable=False),
         "service_unit": pa.Column("string", Check.isin(list(C.SERVICE_UNITS)), nullable=False),
         "imr_start": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
         "imr_end": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
