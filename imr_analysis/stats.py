@@ -26,10 +26,10 @@ Categorical variables (:func:`compare_categorical`)
 Continuous variables (:func:`compare_continuous`)
     With three or more groups, one-way ANOVA (:func:`scipy.stats.f_oneway`) and
     Kruskal-Wallis (:func:`scipy.stats.kruskal`) are both computed. ANOVA is
-    *reported* only when Shapiro-Wilk (:func:`scipy.stats.shapiro`) does not reject
-    normality at ``alpha`` in any group and Levene's test
-    (:func:`scipy.stats.levene`, ``center="median"``, i.e. Brown-Forsythe) does not
-    reject equal variances; otherwise Kruskal-Wallis is reported.
+    *reported* only when the normality test (below) does not reject normality at
+    ``alpha`` in any group and Levene's test (:func:`scipy.stats.levene`,
+    ``center="median"``, i.e. Brown-Forsythe) does not reject equal variances;
+    otherwise Kruskal-Wallis is reported.
 
     With two groups, the t-test (:func:`scipy.stats.ttest_ind`) and the two-sided
     Mann-Whitney U test (:func:`scipy.stats.mannwhitneyu`) are both computed. The
@@ -37,10 +37,29 @@ Continuous variables (:func:`compare_continuous`)
     when it does; it is reported when normality holds in both groups, otherwise
     Mann-Whitney U is reported.
 
+    Normality is tested in each group with Shapiro-Wilk (:func:`scipy.stats.shapiro`)
+    when the group has at most :data:`SHAPIRO_MAX_N` = 5000 observations, the range
+    for which Royston's approximation of its p-value (Royston 1995, algorithm AS R94,
+    the one scipy implements) is valid; scipy warns that the p-value may be
+    inaccurate above it. Larger groups are tested with the D'Agostino-Pearson K²
+    omnibus test of skewness and kurtosis (:func:`scipy.stats.normaltest`;
+    D'Agostino & Pearson 1973; D'Agostino, Belanger & D'Agostino 1990, who
+    recommend it for n >= 20), whose asymptotic chi-square p-value is accurate for
+    large n and which costs O(n). The ``note`` of the result names the groups tested
+    that way and the ``reason`` names the test. (At such sizes any normality test
+    rejects trivial departures, so the rank test is then usually reported.)
     Normality can only be assessed in groups with at least 3 observations and a
     non-zero range; when it cannot be assessed in some group the non-parametric test
     is reported (the conservative choice) and the reason says why. Groups with fewer
     than 2 observations are left out with a note, never an exception.
+
+Lower-level entry points for callers that encode their data once (e.g. Table 1 on
+10^6 patients): :func:`compare_categorical_table` takes a contingency table and
+:func:`compare_continuous_samples` the per-group samples; :func:`compare_categorical`
+and :func:`compare_continuous` build those from a DataFrame and call them, so both
+paths give the same results. The rank tests receive each group's values sorted
+(ranks, and hence the Kruskal-Wallis and Mann-Whitney statistics, do not depend on
+the order within a group; sorting first makes scipy's rank computation fast).
 
 All tests are two-tailed. ``alpha`` defaults to 0.05 (the paper's "0.5" is a typo).
 
@@ -59,10 +78,12 @@ from __future__ import annotations
 import re
 import warnings
 from contextlib import contextmanager
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 
 from .constants import SERVICE_TYPES
@@ -73,8 +94,12 @@ N_RESAMPLES = 10_000
 MIN_EXPECTED = 5
 #: Minimum group size of the Shapiro-Wilk test in scipy.
 SHAPIRO_MIN_N = 3
-#: Group size above which scipy warns that Shapiro-Wilk p-values are approximate.
+#: Largest group tested with Shapiro-Wilk (the validity limit of Royston's p-value
+#: approximation; scipy warns above it). Larger groups use D'Agostino-Pearson K².
 SHAPIRO_MAX_N = 5000
+
+NORMALITY_SHAPIRO = "Shapiro-Wilk"
+NORMALITY_DAGOSTINO = "D'Agostino-Pearson"
 
 TEST_CHI2 = "Pearson chi-square"
 TEST_CHI2_MC = "Pearson chi-square (Monte-Carlo p)"
@@ -260,12 +285,52 @@ def compare_categorical(df: pd.DataFrame, var: str, group: str, levels: Sequence
     _check_alpha(alpha)
     _require_columns(df, [var, group])
     levels = group_levels(df, group, levels)
+    table = contingency_table(df, var, group, levels)
+    return compare_categorical_table(table, var, alpha=alpha, seed=seed, n_resamples=n_resamples,
+                                     comparison=comparison or _default_comparison(levels),
+                                     min_expected=min_expected)
+
+
+def compare_categorical_table(table: pd.DataFrame, var: str = "variable", alpha: float = 0.05, seed: int = 0,
+                              n_resamples: int = N_RESAMPLES, comparison: str | None = None,
+                              min_expected: float = MIN_EXPECTED) -> dict:
+    """The test of :func:`compare_categorical` on a contingency table already built.
+
+    For callers that encode the data once and count with :func:`numpy.bincount`
+    (e.g. :func:`imr_analysis.table1.table1_tests`); :func:`compare_categorical`
+    calls it on :func:`contingency_table`, so both give the same result.
+
+    Parameters
+    ----------
+    table : DataFrame of counts, one row per level of ``var`` (in the order of
+        :func:`contingency_table`: sorted levels) and one column per group (the
+        groups to compare, in order). Rows and columns without any count are left
+        out (a group without data with a note).
+    var : name of the variable (the ``variable`` of the result).
+    alpha, seed, n_resamples, min_expected : as in :func:`compare_categorical`.
+    comparison : label of the comparison; default ``"A vs B"`` or ``"all groups"``
+        from the columns of ``table``.
+
+    Returns
+    -------
+    dict
+        The row of :func:`compare_categorical`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"a": [8, 2], "b": [3, 7]}, index=["x", "y"])
+    >>> row = compare_categorical_table(table, "v")
+    >>> row["test"], round(row["p_value"], 4)
+    ("Fisher's exact test", 0.0698)
+    """
+    _check_alpha(alpha)
+    levels = list(table.columns)
     row = _base_row(var, comparison or _default_comparison(levels), "categorical", alpha)
     row.update({"min_expected": np.nan, "n_cells_expected_lt5": np.nan, "n_cells": np.nan,
                 "n_resamples": np.nan, "seed": np.nan})
     notes: list[str] = []
 
-    table = contingency_table(df, var, group, levels)
     sizes = table.sum(axis=0)
     row["n_per_group"] = "; ".join(f"{g}={int(n)}" for g, n in sizes.items())
     empty = [str(g) for g, n in sizes.items() if n == 0]
@@ -313,26 +378,247 @@ def compare_categorical(df: pd.DataFrame, var: str, group: str, levels: Sequence
 
 
 # --------------------------------------------------------------------------------------
+# encoding helpers (shared with table1 / table2)
+# --------------------------------------------------------------------------------------
+def level_codes(values: pd.Series, levels: Sequence) -> np.ndarray | None:
+    """Position of each value in ``levels`` (0, 1, ...), -1 for missing; None if a value is not in ``levels``.
+
+    One pass over the column: :func:`pyarrow.compute.index_in` for pyarrow-backed
+    strings (the cleaned cohort's text columns), :func:`pandas.factorize` otherwise.
+    ``None`` tells the caller that the column holds values outside ``levels``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> level_codes(pd.Series(["b", None, "a"], dtype="string[pyarrow]"), ["a", "b"]).tolist()
+    [1, -1, 0]
+    >>> level_codes(pd.Series(["b", "c"]), ["a", "b"]) is None
+    True
+    """
+    levels = list(levels)
+    dtype = values.dtype
+    if (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" and levels
+            and all(isinstance(v, str) for v in levels)):
+        arr = values.array.__arrow_array__()
+        found = pc.index_in(arr, value_set=pa.array(levels, type=arr.type))
+        if found.null_count != arr.null_count:
+            return None
+        return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int32)
+    codes, uniques = pd.factorize(values)
+    position = {lvl: i for i, lvl in enumerate(levels)}
+    lookup = [position.get(u, -1) for u in uniques]
+    if -1 in lookup:
+        return None
+    return np.array(lookup + [-1], dtype=np.int32)[codes]  # code -1 (missing) takes the last entry
+
+
+def group_codes(values: pd.Series, levels: Sequence) -> np.ndarray:
+    """Position of each value in ``levels`` (0, 1, ...), -1 for missing or other values.
+
+    The column is encoded once (:func:`level_codes`, else :func:`pandas.factorize`),
+    so encoding a 10^6-row string column costs one pass; the codes then feed
+    :func:`numpy.bincount`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> group_codes(pd.Series(["SerD", "CMHC", None, "EDP"]), ["CMHC", "SerD"]).tolist()
+    [1, 0, -1, -1]
+    """
+    codes = level_codes(values, levels)
+    if codes is not None:
+        return codes
+    codes, uniques = pd.factorize(values)
+    position = {lvl: i for i, lvl in enumerate(levels)}
+    lookup = np.array([position.get(u, -1) for u in uniques] + [-1], dtype=np.int32)
+    return lookup[codes]  # code -1 (missing) takes the last entry, -1
+
+
+def split_by_group(x: np.ndarray, codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """The non-missing values of ``x`` in each group ``0 .. n_groups-1``, in row order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [a.tolist() for a in split_by_group(np.array([1.0, np.nan, 3.0, 4.0]), np.array([0, 0, 1, -1]), 2)]
+    [[1.0], [3.0]]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    codes = np.asarray(codes)
+    missing = np.isnan(x)
+    if missing.any():
+        codes = np.where(missing, -1, codes)
+    return [x[codes == g] for g in range(n_groups)]
+
+
+class GroupSample:
+    """One group's values for :func:`compare_continuous_samples`, with cached derived results.
+
+    Passing the same object to several comparisons (all services, then CMHC vs SerD)
+    sorts the values for the rank tests and tests their normality once (the warnings
+    scipy raised are raised again at each use, so every comparison notes them).
+    Missing values (NaN) are dropped.
+
+    Examples
+    --------
+    >>> s = GroupSample([3.0, float("nan"), 1.0])
+    >>> len(s), s.values.tolist(), s.sorted.tolist()
+    (2, [3.0, 1.0], [1.0, 3.0])
+    """
+
+    def __init__(self, values) -> None:
+        x = np.asarray(values, dtype=np.float64)
+        missing = np.isnan(x)
+        self.values = x[~missing] if missing.any() else x
+        self._sorted: np.ndarray | None = None
+        self._normality: tuple[float, list] | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def sorted(self) -> np.ndarray:
+        """The values sorted (:func:`sorted_values`), computed once."""
+        if self._sorted is None:
+            self._sorted = sorted_values(self.values)
+        return self._sorted
+
+    def normality_p(self) -> float:
+        """p-value of the normality test of the module docstring (Shapiro-Wilk up to
+        :data:`SHAPIRO_MAX_N` values, D'Agostino-Pearson K² above), computed once."""
+        if self._normality is None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                test = stats.normaltest if len(self.values) > SHAPIRO_MAX_N else stats.shapiro
+                p = float(test(self.values).pvalue)
+            self._normality = (p, list(caught))
+        p, caught = self._normality
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return p
+
+
+#: Largest value range sorted by counting (integer-valued data such as ages).
+_COUNTING_SORT_MAX_RANGE = 1 << 16
+
+
+def _integer_range(x: np.ndarray) -> tuple[int, int] | None:
+    """(min, number of distinct possible values) when ``x`` holds only small integers."""
+    if x.size < 64:
+        return None
+    lo, hi = x.min(), x.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo >= _COUNTING_SORT_MAX_RANGE:
+        return None
+    if not np.array_equal(x, np.trunc(x)) or _has_negative_zero(x):  # fractions, or -0.0
+        return None
+    return int(lo), int(hi - lo) + 1
+
+
+def _has_negative_zero(x: np.ndarray) -> bool:
+    return bool(np.signbit(x[x == 0]).any())
+
+
+def _distinct_encoding(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted distinct values, index of each value among them) when ``x`` has many ties, else None.
+
+    Integer-valued data with a range below 65536 use the range itself (no hashing);
+    other data with at most n/4 distinct values (e.g. durations in days / 365.25)
+    are hashed with :func:`pandas.factorize`. ``x`` has no NaN.
+    """
+    rng = _integer_range(x)
+    if rng is not None:
+        lo, width = rng
+        return np.arange(width, dtype=np.float64) + lo, (x - lo).astype(np.int64)
+    n = len(x)
+    if n >= 20_000:
+        probe = x[:: max(1, n // 4096)]
+        if len(pd.unique(probe)) < 0.9 * len(probe) and not _has_negative_zero(x):
+            codes, distinct = pd.factorize(x)
+            if len(distinct) <= n // 4:
+                order = np.argsort(distinct)
+                rank = np.empty(len(distinct), dtype=np.int64)
+                rank[order] = np.arange(len(distinct))
+                return distinct[order], rank[codes]
+    return None
+
+
+def sorted_values(x: np.ndarray) -> np.ndarray:
+    """A sorted float64 copy of ``x`` (no missing values).
+
+    Data with many ties are sorted by counting, O(n): integer-valued data with a
+    range below 65536 with :func:`numpy.bincount`, other data with few distinct
+    values (e.g. durations in days / 365.25) by sorting the distinct values found
+    with :func:`pandas.factorize`. Other data go to :func:`numpy.sort`. The result
+    is the same array whichever way is used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sorted_values(np.array([3.0, 1.0, 2.0, 1.0])).tolist()
+    [1.0, 1.0, 2.0, 3.0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    encoding = _distinct_encoding(x)
+    if encoding is None:
+        return np.sort(x)
+    distinct, index = encoding
+    return np.repeat(distinct, np.bincount(index, minlength=len(distinct)))
+
+
+def sorted_by_group(x: np.ndarray, codes: np.ndarray, n_groups: int, total: bool = False) -> list[np.ndarray]:
+    """Sorted non-missing values of ``x`` in each group ``0 .. n_groups-1`` (and, last, in all of them).
+
+    Codes < 0 leave a row out. With many ties (see :func:`sorted_values`) the values
+    are encoded once and counted per group; otherwise each group is sorted with
+    :func:`numpy.sort`. The arrays equal ``numpy.sort`` of each group's values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [a.tolist() for a in sorted_by_group(np.array([3.0, 1.0, np.nan, 2.0]), np.array([0, 0, 1, 1]), 2, total=True)]
+    [[1.0, 3.0], [2.0], [1.0, 2.0, 3.0]]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    codes = np.asarray(codes)
+    keep = (codes >= 0) & ~np.isnan(x)
+    if not keep.all():
+        x, codes = x[keep], codes[keep]
+    encoding = _distinct_encoding(x)
+    if encoding is None:
+        out = [np.sort(x[codes == g]) for g in range(n_groups)]
+        if total:
+            out.append(np.sort(np.concatenate(out), kind="stable") if n_groups > 1 else out[0].copy())
+        return out
+    distinct, index = encoding
+    width = len(distinct)
+    counts = np.bincount(codes.astype(np.int64) * width + index,
+                         minlength=n_groups * width).reshape(n_groups, width)
+    out = [np.repeat(distinct, counts[g]) for g in range(n_groups)]
+    if total:
+        out.append(np.repeat(distinct, counts.sum(axis=0)))
+    return out
+
+
+# --------------------------------------------------------------------------------------
 # continuous
 # --------------------------------------------------------------------------------------
-def _continuous_samples(df: pd.DataFrame, var: str, group: str, levels: Sequence,
-                        notes: list[str]) -> dict:
-    sub = df.loc[df[group].isin(levels), [group, var]]
-    values = pd.to_numeric(sub[var], errors="raise").astype("float64")
-    values = values[values.notna()]
-    by_group = values.groupby(sub.loc[values.index, group], sort=False)
-    samples = {g: by_group.get_group(g).to_numpy() if g in by_group.groups else np.empty(0)
-               for g in levels}
-    small = [f"{g} (n={len(x)})" for g, x in samples.items() if len(x) < 2]
-    if small:
-        notes.append(f"group(s) with < 2 observations left out: {', '.join(small)}")
-    return {g: x for g, x in samples.items() if len(x) >= 2}
+def _continuous_samples(df: pd.DataFrame, var: str, group: str, levels: Sequence) -> dict:
+    """{level: non-missing values of ``var`` in that group, in row order} for every level."""
+    x = pd.to_numeric(df[var], errors="raise")
+    x = x.to_numpy(dtype="float64", na_value=np.nan) if x.dtype != np.float64 else x.to_numpy()
+    codes = group_codes(df[group], levels)
+    return dict(zip(levels, split_by_group(x, codes, len(levels))))
 
 
-def _normality(samples: dict, alpha: float, notes: list[str]) -> tuple[bool, float, str]:
-    """Shapiro-Wilk per group; return (all normal, smallest p, reason)."""
+def _normality(samples: Mapping[str, GroupSample], alpha: float, notes: list[str]) -> tuple[bool, float, str]:
+    """Normality per group (see the module docstring); return (all normal, smallest p, reason).
+
+    Shapiro-Wilk for groups of at most :data:`SHAPIRO_MAX_N`, D'Agostino-Pearson K²
+    (:func:`scipy.stats.normaltest`) above.
+    """
     pvals, not_assessed, large = {}, [], []
-    for g, x in samples.items():
+    for g, sample in samples.items():
+        x = sample.values
         if len(x) < SHAPIRO_MIN_N:
             not_assessed.append(f"{g} has n={len(x)} < {SHAPIRO_MIN_N}")
         elif np.ptp(x) == 0:
@@ -340,21 +626,23 @@ def _normality(samples: dict, alpha: float, notes: list[str]) -> tuple[bool, flo
         else:
             if len(x) > SHAPIRO_MAX_N:
                 large.append(str(g))
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=r"scipy\.stats\.shapiro: For N > 5000",
-                                            category=UserWarning)
-                    pvals[g] = float(stats.shapiro(x).pvalue)
-            else:
-                pvals[g] = float(stats.shapiro(x).pvalue)
+            pvals[g] = sample.normality_p()
     if large:
-        notes.append(f"Shapiro-Wilk p-value approximate for n > {SHAPIRO_MAX_N} in {', '.join(large)}")
+        notes.append(f"normality tested with {NORMALITY_DAGOSTINO} (scipy.stats.normaltest) instead of "
+                     f"{NORMALITY_SHAPIRO} for n > {SHAPIRO_MAX_N} in {', '.join(large)}")
+    if not large:
+        name = NORMALITY_SHAPIRO
+    elif len(large) == len(pvals):
+        name = NORMALITY_DAGOSTINO
+    else:
+        name = f"{NORMALITY_SHAPIRO} (n <= {SHAPIRO_MAX_N}) / {NORMALITY_DAGOSTINO} (n > {SHAPIRO_MAX_N})"
     p_min = min(pvals.values()) if pvals else np.nan
     rejected = [f"{g} (p={p:.3g})" for g, p in pvals.items() if p < alpha]
     if not_assessed:
         return False, p_min, "normality not assessable: " + "; ".join(not_assessed)
     if rejected:
-        return False, p_min, "Shapiro-Wilk rejects normality in " + ", ".join(rejected)
-    return True, p_min, f"Shapiro-Wilk p >= {alpha:g} in all groups (min p={p_min:.3g})"
+        return False, p_min, f"{name} rejects normality in " + ", ".join(rejected)
+    return True, p_min, f"{name} p >= {alpha:g} in all groups (min p={p_min:.3g})"
 
 
 def compare_continuous(df: pd.DataFrame, var: str, group: str, levels: Sequence | None = None,
@@ -363,10 +651,11 @@ def compare_continuous(df: pd.DataFrame, var: str, group: str, levels: Sequence 
 
     Three or more groups: one-way ANOVA and Kruskal-Wallis; two groups: t-test
     (Student, or Welch when Levene rejects equal variances) and two-sided
-    Mann-Whitney U. The parametric test is reported when Shapiro-Wilk does not
-    reject normality in any group (and, for ANOVA, Levene with ``center="median"``
-    does not reject equal variances); otherwise the rank test is. See the module
-    docstring for the details and the degenerate cases.
+    Mann-Whitney U. The parametric test is reported when the normality test
+    (Shapiro-Wilk; D'Agostino-Pearson K² in groups above 5000) does not reject
+    normality in any group (and, for ANOVA, Levene with ``center="median"`` does not
+    reject equal variances); otherwise the rank test is. See the module docstring
+    for the details and the degenerate cases.
 
     Parameters
     ----------
@@ -386,6 +675,9 @@ def compare_continuous(df: pd.DataFrame, var: str, group: str, levels: Sequence 
         ``test_parametric, statistic_parametric, df_parametric, df2_parametric,
         p_parametric, test_nonparametric, statistic_nonparametric, p_nonparametric,
         shapiro_p_min, normality_ok, levene_statistic, levene_p, equal_variance``.
+        ``shapiro_p_min`` is the smallest normality p-value over the groups
+        (Shapiro-Wilk, or D'Agostino-Pearson for groups above 5000; the column keeps
+        its name).
 
     Examples
     --------
@@ -399,12 +691,53 @@ def compare_continuous(df: pd.DataFrame, var: str, group: str, levels: Sequence 
     _check_alpha(alpha)
     _require_columns(df, [var, group])
     levels = group_levels(df, group, levels)
+    samples = _continuous_samples(df, var, group, levels)
+    return compare_continuous_samples(samples, var, alpha=alpha,
+                                      comparison=comparison or _default_comparison(levels))
+
+
+def compare_continuous_samples(samples: Mapping, var: str = "variable", alpha: float = 0.05,
+                               comparison: str | None = None) -> dict:
+    """The comparison of :func:`compare_continuous` on per-group samples already split.
+
+    For callers that encode the groups once (e.g. :func:`imr_analysis.table1.table1_tests`
+    on 10^6 patients); :func:`compare_continuous` calls it, so both give the same result.
+
+    Parameters
+    ----------
+    samples : mapping ``{group: values}`` in the order of comparison (1-D numeric
+        arrays, or :class:`GroupSample` objects to share between comparisons;
+        missing values are dropped). Groups with fewer than 2 observations are left
+        out with a note.
+    var : name of the variable (the ``variable`` of the result).
+    alpha : as in :func:`compare_continuous`.
+    comparison : label of the comparison; default ``"A vs B"`` or ``"all groups"``
+        from the keys of ``samples``.
+
+    Returns
+    -------
+    dict
+        The row of :func:`compare_continuous`.
+
+    Examples
+    --------
+    >>> row = compare_continuous_samples({"a": [1, 2, 3, 4, 5, 6], "b": [5, 6, 7, 8, 9, 10]}, "x")
+    >>> row["reported_test"], round(row["p_value"], 4)
+    ('Student t-test', 0.0041)
+    """
+    _check_alpha(alpha)
+    levels = list(samples)
     row = _base_row(var, comparison or _default_comparison(levels), "continuous", alpha)
     row.update({c: np.nan for c in CONTINUOUS_EXTRA_COLUMNS})
     row.update({"test_parametric": None, "test_nonparametric": None,
                 "normality_ok": pd.NA, "equal_variance": pd.NA, "reported_test": None})
     notes: list[str] = []
-    samples = _continuous_samples(df, var, group, levels, notes)
+    groups = {g: x if isinstance(x, GroupSample) else GroupSample(x) for g, x in samples.items()}
+    small = [f"{g} (n={len(x)})" for g, x in groups.items() if len(x) < 2]
+    if small:
+        notes.append(f"group(s) with < 2 observations left out: {', '.join(small)}")
+    groups = {g: x for g, x in groups.items() if len(x) >= 2}
+    samples = {g: x.values for g, x in groups.items()}
     row["groups"] = ", ".join(map(str, samples))
     row["n_per_group"] = "; ".join(f"{g}={len(x)}" for g, x in samples.items())
     row["n"] = int(sum(len(x) for x in samples.values()))
@@ -412,16 +745,19 @@ def compare_continuous(df: pd.DataFrame, var: str, group: str, levels: Sequence 
         notes.append("no test: fewer than two groups with >= 2 observations")
         row["note"] = "; ".join(notes)
         return row
-    pooled = np.concatenate(list(samples.values()))
-    if np.ptp(pooled) == 0:
+    n_tot = row["n"]
+    if min(x.min() for x in samples.values()) == max(x.max() for x in samples.values()):
         notes.append("no test: all values identical")
         row["note"] = "; ".join(notes)
         return row
 
     xs = list(samples.values())
+    # the rank tests get each group sorted: same ranks per group, so the same statistics
+    # (rank sums of half-integers are exact), and scipy's stable argsort merges sorted runs fast
+    ranked_xs = [x.sorted for x in groups.values()]
     two = len(xs) == 2
     with _capture_scipy_warnings(notes):
-        normal, p_min, normal_reason = _normality(samples, alpha, notes)
+        normal, p_min, normal_reason = _normality(groups, alpha, notes)
         lev = stats.levene(*xs, center="median")
         lev_p = float(lev.pvalue)
         equal_var = bool(lev_p >= alpha) if np.isfinite(lev_p) else False
@@ -432,16 +768,16 @@ def compare_continuous(df: pd.DataFrame, var: str, group: str, levels: Sequence 
             par = {"test_parametric": TEST_STUDENT if equal_var else TEST_WELCH,
                    "statistic_parametric": float(t.statistic), "df_parametric": float(t.df),
                    "p_parametric": float(t.pvalue)}
-            u = stats.mannwhitneyu(xs[0], xs[1], alternative="two-sided")
+            u = stats.mannwhitneyu(ranked_xs[0], ranked_xs[1], alternative="two-sided")
             nonpar = {"test_nonparametric": TEST_MANN_WHITNEY,
                       "statistic_nonparametric": float(u.statistic), "p_nonparametric": float(u.pvalue)}
         else:
             f = stats.f_oneway(*xs)
-            n_tot, k = len(pooled), len(xs)
+            k = len(xs)
             par = {"test_parametric": TEST_ANOVA, "statistic_parametric": float(f.statistic),
                    "df_parametric": float(k - 1), "df2_parametric": float(n_tot - k),
                    "p_parametric": float(f.pvalue)}
-            h = stats.kruskal(*xs)
+            h = stats.kruskal(*ranked_xs)
             nonpar = {"test_nonparametric": TEST_KRUSKAL, "statistic_nonparametric": float(h.statistic),
                       "p_nonparametric": float(h.pvalue)}
     row.update(par)

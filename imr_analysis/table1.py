@@ -114,30 +114,31 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "cohor
                        "(imr_analysis.cohort.load_cohort)?")
 
 
-def select_services(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Keep the patients of ``services`` and return them with the groups to show.
+def service_codes(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Encode ``service_type`` once: each patient's position in the groups shown.
 
-    Parameters
-    ----------
-    cohort : the cleaned cohort (needs ``service_type``).
-    services : service types to keep, any of ``CMHC``, ``SerD``, ``EDP``; ``None``
-        means every service type present in the data.
-
-    Returns
-    -------
-    (DataFrame, list of str)
-        The selected patients and the service types in canonical order (requested
-        types are kept even when they have no patient, so they show as zero).
+    The checks and the groups are those of :func:`select_services`; instead of a
+    copy of the selected patients it returns one integer code per row of
+    ``cohort`` (0, 1, ... = position in the groups; -1 = not selected or missing),
+    which the table functions count with :func:`numpy.bincount`.
 
     Examples
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"service_type": ["SerD", "CMHC", "EDP"]})
-    >>> select_services(df, ["SerD", "CMHC"])[1]
-    ['CMHC', 'SerD']
+    >>> codes, groups = service_codes(df, ["SerD", "CMHC"])
+    >>> codes.tolist(), groups
+    ([1, 0, -1], ['CMHC', 'SerD'])
     """
     require_columns(cohort, [GROUP_COLUMN])
-    observed = set(cohort[GROUP_COLUMN].dropna().unique())
+    codes = st.level_codes(cohort[GROUP_COLUMN], SERVICE_TYPES)
+    if codes is not None:  # only known service types: codes are positions in SERVICE_TYPES
+        uniques = list(SERVICE_TYPES)
+        present = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:] > 0
+        observed = {u for u, p in zip(uniques, present) if p}
+    else:
+        codes, uniques = pd.factorize(cohort[GROUP_COLUMN])
+        observed = set(uniques)
     unknown_data = sorted(map(str, observed - set(SERVICE_TYPES)))
     if unknown_data:
         raise ValueError(f"unknown service type(s) in the data: {unknown_data}; expected {list(SERVICE_TYPES)}")
@@ -152,7 +153,38 @@ def select_services(cohort: pd.DataFrame, services: Sequence[str] | None = None)
         groups = [s for s in SERVICE_TYPES if s in set(services)]
     if not groups:
         raise ValueError("no service type selected (empty cohort or empty 'services')")
-    return cohort.loc[cohort[GROUP_COLUMN].isin(groups)], groups
+    position = {g: i for i, g in enumerate(groups)}
+    lookup = np.array([position.get(u, -1) for u in uniques] + [-1], dtype=np.int8)  # at most 3 groups
+    return lookup[codes], groups
+
+
+def select_services(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Keep the patients of ``services`` and return them with the groups to show.
+
+    Parameters
+    ----------
+    cohort : the cleaned cohort (needs ``service_type``).
+    services : service types to keep, any of ``CMHC``, ``SerD``, ``EDP``; ``None``
+        means every service type present in the data.
+
+    Returns
+    -------
+    (DataFrame, list of str)
+        The selected patients and the service types in canonical order (requested
+        types are kept even when they have no patient, so they show as zero). When
+        every patient is selected the frame is a (copy-on-write) shallow copy of
+        ``cohort``, so no data are copied.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"service_type": ["SerD", "CMHC", "EDP"]})
+    >>> select_services(df, ["SerD", "CMHC"])[1]
+    ['CMHC', 'SerD']
+    """
+    codes, groups = service_codes(cohort, services)
+    keep = codes >= 0
+    return (cohort.copy(deep=False) if keep.all() else cohort.loc[keep]), groups
 
 
 def _resolve_variables(variables: Sequence[str | Variable] | None) -> list[Variable]:
@@ -172,53 +204,210 @@ def _resolve_variables(variables: Sequence[str | Variable] | None) -> list[Varia
 # --------------------------------------------------------------------------------------
 # the numbers
 # --------------------------------------------------------------------------------------
-def _categorical_long(data: pd.DataFrame, var: Variable, groups: list[str]) -> pd.DataFrame:
-    col = data[var.column]
-    if var.kind == "binary":
-        values = col.astype("boolean").map({True: "yes", False: "no"})
-        shown = ["yes"]
+# Every function below encodes ``service_type`` once (:func:`service_codes`) and each
+# variable once (:func:`imr_analysis.stats.level_codes`, else :func:`pandas.factorize`),
+# then counts with :func:`numpy.bincount`; no groupby on strings, no copy of the cohort.
+# Means and SDs come from pandas' grouped mean/std on the same stacked layout as the
+# former ``groupby`` code (:func:`stacked_mean_sd`), medians and quartiles from each
+# group's sorted values with pandas' own rule: the numbers are the same floats.
+
+
+def _float_values(col: pd.Series) -> np.ndarray:
+    """A numeric column as float64 with NaN for missing (errors on non-numbers)."""
+    x = pd.to_numeric(col, errors="raise")
+    return x.to_numpy() if x.dtype == np.float64 else x.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _median_sorted(s: np.ndarray) -> float:
+    """Median of sorted values as pandas computes it (mean of the two middle values)."""
+    n = len(s)
+    if n == 0:
+        return np.nan
+    return float(s[n // 2]) if n % 2 else float((s[n // 2 - 1] + s[n // 2]) / 2)
+
+
+def _quantile_sorted(s: np.ndarray, q: float) -> float:
+    """Quantile of sorted values with linear interpolation (numpy/R type 7).
+
+    Written as :meth:`pandas.core.groupby.GroupBy.quantile` computes it (the value at
+    ``floor(q (n-1))`` plus the fraction of the gap to the next value), so the result
+    is the same float as the grouped pandas call.
+    """
+    n = len(s)
+    if n == 0:
+        return np.nan
+    q_idx = q * (n - 1)
+    idx = int(q_idx)
+    frac = q_idx % 1
+    val = s[idx]
+    return float(val) if frac == 0.0 else float(val + (s[idx + 1] - val) * frac)
+
+
+def stacked_mean_sd(columns: dict[str, np.ndarray], keys: Sequence[np.ndarray],
+                    n_codes: Sequence[int]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Mean and SD (ddof=1) of each column in each group of several groupings stacked together.
+
+    ``keys`` are integer codes ``0 .. n_codes[i]-1``, one array per grouping (e.g. the
+    service type, then 0 for the total), each as long as the columns; a code < 0
+    leaves the row out of that grouping (like a missing label). The rows are
+    stacked once per grouping and go through pandas ``groupby(sort=False)`` mean and
+    std, as a groupby on the stacked table of (grouping, group) labels would: the
+    floats are those of pandas' grouped mean (its compensated sum, or
+    ``numpy.add.reduceat`` when the stacked groups are contiguous and the column has
+    no NaN) and grouped variance (Welford), whatever the order of the rows. The
+    columns share one groupby unless the groups are contiguous (then pandas' choice
+    depends on each column's NaN, so each column gets its own).
+
+    Returns
+    -------
+    dict
+        For each column, a list with, for each grouping, the means and SDs of its
+        codes (NaN for a code without non-missing values, and for the SD of one value).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = stacked_mean_sd({"x": np.array([1.0, 2.0, 4.0])},
+    ...                       [np.array([0, 1, 0]), np.zeros(3, dtype=int)], [2, 1])
+    >>> [(m.tolist(), s.round(3).tolist()) for m, s in out["x"]]
+    [([2.5, 2.0], [2.121, nan]), ([2.3333333333333335], [1.528])]
+    """
+    stride = max(max(n_codes), 1)
+    if any((np.asarray(k) < 0).any() for k in keys):
+        # rows left out of a grouping get a NaN key, which pandas drops (as a missing label)
+        stacked_key = np.concatenate([np.where(np.asarray(k) >= 0, np.asarray(k) + i * stride, np.nan)
+                                      for i, k in enumerate(keys)])
+        contiguous = True  # let pandas choose per column
     else:
-        values = col.astype("str").where(col.notna())
-        extra = sorted(set(values.dropna().unique()) - set(var.levels))
-        shown = list(var.levels) + extra
-    group = data[GROUP_COLUMN]
-    counts = pd.crosstab(values, group).reindex(columns=groups, fill_value=0)
-    counts[TOTAL] = counts.sum(axis=1)
-    denominators = counts.sum(axis=0)
-    counts = counts.reindex(index=shown, fill_value=0)
-    missing = values.isna().groupby(group).sum().reindex(groups, fill_value=0)
-    missing[TOTAL] = missing.sum()
-    long = counts.rename_axis(index="level", columns="group").stack().rename("n").reset_index()
-    long["denominator"] = long["group"].map(denominators).astype("int64")
-    long["n_missing"] = long["group"].map(missing).astype("int64")
-    long["percent"] = 100 * long["n"] / long["denominator"].where(long["denominator"] > 0)
-    long["variable"] = var.column
-    long["kind"] = "categorical"
-    # canonical order: levels, then groups
-    long["_l"] = long["level"].map({lv: i for i, lv in enumerate(shown)})
-    long["_g"] = long["group"].map({g: i for i, g in enumerate(groups + [TOTAL])})
-    return long.sort_values(["_l", "_g"]).drop(columns=["_l", "_g"])
+        dtype = np.int8 if stride * len(keys) < 127 else np.int64
+        stacked_key = np.concatenate([np.asarray(k).astype(dtype) + dtype(i * stride)
+                                      for i, k in enumerate(keys)])
+        n_runs = 1 + np.count_nonzero(stacked_key[1:] != stacked_key[:-1]) if len(stacked_key) else 0
+        contiguous = n_runs == len(np.unique(stacked_key))
+
+    def moments(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        by = frame.groupby(stacked_key, sort=False)
+        return by.mean(), by.std()
+
+    names = list(columns)
+    n_rows = len(stacked_key) // max(len(keys), 1)
+    if contiguous:
+        results = [moments(pd.DataFrame({c: np.tile(np.asarray(columns[c], dtype=np.float64), len(keys))},
+                                        copy=False)) for c in names]
+        mean = pd.concat([m for m, _ in results], axis=1)
+        sd = pd.concat([d for _, d in results], axis=1)
+    else:
+        # one float block (columns x stacked rows), filled in place: no further copy
+        block = np.empty((len(names), len(stacked_key)), dtype=np.float64)
+        for j, c in enumerate(names):
+            for i in range(len(keys)):
+                block[j, i * n_rows:(i + 1) * n_rows] = columns[c]
+        mean, sd = moments(pd.DataFrame(block.T, columns=names, copy=False))
+    out: dict[str, list] = {c: [] for c in names}
+    for i, n in enumerate(n_codes):
+        labels = np.arange(n) + i * stride
+        m, d = mean.reindex(labels), sd.reindex(labels)
+        for c in names:
+            out[c].append((m[c].to_numpy(dtype="float64"), d[c].to_numpy(dtype="float64")))
+    return out
 
 
-def _continuous_long(data: pd.DataFrame, var: Variable, groups: list[str]) -> pd.DataFrame:
-    x = pd.to_numeric(data[var.column], errors="raise").astype("float64")
-    group = data[GROUP_COLUMN]
-    both = pd.concat([
-        pd.DataFrame({"group": group, "x": x}),
-        pd.DataFrame({"group": TOTAL, "x": x}),
-    ], ignore_index=True)
-    g = both.groupby("group", sort=False)["x"]
-    summary = g.agg(n="count", mean="mean", sd="std", median="median", min="min", max="max")
-    quart = g.quantile([0.25, 0.75]).unstack()
-    summary["q1"], summary["q3"] = quart[0.25], quart[0.75]
-    summary["n_missing"] = both["x"].isna().groupby(both["group"], sort=False).sum()
-    summary = summary.reindex(groups + [TOTAL])
-    summary["n"] = summary["n"].fillna(0).astype("int64")
-    summary["n_missing"] = summary["n_missing"].fillna(0).astype("int64")
-    summary["denominator"] = summary["n"]
-    long = summary.rename_axis("group").reset_index()
-    long["variable"], long["level"], long["kind"], long["percent"] = var.column, "", "continuous", np.nan
-    return long
+def _continuous_long(cohort: pd.DataFrame, variables: list[Variable], codes: np.ndarray,
+                     groups: list[str]) -> dict[str, pd.DataFrame]:
+    """The rows of the continuous variables, keyed by column."""
+    n_groups = len(groups)
+    columns = list(dict.fromkeys(v.column for v in variables))
+    selected = codes >= 0
+    sel_codes = codes if selected.all() else codes[selected]
+    keys = [sel_codes, np.zeros(len(sel_codes), dtype=np.int64)]  # each group, then the total
+    sizes = np.bincount(sel_codes, minlength=n_groups)
+    sizes = np.append(sizes, sizes.sum())
+    values = {}
+    for c in columns:
+        x = _float_values(cohort[c])
+        values[c] = x if selected.all() else x[selected]
+    moments = stacked_mean_sd(values, keys, [n_groups, 1])
+    out = {}
+    for c in columns:
+        (g_mean, g_sd), (t_mean, t_sd) = moments[c]
+        ordered = st.sorted_by_group(values[c], sel_codes, n_groups, total=True)
+        n = np.array([len(s) for s in ordered], dtype="int64")
+        out[c] = pd.DataFrame({
+            "group": groups + [TOTAL], "n": n,
+            "mean": np.append(g_mean, t_mean), "sd": np.append(g_sd, t_sd),
+            "median": [_median_sorted(s) for s in ordered],
+            "min": [float(s[0]) if len(s) else np.nan for s in ordered],
+            "max": [float(s[-1]) if len(s) else np.nan for s in ordered],
+            "q1": [_quantile_sorted(s, 0.25) for s in ordered],
+            "q3": [_quantile_sorted(s, 0.75) for s in ordered],
+            "n_missing": sizes - n, "denominator": n,
+            "variable": c, "level": "", "kind": "continuous", "percent": np.nan,
+        })
+    return out
+
+
+def _level_codes(col: pd.Series, levels: Sequence[str] = ()) -> tuple[np.ndarray, list[str]]:
+    """Codes of the values of ``col`` as text (the Table 1 levels); -1 for missing."""
+    if levels:
+        codes = st.level_codes(col, levels)
+        if codes is not None and isinstance(col.dtype, pd.StringDtype):  # text already
+            return codes, list(levels)
+    codes, uniques = pd.factorize(col)
+    labels = pd.Index(uniques).astype("str")
+    if labels.is_unique:
+        return codes, list(labels)
+    merged, names = pd.factorize(np.asarray(labels, dtype=object))  # e.g. 1 and "1"
+    return np.append(merged, -1)[codes], list(names)
+
+
+def _count_by_group(level: np.ndarray, n_levels: int, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Patients per (group, level code + 1): column 0 counts the missing (code -1), one pass."""
+    selected = codes >= 0
+    if not selected.all():
+        level, codes = level[selected], codes[selected]
+    # 32-bit arithmetic: a fifth of the memory traffic of int64 on 10^6 rows
+    cell = codes.astype(np.int32, copy=False) * np.int32(n_levels + 1) + level.astype(np.int32, copy=False)
+    cell += 1
+    return np.bincount(cell, minlength=n_groups * (n_levels + 1)).reshape(n_groups, n_levels + 1)
+
+
+def _categorical_long(col: pd.Series, var: Variable, codes: np.ndarray, groups: list[str]) -> pd.DataFrame:
+    n_groups = len(groups)
+    if var.kind == "binary":
+        if col.dtype == bool:
+            level = col.to_numpy().view(np.int8)
+        else:
+            values = col.astype("boolean")
+            level = values.fillna(False).to_numpy(dtype=bool).astype(np.int8)
+            level[values.isna().to_numpy()] = -1
+        table = _count_by_group(level, 2, codes, n_groups)  # missing, no, yes
+        shown = ["yes"]
+        counts = table[:, 2][None, :]
+        denominators = table[:, 1] + table[:, 2]
+    else:
+        level, labels = _level_codes(col, var.levels)
+        table = _count_by_group(level, len(labels), codes, n_groups)
+        observed = [lab for lab, k in zip(labels, table[:, 1:].sum(axis=0)) if k > 0]
+        shown = list(var.levels) + sorted(set(observed) - set(var.levels))
+        row = {lab: i + 1 for i, lab in enumerate(labels)}
+        counts = np.array([table[:, row[lv]] if lv in row else np.zeros(n_groups, dtype=np.int64)
+                           for lv in shown], dtype=np.int64).reshape(len(shown), n_groups)
+        denominators = table[:, 1:].sum(axis=1)
+    n_missing = table[:, 0]
+    counts = np.column_stack([counts, counts.sum(axis=1)]).astype(np.int64)
+    denominators = np.append(denominators, denominators.sum()).astype(np.int64)
+    n_missing = np.append(n_missing, n_missing.sum()).astype(np.int64)
+    n_levels, width = counts.shape
+    n = counts.ravel()
+    den = np.tile(denominators, n_levels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        percent = np.where(den > 0, 100 * n / np.where(den > 0, den, 1), np.nan)
+    return pd.DataFrame({
+        "level": np.repeat(np.array(shown, dtype=object), width),
+        "group": np.tile(np.array(groups + [TOTAL], dtype=object), n_levels),
+        "n": n, "denominator": den, "n_missing": np.tile(n_missing, n_levels), "percent": percent,
+        "variable": var.column, "kind": "categorical",
+    })
 
 
 def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
@@ -244,6 +433,14 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
         classes are categorical with the single level ``"yes"``. Levels follow
         :mod:`imr_analysis.constants`; unexpected values follow, sorted.
 
+    Notes
+    -----
+    Vectorised for large cohorts: ``service_type`` and each categorical variable are
+    encoded once and counted with :func:`numpy.bincount`; means and SDs are pandas'
+    grouped mean/std; medians and quartiles are read off each group's sorted values
+    (integer-valued variables sorted by counting) with the linear interpolation of
+    :meth:`pandas.core.groupby.GroupBy.quantile`.
+
     Examples
     --------
     >>> import pandas as pd
@@ -255,18 +452,44 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
     """
     variables = _resolve_variables(variables)
     require_columns(cohort, [v.column for v in variables])
-    data, groups = select_services(cohort, services)
-    parts = [
-        (_continuous_long if v.kind == "continuous" else _categorical_long)(data, v, groups)
-        for v in variables
-    ]
-    long = pd.concat(parts, ignore_index=True).reindex(columns=LONG_COLUMNS)
-    long["level"] = long["level"].astype("str")
+    codes, groups = service_codes(cohort, services)
+    continuous = [v for v in variables if v.kind == "continuous"]
+    cont = _continuous_long(cohort, continuous, codes, groups) if continuous else {}
+    parts = [cont[v.column] if v.kind == "continuous" else _categorical_long(cohort[v.column], v, codes, groups)
+             for v in variables]
+    return typed_long(pd.concat(parts, ignore_index=True))
+
+
+def typed_long(long: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's long format: :data:`LONG_COLUMNS` in order, with their dtypes."""
+    long = long.reindex(columns=LONG_COLUMNS)
+    for c in ["variable", "level", "group", "kind"]:
+        long[c] = long[c].astype("str")
     for c in ["n", "denominator", "n_missing"]:
         long[c] = long[c].astype("int64")
     for c in ["percent", "mean", "sd", "median", "q1", "q3", "min", "max"]:
         long[c] = long[c].astype("float64")
     return long
+
+
+def _contingency(col: pd.Series, codes: np.ndarray, groups: list[str], levels: Sequence = ()) -> pd.DataFrame:
+    """Counts of ``col`` (rows: its values, sorted) by group (columns), missing excluded.
+
+    The same table as :func:`imr_analysis.stats.contingency_table` (plus rows of
+    values seen only outside the groups, which count zero and are dropped by the test).
+    """
+    n_groups = len(groups)
+    level = None
+    if col.dtype == bool:
+        level, uniques = col.to_numpy().view(np.int8), pd.Index([False, True])
+    elif levels:
+        uniques = sorted(levels)  # pandas.crosstab sorts the rows
+        level = st.level_codes(col, uniques)
+    if level is None:
+        level, uniques = pd.factorize(col, sort=True)
+    table = _count_by_group(level, len(uniques), codes, n_groups)[:, 1:].T
+    return pd.DataFrame(table.astype(np.int64), index=pd.Index(uniques, name=col.name),
+                        columns=pd.Index(groups, name=GROUP_COLUMN))
 
 
 def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, alpha: float = 0.05,
@@ -277,7 +500,9 @@ def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
     One row per variable and comparison: ``"all services"`` (the included service
     types; chi-square / Monte-Carlo chi-square / Fisher, or ANOVA / Kruskal-Wallis)
     and ``"CMHC vs SerD"`` when both are included (chi-square / Fisher, or t-test /
-    Mann-Whitney U). Test selection as in :mod:`imr_analysis.stats`.
+    Mann-Whitney U). Test selection as in :mod:`imr_analysis.stats` (normality:
+    Shapiro-Wilk, or D'Agostino-Pearson K² in groups of more than 5000 patients; the
+    ``note`` column says when).
 
     Returns
     -------
@@ -285,6 +510,15 @@ def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
         :func:`imr_analysis.stats.results_frame` columns (``variable, comparison,
         kind, groups, n_per_group, n, test, statistic, df, df2, p_value,
         significant, alpha, reason, note, ...``).
+
+    Notes
+    -----
+    Each variable is encoded once; the contingency table (:func:`numpy.bincount`) or
+    the per-group samples are built once and passed to
+    :func:`imr_analysis.stats.compare_categorical_table` /
+    :func:`imr_analysis.stats.compare_continuous_samples` for every comparison, which
+    give the same results as :func:`~imr_analysis.stats.compare_categorical` /
+    :func:`~imr_analysis.stats.compare_continuous` on the selected patients.
 
     Examples
     --------
@@ -295,22 +529,26 @@ def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
     >>> tests[["comparison", "test"]].to_numpy().tolist()
     [['all services', 'Student t-test'], ['CMHC vs SerD', 'Student t-test']]
     """
+    st._check_alpha(alpha)
     variables = _resolve_variables(variables)
     require_columns(cohort, [v.column for v in variables])
-    data, groups = select_services(cohort, services)
+    codes, groups = service_codes(cohort, services)
     comparisons = [(ALL_SERVICES, groups)]
     if "CMHC" in groups and "SerD" in groups:
         comparisons.append(("CMHC vs SerD", ["CMHC", "SerD"]))
     rows = []
     for v in variables:
-        for label, levels in comparisons:
-            if v.kind == "continuous":
-                rows.append(st.compare_continuous(data, v.column, GROUP_COLUMN, levels=levels,
-                                                  alpha=alpha, comparison=label))
-            else:
-                rows.append(st.compare_categorical(data, v.column, GROUP_COLUMN, levels=levels,
-                                                   alpha=alpha, seed=seed, n_resamples=n_resamples,
-                                                   comparison=label))
+        if v.kind == "continuous":
+            parts = st.split_by_group(_float_values(cohort[v.column]), codes, len(groups))
+            samples = {g: st.GroupSample(x) for g, x in zip(groups, parts)}  # sorted once for both comparisons
+            rows += [st.compare_continuous_samples({g: samples[g] for g in levels}, v.column,
+                                                   alpha=alpha, comparison=label)
+                     for label, levels in comparisons]
+        else:
+            table = _contingency(cohort[v.column], codes, groups, v.levels if v.kind != "binary" else ())
+            rows += [st.compare_categorical_table(table[levels], v.column, alpha=alpha, seed=seed,
+                                                  n_resamples=n_resamples, comparison=label)
+                     for label, levels in comparisons]
     return st.results_frame(rows)
 
 

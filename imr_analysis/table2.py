@@ -34,13 +34,16 @@ from . import stats as st
 from .constants import MODULE_COLUMNS, MODULES, SERVICE_UNITS
 from .table1 import (
     ALL_SERVICES,
+    _float_values,
     _given,
+    _median_sorted,
     _number,
     format_count_percent,
     format_mean_sd,
     format_p,
     require_columns,
-    select_services,
+    service_codes,
+    stacked_mean_sd,
 )
 
 ALL = "All"
@@ -61,33 +64,161 @@ REQUIRED = ["service_type", "service_unit", "imr_format", *CONTINUOUS_MEASURES, 
 TEST_VARIABLES = ("n_sessions", "n_modules", "imr_duration_months")
 
 
-def _units_for(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
-    """(unit, service type) in canonical order; units not in the vocabulary follow, sorted."""
-    known = [(u, v["service_type"]) for u, v in SERVICE_UNITS.items() if v["service_type"] in groups]
-    observed = data[["service_unit", "service_type"]].drop_duplicates()
-    extra = observed.loc[~observed["service_unit"].isin(SERVICE_UNITS)]
-    mismatch = observed.loc[observed["service_unit"].isin(SERVICE_UNITS)
-                            & (observed["service_unit"].map({u: v["service_type"] for u, v in SERVICE_UNITS.items()})
-                               != observed["service_type"])]
-    if len(mismatch):
+def _unit_entities(data_units: pd.Series, data_types: pd.Series, codes: np.ndarray,
+                   groups: list[str]) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """The (unit, service type) rows of Table 2 and each patient's row among them (-1: none).
+
+    Units of the vocabulary (:data:`SERVICE_UNITS`) of the included types come in
+    its order, units outside it follow within their type, sorted; a unit recorded
+    under a type other than its own raises ``ValueError``. One pass over the unit
+    column (:func:`imr_analysis.stats.level_codes`, else :func:`pandas.factorize`).
+    """
+    known = list(SERVICE_UNITS)
+    unit = st.level_codes(data_units, known)
+    names = known
+    if unit is None:
+        unit, uniques = pd.factorize(data_units)
+        names = list(uniques)
+    n_groups = len(groups)
+    selected = (codes >= 0) & (unit >= 0)
+    pairs = np.bincount(unit[selected].astype(np.int64) * n_groups + codes[selected],
+                        minlength=len(names) * n_groups).reshape(len(names), n_groups)
+    own_type = {u: v["service_type"] for u, v in SERVICE_UNITS.items()}
+    if any(names[u] in own_type and own_type[names[u]] != groups[g] for u, g in zip(*np.nonzero(pairs))):
+        observed = pd.DataFrame({"service_unit": data_units, "service_type": data_types})[codes >= 0]
+        observed = observed.drop_duplicates()
+        mismatch = observed.loc[observed["service_unit"].isin(SERVICE_UNITS)
+                                & (observed["service_unit"].map(own_type) != observed["service_type"])]
         raise ValueError("service_unit and service_type disagree for "
                          f"{mismatch.to_dict('records')}; check the cleaned cohort")
-    out = []
-    for g in groups:
-        out += [k for k in known if k[1] == g]
-        out += sorted((u, t) for u, t in extra.itertuples(index=False) if t == g)
-    return out
+    entities: list[tuple[str, str]] = []
+    for g_idx, g in enumerate(groups):
+        entities += [(u, t) for u, t in own_type.items() if t == g]
+        extra = [names[u] for u in np.flatnonzero(pairs[:, g_idx]) if names[u] not in own_type]
+        entities += sorted((u, g) for u in extra)
+    position = {e: i for i, e in enumerate(entities)}
+    lookup = np.full((len(names), max(n_groups, 1)), -1, dtype=np.int64)
+    for u_idx, name in enumerate(names):
+        for g_idx, g in enumerate(groups):
+            lookup[u_idx, g_idx] = position.get((name, g), -1)
+    row_entity = np.full(len(codes), -1, dtype=np.int64)
+    row_entity[selected] = lookup[unit[selected], codes[selected]]
+    return entities, row_entity
 
 
-def _stacked(data: pd.DataFrame) -> pd.DataFrame:
-    """Each patient three times: under its unit, its service type and the total."""
-    keys = pd.concat([
-        pd.DataFrame({"level": "unit", "unit": data["service_unit"], "service_type": data["service_type"]}),
-        pd.DataFrame({"level": "service_type", "unit": ALL, "service_type": data["service_type"]}),
-        pd.DataFrame({"level": "total", "unit": ALL, "service_type": ALL}, index=data.index),
-    ], ignore_index=True)
-    values = pd.concat([data[REQUIRED[2:]]] * 3, ignore_index=True)
-    return pd.concat([keys, values], axis=1)
+def _table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
+                 modules_only: bool = False) -> pd.DataFrame:
+    """:func:`table2_long`; ``modules_only`` keeps the module rows of the type and total levels."""
+    require_columns(cohort, REQUIRED)
+    codes, groups = service_codes(cohort, services)
+    selected = codes >= 0
+    if not selected.all():  # copy only the columns used
+        cohort, codes = cohort.loc[selected, REQUIRED], codes[selected]
+    n_groups = len(groups)
+    n_total = float(len(codes))
+    if modules_only:
+        units: list[tuple[str, str]] = []
+        unit_codes = np.full(len(codes), -1, dtype=np.int64)
+    else:
+        units, unit_codes = _unit_entities(cohort["service_unit"], cohort["service_type"], codes, groups)
+    entities = pd.DataFrame(
+        [("unit", u, t) for u, t in units]
+        + [("service_type", ALL, t) for t in groups]
+        + [("total", ALL, ALL)],
+        columns=["level", "unit", "service_type"],
+    )
+    n_units = len(units)
+    n_entities = len(entities)
+    # each patient counts under its unit, its service type and the total: count once per
+    # cell (its unit, or its type when the unit is missing) and add the cells up
+    cell = np.where(unit_codes >= 0, unit_codes, n_units + codes).astype(np.int32)
+    cell_type = np.array([groups.index(t) for _, t in units] + list(range(n_groups)), dtype=np.int64)
+    n_cells = n_units + n_groups
+    cell2 = cell * np.int32(2)
+
+    def roll_up(per_cell: np.ndarray) -> np.ndarray:
+        """Cell counts -> counts of the units, the service types and the total (entity order)."""
+        per_type = np.bincount(cell_type, weights=per_cell, minlength=n_groups)
+        return np.concatenate([per_cell[:n_units], per_type, [per_cell.sum()]]).astype("float64")
+
+    def count(mask: np.ndarray | None = None) -> np.ndarray:
+        """Patients (with ``mask`` true) per entity."""
+        if mask is None:
+            return roll_up(np.bincount(cell, minlength=n_cells).astype("float64"))
+        return roll_up(np.bincount(cell2 + mask.view(np.int8), minlength=2 * n_cells)[1::2].astype("float64"))
+
+    def entity_sorted(x: np.ndarray) -> list[np.ndarray]:
+        """Sorted non-missing values of each entity (units, service types, total)."""
+        keep = ~np.isnan(x)
+        xs, cs = (x, cell) if keep.all() else (x[keep], cell[keep])
+        encoding = st._distinct_encoding(xs)
+        if encoding is None:
+            per_unit = st.sorted_by_group(xs, cs, n_units)
+            per_type = st.sorted_by_group(xs, cell_type[cs], n_groups, total=True)
+            return per_unit + per_type
+        distinct, index = encoding
+        width = len(distinct)
+        per_cell = np.bincount(cs.astype(np.int64) * width + index,
+                               minlength=n_cells * width).reshape(n_cells, width)
+        per_type = np.zeros((n_groups, width), dtype=np.int64)
+        np.add.at(per_type, cell_type, per_cell)
+        rows = list(per_cell[:n_units]) + list(per_type) + [per_cell.sum(axis=0)]
+        return [np.repeat(distinct, r) for r in rows]
+
+    keys = [unit_codes, codes.astype(np.int64), np.zeros(len(codes), dtype=np.int64)]
+    n_codes = [n_units, n_groups, 1]
+    offsets = np.cumsum([0] + n_codes[:-1])
+
+    measures = list(MODULE_COLUMNS) if modules_only else list(MEASURES)
+    columns = {c: np.full((n_entities, len(measures)), np.nan) for c in LONG_COLUMNS[4:]}
+
+    def put(measure: str, **values) -> None:
+        j = measures.index(measure)
+        for c, v in values.items():
+            columns[c][:, j] = v
+
+    patients = count()
+    if not modules_only:
+        put("patients", n=patients, denominator=np.full(n_entities, n_total))
+        fmt = cohort["imr_format"]
+        known = fmt.notna().to_numpy()
+        is_group = (fmt == "group").to_numpy(dtype=bool, na_value=False)
+        put("group_format", n=count(is_group), denominator=count(known))
+        values = {m: _float_values(cohort[m]) for m in CONTINUOUS_MEASURES}
+        moments = stacked_mean_sd(values, keys, n_codes)
+        for m in CONTINUOUS_MEASURES:
+            ordered = entity_sorted(values[m])
+            n_obs = np.array([len(s) for s in ordered], dtype="float64")
+            put(m, n=n_obs, denominator=n_obs,
+                mean=np.concatenate([mean for mean, _ in moments[m]]),
+                sd=np.concatenate([sd for _, sd in moments[m]]),
+                median=[_median_sorted(s) for s in ordered],
+                min=[float(s[0]) if len(s) else np.nan for s in ordered],
+                max=[float(s[-1]) if len(s) else np.nan for s in ordered])
+    for c in MODULE_COLUMNS:
+        col = cohort[c]
+        received = col.to_numpy() if col.dtype == bool else col.astype("boolean").to_numpy(dtype=bool, na_value=False)
+        put(c, n=count(received), denominator=patients)
+    counted = np.array([m not in CONTINUOUS_MEASURES for m in measures])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = columns["denominator"]
+        percent = 100 * columns["n"] / np.where(den > 0, den, np.nan)
+    columns["percent"] = np.where(counted[None, :], percent, np.nan)
+    if modules_only:  # the service type and total rows only
+        keep = offsets[1]
+        entities = entities.iloc[keep:]
+        columns = {c: v[keep:] for c, v in columns.items()}
+    n_rows = len(entities) * len(measures)
+    long = pd.DataFrame({
+        "unit": np.repeat(entities["unit"].to_numpy(dtype=object), len(measures)),
+        "service_type": np.repeat(entities["service_type"].to_numpy(dtype=object), len(measures)),
+        "level": np.repeat(entities["level"].to_numpy(dtype=object), len(measures)),
+        "measure": np.tile(np.array(measures, dtype=object), len(entities)),
+        **{c: columns[c].reshape(n_rows) for c in LONG_COLUMNS[4:]},
+    })
+    for c in ["unit", "service_type", "level", "measure"]:
+        long[c] = long[c].astype("str")
+    return long
 
 
 def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
@@ -123,59 +254,7 @@ def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> 
     >>> long.query("unit == 'SerD Cento' and measure == 'module_06'")[["n", "percent"]].to_numpy().tolist()
     [[2.0, 100.0]]
     """
-    require_columns(cohort, REQUIRED)
-    data, groups = select_services(cohort, services)
-    units = _units_for(data, groups)
-    entities = pd.DataFrame(
-        [("unit", u, t) for u, t in units]
-        + [("service_type", ALL, t) for t in groups]
-        + [("total", ALL, ALL)],
-        columns=["level", "unit", "service_type"],
-    )
-    index = pd.MultiIndex.from_frame(entities)
-    frame = _stacked(data)
-    by = frame.groupby(["level", "unit", "service_type"], sort=False)
-    patients = by.size().reindex(index, fill_value=0).astype("float64")
-    n_total = float(len(data))
-    parts = []
-
-    def block(measure, n, denominator, **extra):
-        out = entities.copy()
-        out["measure"] = measure
-        out["n"] = np.asarray(n, dtype="float64")
-        out["denominator"] = np.asarray(denominator, dtype="float64")
-        for k, v in extra.items():
-            out[k] = np.asarray(v, dtype="float64")
-        return out
-
-    parts.append(block("patients", patients, np.full(len(entities), n_total)))
-    fmt = frame["imr_format"]
-    fmt_known = fmt.notna().groupby([frame["level"], frame["unit"], frame["service_type"]], sort=False).sum()
-    fmt_group = fmt.eq("group").groupby([frame["level"], frame["unit"], frame["service_type"]], sort=False).sum()
-    parts.append(block("group_format", fmt_group.reindex(index, fill_value=0),
-                       fmt_known.reindex(index, fill_value=0)))
-    for measure in CONTINUOUS_MEASURES:
-        x = pd.to_numeric(frame[measure], errors="raise").astype("float64")
-        agg = x.groupby([frame["level"], frame["unit"], frame["service_type"]], sort=False).agg(
-            ["count", "mean", "std", "median", "min", "max"]).reindex(index)
-        count = agg["count"].fillna(0)
-        parts.append(block(measure, count, count, mean=agg["mean"], sd=agg["std"], median=agg["median"],
-                           min=agg["min"], max=agg["max"]))
-    mods = frame[MODULE_COLUMNS].astype("boolean").fillna(False).astype("int64")
-    mod_sums = mods.groupby([frame["level"], frame["unit"], frame["service_type"]], sort=False).sum()
-    mod_sums = mod_sums.reindex(index, fill_value=0)
-    for c in MODULE_COLUMNS:
-        parts.append(block(c, mod_sums[c], patients))
-    long = pd.concat(parts, ignore_index=True).reindex(columns=LONG_COLUMNS)
-    counted = ~long["measure"].isin(CONTINUOUS_MEASURES)
-    long["percent"] = (100 * long["n"] / long["denominator"].where(long["denominator"] > 0)).where(counted)
-    # order: entities as built, measures in MEASURES order
-    long["_e"] = np.tile(np.arange(len(entities)), len(MEASURES))
-    long["_m"] = long["measure"].map({m: i for i, m in enumerate(MEASURES)})
-    long = long.sort_values(["_e", "_m"], kind="stable").drop(columns=["_e", "_m"]).reset_index(drop=True)
-    for c in ["unit", "service_type", "level", "measure"]:
-        long[c] = long[c].astype("str")
-    return long
+    return _table2_long(cohort, services)
 
 
 def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
@@ -184,7 +263,10 @@ def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
     One row per variable and comparison: ``"all services"`` (one-way ANOVA and
     Kruskal-Wallis) and ``"CMHC vs SerD"`` when both are included (t-test and
     Mann-Whitney U), each with the reported test and the reason
-    (:func:`imr_analysis.stats.compare_continuous`).
+    (:func:`imr_analysis.stats.compare_continuous`; normality by Shapiro-Wilk, or by
+    D'Agostino-Pearson K² in groups of more than 5000 patients, as the ``note`` says).
+    ``service_type`` is encoded once and each variable split into its groups once
+    (:func:`imr_analysis.stats.compare_continuous_samples`).
 
     Returns
     -------
@@ -200,21 +282,27 @@ def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
     >>> table2_tests(cohort)["test"].tolist()[:2]
     ['Student t-test', 'Student t-test']
     """
+    st._check_alpha(alpha)
     require_columns(cohort, ["service_type", *TEST_VARIABLES])
-    data, groups = select_services(cohort, services)
+    codes, groups = service_codes(cohort, services)
     comparisons = [(ALL_SERVICES, groups)]
     if "CMHC" in groups and "SerD" in groups:
         comparisons.append(("CMHC vs SerD", ["CMHC", "SerD"]))
-    rows = [st.compare_continuous(data, var, "service_type", levels=levels, alpha=alpha, comparison=label)
-            for var in TEST_VARIABLES for label, levels in comparisons]
+    rows = []
+    for var in TEST_VARIABLES:
+        parts = st.split_by_group(_float_values(cohort[var]), codes, len(groups))
+        samples = {g: st.GroupSample(x) for g, x in zip(groups, parts)}  # sorted once for both comparisons
+        rows += [st.compare_continuous_samples({g: samples[g] for g in levels}, var, alpha=alpha, comparison=label)
+                 for label, levels in comparisons]
     return st.results_frame(rows)
 
 
 def module_frequency(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
     """Modules ranked by the number of patients who received them, overall and by service.
 
-    Computed from :func:`table2_long` by :func:`module_frequency_from_long`, so a
-    disclosure-protected long table gives the published ranking with the same code.
+    Computed from the module rows of :func:`table2_long` (service type and total
+    levels; the other rows are not computed) by :func:`module_frequency_from_long`,
+    so a disclosure-protected long table gives the published ranking with the same code.
 
     Returns
     -------
@@ -233,7 +321,7 @@ def module_frequency(cohort: pd.DataFrame, services: Sequence[str] | None = None
     >>> module_frequency(cohort)[["label", "n", "rank", "n_SerD"]].head(2).to_numpy().tolist()
     [['M6', 2, 1, 1], ['M1', 1, 2, 0]]
     """
-    return module_frequency_from_long(table2_long(cohort, services))
+    return module_frequency_from_long(_table2_long(cohort, services, modules_only=True))
 
 
 def module_frequency_from_long(long: pd.DataFrame) -> pd.DataFrame:

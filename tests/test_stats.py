@@ -310,5 +310,110 @@ def test_large_groups_get_a_note_not_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         row = st.compare_continuous(_frame({"a": q, "b": q + 0.1}), "x", "g")
-    assert row["note"] == "Shapiro-Wilk p-value approximate for n > 5000 in a, b"
+    assert row["note"] == ("normality tested with D'Agostino-Pearson (scipy.stats.normaltest) instead of "
+                           "Shapiro-Wilk for n > 5000 in a, b")
     assert row["test"] == st.TEST_STUDENT
+    assert row["reason"].startswith("D'Agostino-Pearson p >= 0.05 in all groups")
+
+
+def test_normality_rule_switches_to_dagostino_pearson_above_5000():
+    """Shapiro-Wilk up to 5000 per group (unchanged), scipy.stats.normaltest above."""
+    rng = np.random.default_rng(12)
+    small = rng.normal(0, 1, 5000)           # exactly the limit: still Shapiro-Wilk
+    large = rng.exponential(1.0, 5001)       # clearly skewed, above the limit
+    row = st.compare_continuous(_frame({"a": small, "b": large}), "x", "g")
+    p_small, p_large = sps.shapiro(small).pvalue, sps.normaltest(large).pvalue
+    assert row["shapiro_p_min"] == min(p_small, p_large)
+    assert p_large < 1e-10 and row["normality_ok"] is False
+    assert row["test"] == st.TEST_MANN_WHITNEY
+    assert row["reason"].startswith("Shapiro-Wilk (n <= 5000) / D'Agostino-Pearson (n > 5000) rejects normality in b")
+    assert "instead of Shapiro-Wilk for n > 5000 in b" in row["note"]
+    # below the limit nothing changes: the p-value is Shapiro-Wilk's and no note
+    row = st.compare_continuous(_frame({"a": small[:300], "b": large[:300]}), "x", "g")
+    assert row["shapiro_p_min"] == min(sps.shapiro(small[:300]).pvalue, sps.shapiro(large[:300]).pvalue)
+    assert row["note"] == "" and row["reason"].startswith("Shapiro-Wilk rejects normality in b")
+
+
+def test_three_large_groups_use_dagostino_pearson_for_the_anova_choice():
+    rng = np.random.default_rng(3)
+    groups = {"a": rng.normal(0, 1, 6000), "b": rng.normal(0.1, 1, 6000), "c": rng.normal(0.2, 1, 6000)}
+    row = st.compare_continuous(_frame(groups), "x", "g")
+    ps = [sps.normaltest(v).pvalue for v in groups.values()]
+    assert row["shapiro_p_min"] == min(ps)
+    assert (row["test"] == st.TEST_ANOVA) == (min(ps) >= 0.05 and row["levene_p"] >= 0.05)
+    assert row["p_parametric"] == pytest.approx(sps.f_oneway(*groups.values()).pvalue, rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# lower-level entry points and the fast helpers
+# --------------------------------------------------------------------------------------
+def test_sample_and_table_entry_points_equal_the_dataframe_ones():
+    rng = np.random.default_rng(5)
+    groups = {"a": rng.integers(18, 70, 40).astype(float), "b": rng.gamma(2, 3, 25), "c": [4.0]}
+    df = _frame(groups)
+    via_df = st.compare_continuous(df, "x", "g")
+    via_samples = st.compare_continuous_samples(groups, "x", comparison="all groups")
+    pd.testing.assert_frame_equal(st.results_frame([via_df]), st.results_frame([via_samples]))
+    assert "c (n=1)" in via_samples["note"] and via_samples["groups"] == "a, b"
+    cat = _table_frame({"a": {"x": 9, "y": 3}, "b": {"x": 2, "y": 8}, "c": {"x": 1, "z": 2}})
+    table = st.contingency_table(cat, "v", "g")
+    pd.testing.assert_frame_equal(
+        st.results_frame([st.compare_categorical(cat, "v", "g")]),
+        st.results_frame([st.compare_categorical_table(table, "v", comparison="all groups")]))
+
+
+def test_rank_tests_on_sorted_groups_equal_scipy_on_the_raw_samples():
+    """The rank tests get each group sorted: the statistics and p-values are exactly scipy's."""
+    rng = np.random.default_rng(9)
+    for make in (lambda n: rng.integers(0, 30, n).astype(float), lambda n: np.round(rng.gamma(2, 2, n), 1),
+                 lambda n: rng.normal(size=n)):
+        xs = [make(n) for n in (700, 400, 90)]
+        three = st.compare_continuous_samples(dict(zip("abc", xs)), "x")
+        h = sps.kruskal(*xs)
+        assert three["statistic_nonparametric"] == float(h.statistic)
+        assert three["p_nonparametric"] == float(h.pvalue)
+        two = st.compare_continuous_samples({"a": xs[0], "b": xs[1]}, "x")
+        u = sps.mannwhitneyu(xs[0], xs[1], alternative="two-sided")
+        assert two["statistic_nonparametric"] == float(u.statistic)
+        assert two["p_nonparametric"] == float(u.pvalue)
+
+
+def test_group_sample_is_reused_between_comparisons():
+    rng = np.random.default_rng(2)
+    shared = {g: st.GroupSample(np.r_[rng.normal(size=50), np.nan]) for g in "abc"}
+    first = st.compare_continuous_samples(shared, "x")
+    again = st.compare_continuous_samples({g: shared[g].values for g in "abc"}, "x")
+    assert first["p_value"] == again["p_value"] and first["shapiro_p_min"] == again["shapiro_p_min"]
+    assert len(shared["a"]) == 50 and shared["a"]._sorted is not None
+
+
+def test_sorted_values_and_sorted_by_group_equal_numpy_sort():
+    rng = np.random.default_rng(4)
+    cases = [rng.integers(18, 90, 30_000).astype(float),                  # counting sort
+             np.round(rng.integers(0, 5000, 30_000) / 365.25, 12),        # few distinct floats
+             rng.normal(size=30_000),                                     # numpy.sort
+             np.r_[np.zeros(25_000), -np.zeros(2), rng.integers(0, 3, 5_000)],  # -0.0 kept as numpy does
+             rng.integers(-5, 5, 50).astype(float)]                       # small
+    for x in cases:
+        assert np.array_equal(st.sorted_values(x), np.sort(x))
+        assert np.array_equal(np.signbit(st.sorted_values(x)), np.signbit(np.sort(x)))
+        y = x.copy()
+        y[rng.random(len(y)) < 0.05] = np.nan
+        codes = rng.integers(-1, 3, len(y))
+        out = st.sorted_by_group(y, codes, 3, total=True)
+        for g in range(3):
+            assert np.array_equal(out[g], np.sort(y[(codes == g) & ~np.isnan(y)]))
+        assert np.array_equal(out[3], np.sort(y[(codes >= 0) & ~np.isnan(y)]))
+
+
+def test_level_codes_and_group_codes():
+    arrow = pd.Series(["b", None, "a", "b"], dtype="string[pyarrow]")
+    assert st.level_codes(arrow, ["a", "b"]).tolist() == [1, -1, 0, 1]
+    assert st.level_codes(arrow, ["a"]) is None                       # "b" is not a level
+    plain = pd.Series(["b", None, "a"], dtype=object)
+    assert st.level_codes(plain, ["a", "b"]).tolist() == [1, -1, 0]
+    assert st.group_codes(arrow, ["b"]).tolist() == [0, -1, -1, 0]
+    assert st.group_codes(pd.Series([3, 1, 2]), [1, 2]).tolist() == [-1, 0, 1]
+    x = np.array([1.0, np.nan, 3.0, 4.0, 5.0])
+    parts = st.split_by_group(x, np.array([1, 1, 0, -1, 1]), 2)
+    assert [p.tolist() for p in parts] == [[3.0], [1.0, 5.0]]
