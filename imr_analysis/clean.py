@@ -483,7 +483,9 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
     df["atc_codes"] = joined
     df["n_modules"] = df[C.MODULE_COLUMNS].sum(axis=1).astype("int64")
     for who, cols in (("user", C.IMRS_USER_COLUMNS), ("provider", C.IMRS_PROVIDER_COLUMNS)):
-        items = df[cols].to_numpy(dtype="float64", na_value=np.nan)
+        items = np.empty((len(df), len(cols)), dtype="float64")
+        for j, col in enumerate(cols):  # column by column: no object round trip for nullable integers
+            items[:, j] = df[col].to_numpy(dtype="float64", na_value=np.nan)
         missing = np.isnan(items)
         answered = len(cols) - missing.sum(axis=1)
         df[f"imrs_{who}_total"] = items.sum(axis=1)  # missing if any item is missing

@@ -240,6 +240,12 @@ def _distinct_texts(s, nonnull):
         text = pd.Series([str(v).strip() if v is not None else "" for v in vals.to_numpy()], dtype="str")
         codes, uniq = pd.factorize(text.where(nonnull.to_numpy(), None))
         return codes, pd.Series(uniq, dtype="str")
+    plain_text = (not isinstance(s.dtype, pd.CategoricalDtype) and s.dtype != object
+                  and pd.api.types.is_string_dtype(s.dtype))
+    if plain_text and len(s) >= _PREFILTER_MIN and s.iloc[:_PREFILTER_MIN].nunique() >= 0.9 * _PREFILTER_MIN:
+        # (almost) one value per row, e.g. patient codes: hashing them would find no repeats to save
+        codes = np.where(nonnull.to_numpy(dtype=bool), np.arange(len(s)), -1)
+        return codes, s.fillna("").str.strip().reset_index(drop=True).astype("str")
     codes, uniq = pd.factorize(s)
     if isinstance(uniq, pd.Index) and pd.api.types.is_string_dtype(uniq.dtype) and uniq.dtype != object:
         return codes, pd.Series(uniq, dtype="str").str.strip().reset_index(drop=True)

@@ -125,6 +125,7 @@ def _categories(s):
 def _spread_result(result, codes, index):
     """A result computed on the distinct values (Series, DataFrame, tuple, DateParse) put
     back on the rows."""
+    import numpy as np
     import pandas as pd
 
     if isinstance(result, tuple) and not hasattr(result, "_fields"):
@@ -136,6 +137,8 @@ def _spread_result(result, codes, index):
         out = result.take(codes)
         out.index = index
         return out
+    if result.dtype == bool and not result.any():  # masks of problems: usually nothing to spread
+        return pd.Series(np.zeros(len(codes), dtype=bool), index=index, name=result.name)
     return pd.Series(result.array.take(codes), index=index, name=result.name, dtype=result.dtype)
 
 
