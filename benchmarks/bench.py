@@ -115,6 +115,11 @@ def _stage_function(stage: str, workdir: Path):
         n = int(workdir.name.split("_")[-1])
         return (lambda: None), (lambda _: write_exports(raw, seed=SEED, n_patients=n))
     if stage == "clean":
+        import pandera.pandas  # noqa: F401  (the libraries clean_raw imports lazily: import not timed)
+        import pyarrow.compute  # noqa: F401
+        import pyarrow.csv  # noqa: F401
+
+        from imr_analysis import identifiers, schemas  # noqa: F401
         from imr_analysis.clean import clean_raw
 
         def run(_):
