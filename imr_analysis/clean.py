@@ -341,7 +341,7 @@ def patient_keys(*codes):
     return list(np.split(keys, np.cumsum(sizes)[:-1]))
 
 
-def _keys_of(frame, code_column="patient_code"):
+def _keys_of(frame):
     """The ``_key`` column when the cleaner added one, else ``None``."""
     return frame["_key"].to_numpy() if "_key" in frame.columns else None
 
@@ -365,15 +365,20 @@ def _first_of_each(keys):
     return order[start]
 
 
-def _member(keys, among):
-    """``keys`` (int, -1 missing) found in ``among`` (int): boolean array."""
+def _row_of(keys, table_keys):
+    """For each of ``keys`` (int, -1 missing), the row of ``table_keys`` holding it; -1 where
+    none does. With a key on several rows, one of them."""
     import numpy as np
 
-    size = int(max(keys.max(initial=-1), among.max(initial=-1))) + 2
-    present = np.zeros(size, dtype=bool)
-    present[among[among >= 0]] = True
-    present[-1] = False  # missing keys (-1) are never members
-    return present[keys]
+    row = np.full(int(max(keys.max(initial=-1), table_keys.max(initial=-1))) + 2, -1, dtype=np.int64)
+    valid = np.flatnonzero(table_keys >= 0)
+    row[table_keys[valid]] = valid  # the last slot (key -1) stays -1: missing keys match nothing
+    return row[keys]
+
+
+def _member(keys, among):
+    """``keys`` (int, -1 missing) found in ``among`` (int): boolean array."""
+    return _row_of(keys, among) >= 0
 
 
 def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
@@ -418,16 +423,6 @@ def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
     return form_reason, ehr_reason
 
 
-def _isin(s, values):
-    """``s.isin(values)`` through a hash table of Python objects (pandas' Arrow-string
-    ``isin`` walks ``values`` in Python, slow for a million codes)."""
-    import numpy as np
-    import pandas as pd
-
-    lookup = pd.unique(np.asarray(values, dtype=object))
-    return pd.Series(s.to_numpy(dtype=object), index=s.index, dtype=object).isin(lookup)
-
-
 def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
     """Join included form rows with their EHR record and derive the analysis variables.
 
@@ -437,15 +432,11 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
     import numpy as np
     import pandas as pd
 
-    if form_rows is not None:
-        form_pos = np.flatnonzero(form_rows)
-    if ehr_rows is not None:
-        ehr_pos = np.flatnonzero(ehr_rows)
     fk, ek = _keys_of(form_in), _keys_of(ehr_in)
     if fk is None or ek is None:
         fk, ek = patient_keys(form_in["patient_code"], ehr_in["patient_code"])
-    form_pos = np.arange(len(form_in)) if form_rows is None else form_pos
-    ehr_pos = np.arange(len(ehr_in)) if ehr_rows is None else ehr_pos
+    form_pos = np.arange(len(form_in)) if form_rows is None else np.flatnonzero(form_rows)
+    ehr_pos = np.arange(len(ehr_in)) if ehr_rows is None else np.flatnonzero(ehr_rows)
     fk, ek = fk[form_pos], ek[ehr_pos]
     ehr = ehr_in.drop(columns=[c for c in ("_line", "_key", "_file", "patient_code") if c in ehr_in.columns]).rename(
         columns={"first_access_date": "first_treatment_date", "municipality": "residence_municipality"})
@@ -454,9 +445,7 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
     # one EHR record per form row (a left join, one to one, on the patient code)
     if (fk < 0).any() or (_key_counts(fk) > 1).any() or (_key_counts(ek) > 1).any():
         raise ValueError("derive: the form rows and the EHR records must each hold a patient at most once")
-    position = np.full(int(max(fk.max(initial=-1), ek.max(initial=-1))) + 2, -1, dtype=np.int64)
-    position[ek[ek >= 0]] = np.flatnonzero(ek >= 0)
-    take = position[fk]
+    take = _row_of(fk, ek)
     if (take < 0).any():
         raise ValueError("derive: a form row has no EHR record")
     # rows in patient-code order (pyarrow's stable sort of the text, as sort_values would give)
@@ -474,13 +463,9 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
                                     / C.DAYS_PER_YEAR).astype("float64")
     df["residence_district"] = N.municipality_district(df["residence_municipality"].astype("category"))
     df["diagnosis_group"] = N.diagnosis_group(df["diagnosis_icd10"].astype("category"))
-    joined = df["atc_codes"]
-    if joined.dtype == object:  # tuples of codes
-        joined = N.map_unique(joined, ";".join).astype("str")
-    meds = N.atc_classes(joined.astype("category"))
+    meds = N.atc_classes(df["atc_codes"].astype("category"))  # codes joined by ";" (harmonise_ehr)
     for col in C.MEDICATION_COLUMNS:
         df[col] = meds[col].to_numpy()
-    df["atc_codes"] = joined
     df["n_modules"] = df[C.MODULE_COLUMNS].sum(axis=1).astype("int64")
     for who, cols in (("user", C.IMRS_USER_COLUMNS), ("provider", C.IMRS_PROVIDER_COLUMNS)):
         items = np.empty((len(df), len(cols)), dtype="float64")
@@ -573,10 +558,7 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
     ehr_in = (ehr_reason == REASON_INCLUDED).to_numpy(dtype=bool)
     form_pos = np.flatnonzero(form_in)
     # an IMR programme cannot start before the patient's first access to the service
-    position = np.full(int(max(keys[0].max(initial=-1), *(k.max(initial=-1) for k in keys[1:]))) + 2, -1,
-                       dtype=np.int64)
-    position[ehr["_key"].to_numpy()[ehr_in]] = np.flatnonzero(ehr_in)
-    linked = position[form["_key"].to_numpy()[form_pos]]
+    linked = _row_of(form["_key"].to_numpy()[form_pos], ehr["_key"].to_numpy())  # codes are unique by now
     early = (form["imr_start"].to_numpy()[form_pos] < ehr["first_access_date"].to_numpy()[linked])
     if early.any():
         raw_form = tables["form"].data
@@ -680,12 +662,11 @@ def _linkage_warnings(form, ehr, form_reason, tables, log) -> None:
     fk, ek = _keys_of(form), _keys_of(ehr)
     if fk is None or ek is None:
         fk, ek = patient_keys(form["patient_code"], ehr["patient_code"])
-    # the EHR holding each code (the first record's, as codes are unique by now)
+    # the EHR holding each code (codes are unique by now)
     src_codes, src_names = pd.factorize(ehr["source_ehr"].astype("string"), use_na_sentinel=True)
-    src_of_key = np.full(int(max(fk.max(initial=-1), ek.max(initial=-1))) + 2, -1, dtype=np.int64)
-    valid = np.flatnonzero(ek >= 0)[::-1]  # reversed: the first record of a code is written last
-    src_of_key[ek[valid]] = src_codes[valid]
-    found_code = np.where(fk >= 0, src_of_key[fk], -1)
+    row = _row_of(fk, ek)
+    found_code = np.full(len(row), -1, dtype=np.int64)
+    found_code[row >= 0] = src_codes[row[row >= 0]]
     found = pd.Series(np.asarray(src_names, dtype=object).take(np.maximum(found_code, 0)), index=form.index,
                       dtype=object).where(found_code >= 0)
     expected = form["service_unit"].astype("category").map(ehr_of_unit).astype(object)

@@ -100,13 +100,6 @@ def _distinct(s, min_rows: int = 1000):
     return codes, distinct
 
 
-def _spread(values, codes, index):
-    """Values of the distinct cells, back on the rows of ``index``."""
-    import pandas as pd
-
-    return pd.Series(values.array.take(codes), index=index)
-
-
 def _categories(s):
     """``(codes, distinct)`` of a categorical column: ``distinct`` is its categories as text
     followed by a missing value, where missing cells point. ``None`` for other columns."""
@@ -142,7 +135,7 @@ def _spread_result(result, codes, index):
     return pd.Series(result.array.take(codes), index=index, name=result.name, dtype=result.dtype)
 
 
-def per_distinct(func):
+def per_distinct(func=None, *, plain: bool = False):
     """Run an elementwise column function once per distinct value of a categorical column.
 
     Every raw column but the patient code and the form timestamp is read as a
@@ -150,7 +143,10 @@ def per_distinct(func):
     dates, codes or titles. ``func(s, ...)`` must be elementwise (each output row depends
     only on that row's value; column-level decisions must depend only on the *set* of
     values): then running it on the categories and spreading the result back by the codes
-    gives exactly what running it on the rows gives. Other columns are passed through.
+    gives exactly what running it on the rows gives. Other columns are passed through,
+    unless ``plain=True``: then a plain column that repeats its values is factorized
+    first (:func:`_distinct`), for parsers that also serve text not read by
+    :mod:`imr_analysis.ingest`.
 
     Examples
     --------
@@ -159,9 +155,14 @@ def per_distinct(func):
     >>> upper(pd.Series(["a", "b", "a", None], dtype="category")).tolist()
     ['A', 'B', 'A', nan]
     """
+    if func is None:
+        return lambda f: per_distinct(f, plain=plain)
+
     @functools.wraps(func)
     def wrapper(s, *args, **kwargs):
         distinct = _categories(s)
+        if distinct is None and plain:
+            distinct = _distinct(s)
         if distinct is None:
             return func(s, *args, **kwargs)
         codes, values = distinct
@@ -185,7 +186,7 @@ class DateParse:
     too_late: "object"
 
 
-@per_distinct
+@per_distinct(plain=True)
 def parse_date_column(s, preferred: str | None = None, earliest: str | None = EARLIEST_DATE,
                       latest=None) -> DateParse:
     """Parse a column of dates and tell malformed dates from dates out of range.
@@ -222,11 +223,6 @@ def parse_date_column(s, preferred: str | None = None, earliest: str | None = EA
     import numpy as np
     import pandas as pd
 
-    distinct = _distinct(s)
-    if distinct is not None:  # elementwise: parse each distinct text once
-        codes, values = distinct
-        r = parse_date_column(values, preferred=preferred, earliest=earliest, latest=latest)
-        return DateParse(*(_spread(x, codes, s.index) for x in (r.dates, r.bad, r.too_early, r.too_late)))
     text = s.astype("string").str.strip()
     text = text.where(text != "")
     present = text.notna().to_numpy(dtype=bool)
@@ -438,7 +434,7 @@ def parse_timestamps(s):
             pd.Series(bad, index=s.index, dtype=bool))
 
 
-@per_distinct
+@per_distinct(plain=True)
 def parse_integers(s, lo: float | None = None, hi: float | None = None):
     """Parse whole numbers; accepts '21', ' 21 ', '21.0', '21,0' (decimal comma), '+3'.
 
@@ -456,11 +452,6 @@ def parse_integers(s, lo: float | None = None, hi: float | None = None):
     import numpy as np
     import pandas as pd
 
-    distinct = _distinct(s)
-    if distinct is not None:  # elementwise: parse each distinct text once
-        codes, values = distinct
-        vals, bad = parse_integers(values, lo=lo, hi=hi)
-        return _spread(vals, codes, s.index), _spread(bad, codes, s.index)
     text = s.astype("string").str.strip()
     blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
     numeric = text.str.fullmatch(r"[+-]?\d{1,9}(?:[.,]\d+)?").fillna(False).to_numpy(dtype=bool)
