@@ -141,18 +141,18 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
                              f"unknown code; {src} uses {allowed}")
         out[fld] = vals.astype("string")
     log.errors_from_mask(file, lines, table.headers["sex"], _Cells(raw["sex"]),
-                         out["sex"].isna() & ~_bad_any(raw["sex"]), "sex is missing")
+                         out["sex"].isna() & N.blank(raw["sex"]), "sex is missing")
 
     out["municipality"] = N.canonical_municipality(raw["municipality"])
     log.errors_from_mask(file, lines, table.headers["municipality"], _Cells(raw["municipality"]),
-                         ~_bad_any(raw["municipality"]),
+                         N.blank(raw["municipality"]),
                          "municipality of residence is missing (needed for the health district)")
 
     for fld in ("first_access_date", "programme_start_date"):
         d, _ = _parse_date_field(log, file, lines, table.headers[fld], raw[fld], fmt["date_format"], today)
         out[fld] = d
     log.errors_from_mask(file, lines, table.headers["first_access_date"], _Cells(raw["first_access_date"]),
-                         ~_bad_any(raw["first_access_date"]), "date of first access is missing")
+                         N.blank(raw["first_access_date"]), "date of first access is missing")
     before_birth = (out["first_access_date"].dt.year.astype("Int64") < out["birth_year"]).fillna(False)
     log.errors_from_mask(file, lines, table.headers["first_access_date"], _Cells(raw["first_access_date"]),
                          before_birth.to_numpy(dtype=bool),
@@ -177,12 +177,6 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
                          "years of education must be a whole number between 0 and 30")
     out["education_years"] = edu
     return out
-
-
-@N.per_distinct
-def _bad_any(s):
-    """True where the raw cell is non-empty (used to avoid double reports)."""
-    return (s.astype("string").fillna("").str.strip() != "").astype(bool)
 
 
 @N.per_distinct
@@ -224,7 +218,7 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
 
     for fld, col in (("start_date", "imr_start"), ("stop_date", "imr_end")):
         d, bad = _parse_date_field(log, file, lines, h[fld], raw[fld], C.FORM_DATE_FORMAT, today)
-        log.errors_from_mask(file, lines, h[fld], _Cells(raw[fld]), ~_bad_any(raw[fld]),
+        log.errors_from_mask(file, lines, h[fld], _Cells(raw[fld]), N.blank(raw[fld]),
                              f"{'IMR start' if fld == 'start_date' else 'IMR stop'} date is missing")
         out[col] = d
     back = (out["imr_end"] < out["imr_start"]).fillna(False)

@@ -171,6 +171,19 @@ def per_distinct(func=None, *, plain: bool = False):
     return wrapper
 
 
+@per_distinct
+def blank(s):
+    """True where a cell is missing or holds only white space.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> blank(pd.Series(["a", " ", None], dtype="category")).tolist()
+    [False, True, True]
+    """
+    return _blank(s)
+
+
 @dataclass(frozen=True)
 class DateParse:
     """Result of :func:`parse_date_column`: parsed dates and one mask per kind of problem.

@@ -380,6 +380,19 @@ def compare_categorical_table(table: pd.DataFrame, var: str = "variable", alpha:
 # --------------------------------------------------------------------------------------
 # encoding helpers (shared with table1 / table2)
 # --------------------------------------------------------------------------------------
+def level_lookup(uniques: Sequence, levels: Sequence) -> np.ndarray:
+    """Position in ``levels`` of each of ``uniques`` (-1 when not a level), followed by a
+    final -1: index it with :func:`pandas.factorize` codes (-1 for missing takes the last).
+
+    Examples
+    --------
+    >>> level_lookup(["b", "x", "a"], ["a", "b"])[[0, 1, 2, -1]].tolist()
+    [1, -1, 0, -1]
+    """
+    position = {lvl: i for i, lvl in enumerate(levels)}
+    return np.array([position.get(u, -1) for u in uniques] + [-1], dtype=np.int32)
+
+
 def level_codes(values: pd.Series, levels: Sequence) -> np.ndarray | None:
     """Position of each value in ``levels`` (0, 1, ...), -1 for missing; None if a value is not in ``levels``.
 
@@ -405,11 +418,10 @@ def level_codes(values: pd.Series, levels: Sequence) -> np.ndarray | None:
             return None
         return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int32)
     codes, uniques = pd.factorize(values)
-    position = {lvl: i for i, lvl in enumerate(levels)}
-    lookup = [position.get(u, -1) for u in uniques]
-    if -1 in lookup:
+    lookup = level_lookup(uniques, levels)
+    if (lookup[:-1] < 0).any():
         return None
-    return np.array(lookup + [-1], dtype=np.int32)[codes]  # code -1 (missing) takes the last entry
+    return lookup[codes]
 
 
 def group_codes(values: pd.Series, levels: Sequence) -> np.ndarray:
@@ -429,9 +441,7 @@ def group_codes(values: pd.Series, levels: Sequence) -> np.ndarray:
     if codes is not None:
         return codes
     codes, uniques = pd.factorize(values)
-    position = {lvl: i for i, lvl in enumerate(levels)}
-    lookup = np.array([position.get(u, -1) for u in uniques] + [-1], dtype=np.int32)
-    return lookup[codes]  # code -1 (missing) takes the last entry, -1
+    return level_lookup(uniques, levels)[codes]
 
 
 def split_by_group(x: np.ndarray, codes: np.ndarray, n_groups: int) -> list[np.ndarray]:

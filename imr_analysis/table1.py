@@ -153,9 +153,7 @@ def service_codes(cohort: pd.DataFrame, services: Sequence[str] | None = None) -
         groups = [s for s in SERVICE_TYPES if s in set(services)]
     if not groups:
         raise ValueError("no service type selected (empty cohort or empty 'services')")
-    position = {g: i for i, g in enumerate(groups)}
-    lookup = np.array([position.get(u, -1) for u in uniques] + [-1], dtype=np.int8)  # at most 3 groups
-    return lookup[codes], groups
+    return st.level_lookup(uniques, groups)[codes], groups
 
 
 def select_services(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
