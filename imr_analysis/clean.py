@@ -118,9 +118,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     raw = table.data
     lines = raw["_line"].to_numpy()
     fmt = C.EHR_FORMATS[src]
-    out = pd.DataFrame(index=raw.index)
-    out["_line"] = raw["_line"]
-    out["source_ehr"] = src
+    out = {"_line": raw["_line"], "source_ehr": src}  # columns; one frame at the end, without copies
 
     code = N.normalise_code(raw["patient_code"])
     log.errors_from_mask(file, lines, table.headers["patient_code"], _Cells(raw["patient_code"]),
@@ -165,10 +163,8 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
                          icd.isna() & ~bad, "ICD-10 diagnosis is missing")
     out["diagnosis_icd10"] = icd
 
-    codes, bad_codes = N.split_atc(raw["medications"])
-    has_bad = bad_codes.map(len) > 0
     log.errors_from_mask(file, lines, table.headers["medications"],
-                         _Cells(bad_codes, ", ".join), has_bad,
+                         _Cells(raw["medications"], N.malformed_atc_text), N.malformed_atc(raw["medications"]),
                          "malformed ATC code (expected e.g. N05AH03)")
     out["atc_codes"] = N.atc_text(raw["medications"])  # ";"-joined
 
@@ -176,7 +172,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     log.errors_from_mask(file, lines, table.headers["education_years"], _Cells(raw["education_years"]), bad,
                          "years of education must be a whole number between 0 and 30")
     out["education_years"] = edu
-    return out
+    return pd.DataFrame(out, index=raw.index, copy=False)
 
 
 @N.per_distinct
@@ -195,8 +191,7 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     raw = table.data
     lines = raw["_line"].to_numpy()
     h = table.headers
-    out = pd.DataFrame(index=raw.index)
-    out["_line"] = raw["_line"]
+    out = {"_line": raw["_line"]}  # columns; one frame at the end, without copies
 
     ts, bad = N.parse_timestamps(raw["timestamp"])
     log.warn_lines(file, raw["_line"][bad.to_numpy(dtype=bool)], h["timestamp"],
@@ -238,9 +233,9 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
                          "number of sessions is missing")
     out["n_sessions"] = ses
 
-    mods, unknown = N.parse_modules(raw["modules"])
-    has_unknown = unknown.map(len) > 0
-    log.errors_from_mask(file, lines, h["modules"], _Cells(unknown, "; ".join), has_unknown,
+    mods, _ = N.parse_modules(raw["modules"])
+    has_unknown = N.unknown_modules(raw["modules"])
+    log.errors_from_mask(file, lines, h["modules"], _Cells(raw["modules"], N.unknown_modules_text), has_unknown,
                          "unknown module title (expected e.g. 'M1. Recovery Strategies')")
     none = ~mods.any(axis=1) & ~has_unknown
     log.errors_from_mask(file, lines, h["modules"], _Cells(raw["modules"]), none, "no module ticked")
@@ -252,7 +247,7 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
         log.errors_from_mask(file, lines, h[col], _Cells(raw[col]), bad,
                              "IMRS items are scored 1 to 5 (whole numbers)")
         out[col] = vals.astype("Int64")
-    return out
+    return pd.DataFrame(out, index=raw.index, copy=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -406,14 +401,14 @@ def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
         repeat = np.ones(len(order), dtype=bool)
         repeat[first] = False
         code[order[repeat]] = 3
-    form_reason = pd.Series(reasons[code], index=form.index, dtype=object)
+    form_reason = pd.Series(reasons[code], index=form.index, dtype=object, copy=False)
 
     ehr_code = np.zeros(len(ehr), dtype=np.int8)
     in_form = _member(ek, fk)
     ehr_code[~in_form] = 1
     ehr_code[in_form & ~_member(ek, fk[code == 0])] = 2
     ehr_reasons = np.array([REASON_INCLUDED, REASON_NO_FORM, REASON_FORM_EXCLUDED], dtype=object)
-    ehr_reason = pd.Series(ehr_reasons[ehr_code], index=ehr.index, dtype=object)
+    ehr_reason = pd.Series(ehr_reasons[ehr_code], index=ehr.index, dtype=object, copy=False)
     return form_reason, ehr_reason
 
 
@@ -636,7 +631,7 @@ def _flow_rows(source, file, frame, reason):
         "patient_id": frame["patient_code"].astype("string").array,
         "status": np.where((r == REASON_INCLUDED).to_numpy(dtype=bool), "included", "excluded").astype(object),
         "reason": r.to_numpy(),
-    })
+    }, copy=False)
 
 
 def _linkage_warnings(form, ehr, form_reason, tables, log) -> None:
@@ -662,7 +657,7 @@ def _linkage_warnings(form, ehr, form_reason, tables, log) -> None:
     found_code = np.full(len(row), -1, dtype=np.int64)
     found_code[row >= 0] = src_codes[row[row >= 0]]
     found = pd.Series(np.asarray(src_names, dtype=object).take(np.maximum(found_code, 0)), index=form.index,
-                      dtype=object).where(found_code >= 0)
+                      dtype=object, copy=False).where(found_code >= 0)
     expected = form["service_unit"].astype("category").map(ehr_of_unit).astype(object)
     mismatch = (found.notna() & expected.notna() & (found != expected)).fillna(False).to_numpy(dtype=bool)
     for (exp, fnd), grp in form.assign(_exp=expected, _fnd=found)[mismatch].groupby(["_exp", "_fnd"], sort=True):

@@ -294,9 +294,10 @@ def _clean_cells(series, categorical: bool = True):
     cleaned = _clean_text(pd.Series(cats, dtype="str")).to_numpy(dtype=object)
     recode, uniques = pd.factorize(cleaned)
     codes = series.cat.codes.to_numpy()
-    new = np.where(codes >= 0, recode[np.maximum(codes, 0)], -1) if len(cats) else codes
-    return pd.Series(pd.Categorical.from_codes(new, categories=pd.Index(uniques, dtype="str")),
-                     index=series.index, name=series.name)
+    if len(uniques) < len(cats):  # two spellings clean to one text: recode (missing stays -1)
+        codes = np.append(recode, -1).astype(codes.dtype)[codes]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"), validate=False),
+                     index=series.index, name=series.name, copy=False)
 
 
 def _blank_rows(frame) -> "object":
@@ -340,6 +341,60 @@ def _preamble(lines, stop: int):
 _HEAD_BYTES = 1 << 20
 
 
+#: Bytes scanned at a time when counting line ends in a large export.
+_SCAN_BYTES = 1 << 24
+
+
+def _byte_chunks(raw, start: int = 0):
+    """``(offset, uint8 array)`` views of ``raw`` (bytes or a memory map) from ``start``."""
+    import numpy as np
+
+    data = np.frombuffer(raw, dtype=np.uint8)
+    for i in range(start, len(data), _SCAN_BYTES):
+        yield i, data[i:i + _SCAN_BYTES]
+
+
+def _count_byte(raw, byte: int, start: int = 0) -> int:
+    r"""How many times ``byte`` occurs in ``raw`` from ``start`` (``bytes.count`` for a memory map too).
+
+    Examples
+    --------
+    >>> _count_byte(b"a\nb\n\nc", ord("\n")), _count_byte(b"a\nb\n\nc", ord("\n"), 2)
+    (3, 2)
+    """
+    import numpy as np
+
+    return sum(int(np.count_nonzero(chunk == byte)) for _, chunk in _byte_chunks(raw, start))
+
+
+def _cr_only_before_lf(raw) -> bool:
+    r"""True when every carriage return in ``raw`` is followed by a line feed (Windows line ends).
+
+    Examples
+    --------
+    >>> _cr_only_before_lf(b"a\r\nb\r\n"), _cr_only_before_lf(b"a\rb\r\n"), _cr_only_before_lf(b"a\r")
+    (True, False, False)
+    """
+    import numpy as np
+
+    data = np.frombuffer(raw, dtype=np.uint8)
+    for i, chunk in _byte_chunks(raw):
+        cr = np.flatnonzero(chunk == 13) + i
+        if len(cr) and (cr[-1] + 1 >= len(data) or (data[cr + 1] != 10).any()):
+            return False
+    return True
+
+
+def _open_bytes(path: Path):
+    """The bytes of ``path``: memory-mapped when large (no copy of the file in memory), else read."""
+    import mmap
+
+    if path.stat().st_size < _SCAN_BYTES:
+        return path.read_bytes()
+    with open(path, "rb") as fh:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
 def _read_fast(raw: bytes, source: str):
     """Read a UTF-8 export straight from its bytes with pyarrow's multi-threaded CSV reader.
 
@@ -357,10 +412,10 @@ def _read_fast(raw: bytes, source: str):
     """
     import numpy as np
 
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or raw.find(b"\x00") >= 0:
         return None
-    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-    if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
+    bom = 3 if raw[:3] == b"\xef\xbb\xbf" else 0
+    if raw.find(b"\r") >= 0 and not _cr_only_before_lf(raw):
         return None
     head = raw[bom:bom + _HEAD_BYTES]
     if len(raw) - bom > _HEAD_BYTES:
@@ -385,8 +440,10 @@ def _read_fast(raw: bytes, source: str):
         return None
     body_start = bom
     for _ in range(offset + 1):
-        body_start = raw.index(b"\n", body_start) + 1
-    n_lines = raw.count(b"\n", body_start) + (0 if raw.endswith(b"\n") else 1)
+        body_start = raw.find(b"\n", body_start) + 1
+        if body_start == 0:
+            return None
+    n_lines = _count_byte(raw, ord("\n"), body_start) + (0 if raw[-1:] == b"\n" else 1)
     if n_lines <= 0 or body_start >= len(raw):
         return None
     try:
@@ -416,7 +473,7 @@ def _read_fast(raw: bytes, source: str):
     del table
     import pandas as pd
 
-    frame = pd.DataFrame(frame)
+    frame = pd.DataFrame(frame, copy=False)
     if _blank_rows(frame).any():  # rows without content are reported by the csv path
         return None
     return {"header": header, "offset": offset, "metadata_line": metadata_line, "delimiter": delimiter,
@@ -519,12 +576,12 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
         log.error(name, None, None, None, f"{path} is a folder, not a CSV file")
         return _empty(source, path, log, own_log)
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        log.error(name, None, None, None, f"the file cannot be read ({err.strerror or err})")
+        raw = _open_bytes(path)
+    except (OSError, ValueError) as err:
+        log.error(name, None, None, None, f"the file cannot be read ({getattr(err, 'strerror', None) or err})")
         return _empty(source, path, log, own_log)
     for signature, what in _BINARY_SIGNATURES:
-        if raw.startswith(signature):
+        if raw[:len(signature)] == signature:
             log.error(name, None, None, None,
                       f"this is {what}, not a CSV text file; open it and save it as CSV (UTF-8 or 'CSV (separato "
                       "da punto e virgola)')")
@@ -539,7 +596,7 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
         empty_lines: list[int] = []
         del raw, fast
     else:
-        parsed = _read_text(raw, name, log)
+        parsed = _read_text(bytes(raw), name, log)
         if parsed is None:
             return _empty(source, path, log, own_log)
         header, offset, delimiter, metadata_line, encoding, records, record_lines, record_ends, empty_lines = parsed
@@ -618,7 +675,7 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
         all_df = pd.DataFrame(padded, columns=range(width), dtype="str") if width else pd.DataFrame(
             index=range(len(records)))
     data = pd.DataFrame({fld: (all_df[header.index(h)] if len(records) else pd.Series([], dtype="str"))
-                         for fld, h in headers.items()})
+                         for fld, h in headers.items()}, copy=False)
     for fld in OPTIONAL_FIELDS[source]:
         if fld not in headers and not missing:
             log.warn(name, offset + 1, _expected_header(source, fld), None,
@@ -626,7 +683,7 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
             headers[fld] = _expected_header(source, fld)
             data[fld] = pd.Series([""] * len(records), dtype="str")
     data = pd.DataFrame({fld: _clean_cells(data[fld], categorical=fld not in HIGH_CARDINALITY_FIELDS)
-                         for fld in data.columns}, index=data.index) if len(data.columns) else data
+                         for fld in data.columns}, index=data.index, copy=False) if len(data.columns) else data
     data["_line"] = pd.Series(record_lines, dtype="int64")
     extra_cols = [j for j in unknown_cols if j < width]
     extra = all_df[extra_cols].copy() if records and extra_cols else pd.DataFrame()

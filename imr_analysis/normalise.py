@@ -131,8 +131,9 @@ def _spread_result(result, codes, index):
         out.index = index
         return out
     if result.dtype == bool and not result.any():  # masks of problems: usually nothing to spread
-        return pd.Series(np.zeros(len(codes), dtype=bool), index=index, name=result.name)
-    return pd.Series(result.array.take(codes), index=index, name=result.name, dtype=result.dtype)
+        return pd.Series(np.zeros(len(codes), dtype=bool), index=index, name=result.name, copy=False)
+    # the taken array is new: wrapping it without a copy (pandas 3 copies by default)
+    return pd.Series(result.array.take(codes), index=index, name=result.name, dtype=result.dtype, copy=False)
 
 
 def per_distinct(func=None, *, plain: bool = False):
@@ -265,8 +266,9 @@ def parse_date_column(s, preferred: str | None = None, earliest: str | None = EA
             if latest is not None else np.zeros(len(s), bool))
     inside = (out >= np.datetime64(_NS_MIN, "us")) & (out <= np.datetime64(_NS_MAX, "us"))
     keep = ~np.isnat(out) & inside & ~early & ~late
-    dates = pd.Series(np.where(keep, out, np.datetime64("NaT")).astype("datetime64[ns]"), index=s.index)
-    mk = lambda a: pd.Series(np.asarray(a, dtype=bool), index=s.index)  # noqa: E731
+    dates = pd.Series(np.where(keep, out, np.datetime64("NaT")).astype("datetime64[ns]"), index=s.index,
+                      copy=False)
+    mk = lambda a: pd.Series(np.asarray(a, dtype=bool), index=s.index, copy=False)  # fresh arrays  # noqa: E731
     return DateParse(dates, mk(bad), mk(early), mk(late))
 
 
@@ -443,8 +445,8 @@ def parse_timestamps(s):
     inside = (out >= np.datetime64(_NS_MIN, "us")) & (out <= np.datetime64(_NS_MAX, "us"))
     out = np.where(inside, out, np.datetime64("NaT"))
     bad = present & np.isnat(out)
-    return (pd.Series(out.astype("datetime64[ns]"), index=s.index),
-            pd.Series(bad, index=s.index, dtype=bool))
+    return (pd.Series(out.astype("datetime64[ns]"), index=s.index, copy=False),
+            pd.Series(bad, index=s.index, dtype=bool, copy=False))
 
 
 @per_distinct(plain=True)
@@ -479,7 +481,7 @@ def parse_integers(s, lo: float | None = None, hi: float | None = None):
         if hi is not None:
             bad |= values > hi
     vals = num.where(pd.Series(whole & ~bad, index=num.index)).round().astype("Int64")
-    return vals, pd.Series(bad, index=s.index, dtype=bool)
+    return vals, pd.Series(bad, index=s.index, dtype=bool, copy=False)
 
 
 _ICD = re.compile(r"^([A-Z])(\d{2})(?:\.?([0-9A-Z]{1,2}))?$")
@@ -584,6 +586,35 @@ def split_atc(s):
     parts = map_unique(text, split)
     return (pd.Series([p[0] for p in parts], index=s.index, dtype=object),
             pd.Series([p[1] for p in parts], index=s.index, dtype=object))
+
+
+@per_distinct
+def malformed_atc(s):
+    """True where a medication cell holds a token that is not an ATC code (:func:`split_atc`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> malformed_atc(pd.Series(["N05AH03, n06ab06", "", "XYZ|N07BC02", None])).tolist()
+    [False, False, True, False]
+    """
+    import pandas as pd
+
+    _, bad = split_atc(s)
+    return pd.Series([len(t) > 0 for t in bad], index=s.index, dtype=bool)
+
+
+def malformed_atc_text(cell) -> str:
+    """The tokens of one medication cell that are not ATC codes, joined by ``", "``.
+
+    Examples
+    --------
+    >>> malformed_atc_text("XYZ|N07BC02, abc")
+    'XYZ, ABC'
+    """
+    import pandas as pd
+
+    return ", ".join(split_atc(pd.Series([cell], dtype=object))[1].iloc[0])
 
 
 @per_distinct
@@ -701,6 +732,35 @@ def parse_modules(s):
     frame = pd.DataFrame(arr, index=s.index, columns=C.MODULE_COLUMNS).astype(bool)
     unknown = pd.Series([p[1] for p in parsed], index=s.index, dtype=object)
     return frame, unknown
+
+
+@per_distinct
+def unknown_modules(s):
+    """True where a modules answer holds a label that matches no module (:func:`parse_modules`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> unknown_modules(pd.Series(["M1. Recovery Strategies;M12. Extra", "M6. Drug and Alcohol Use", ""])).tolist()
+    [True, False, False]
+    """
+    import pandas as pd
+
+    _, unknown = parse_modules(s)
+    return pd.Series([len(t) > 0 for t in unknown], index=s.index, dtype=bool)
+
+
+def unknown_modules_text(cell) -> str:
+    """The labels of one modules answer that match no module, joined by ``"; "``.
+
+    Examples
+    --------
+    >>> unknown_modules_text("M1. Recovery Strategies;M12. Extra;Yoga")
+    'M12. Extra; Yoga'
+    """
+    import pandas as pd
+
+    return "; ".join(parse_modules(pd.Series([cell], dtype=object))[1].iloc[0])
 
 
 @per_distinct

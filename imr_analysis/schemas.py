@@ -143,8 +143,11 @@ def validate(schema, df, file: str, headers: dict | None = None) -> list[Problem
     import pandera.errors as pe
 
     headers = headers or {}
+    # a schema that does not coerce leaves ``df`` as it is: in place, pandera does not copy it first
+    coerces = bool(getattr(schema, "coerce", False)) or any(
+        getattr(col, "coerce", False) for col in getattr(schema, "columns", {}).values())
     try:
-        schema.validate(df, lazy=True)
+        schema.validate(df, lazy=True, inplace=not coerces)
     except pe.SchemaErrors as err:
         problems = []
         seen = set()

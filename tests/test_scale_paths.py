@@ -55,6 +55,8 @@ def _equal(a, b):
     (N.parse_integers, (1, 30)),
     (N.normalise_icd10, ()),
     (N.split_atc, ()),
+    (N.malformed_atc, ()),
+    (N.unknown_modules, ()),
     (N.atc_text, ()),
     (N.parse_modules, ()),
     (N.map_categories, (C.EHR_CODINGS["EFESO"]["marital_status"],)),
@@ -223,3 +225,54 @@ def test_code_check_reports_white_space():
     problems = validate(form_schema(), form, "form.csv", {"patient_code": "Patient code"})
     mine = [p for p in problems if p.column == "Patient code"]
     assert [(p.line, p.value, p.message) for p in mine] == [(3, "EF 2", "value does not have the expected format")]
+
+
+def test_validation_leaves_the_frame_as_it_was():
+    """Schemas that do not coerce are validated in place (no copy); one that coerces gets a copy."""
+    import pandera.pandas as pa
+
+    from imr_analysis.schemas import validate
+
+    df = pd.DataFrame({"_line": [3, 4], "n": pd.array([2, 0], dtype="Int64")})
+    before = df.copy()
+    problems = validate(pa.DataFrameSchema({"n": pa.Column("Int64", pa.Check.ge(1))}), df, "form.csv")
+    assert [p.line for p in problems] == [4]
+    pd.testing.assert_frame_equal(df, before)
+    text = pd.DataFrame({"_line": [3, 4], "n": ["2", "0"]})
+    problems = validate(pa.DataFrameSchema({"n": pa.Column("Int64", pa.Check.ge(1), coerce=True)}), text, "form.csv")
+    assert [p.line for p in problems] == [4]
+    assert text["n"].tolist() == ["2", "0"] and text["n"].dtype != "Int64"
+
+
+@pytest.mark.parametrize("style", ["plain", "bom_crlf", "no_final_newline"])
+def test_memory_mapped_export_reads_like_bytes(tmp_path, monkeypatch, style):
+    """Large exports are memory-mapped and scanned in chunks; with a tiny chunk size every
+    file here is, and line ends fall on chunk boundaries."""
+    folder = rf.write_exports(tmp_path / "x", efeso=[rf.efeso_row(code=f"EF{i:05d}") for i in range(1, 60)])
+    path = folder / C.RAW_FILES["EFESO"]
+    if style == "bom_crlf":
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    if style == "no_final_newline":
+        path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    as_bytes = ingest.read_raw(path, "EFESO")
+    monkeypatch.setattr(ingest, "_SCAN_BYTES", 7)
+    mapped_raw = ingest._open_bytes(path)
+    assert not isinstance(mapped_raw, bytes)  # memory-mapped
+    assert ingest._count_byte(mapped_raw, ord("\n")) == path.read_bytes().count(b"\n")
+    assert ingest._read_fast(mapped_raw, "EFESO") is not None
+    mapped = ingest.read_raw(path, "EFESO")
+    _columns_equal(mapped.data, as_bytes.data)
+    assert (mapped.encoding, mapped.n_records, mapped.headers) == (as_bytes.encoding, as_bytes.n_records,
+                                                                   as_bytes.headers) and mapped.n_records == 59
+
+
+def test_memory_mapped_export_with_a_lone_carriage_return_goes_to_the_csv_reader(tmp_path, monkeypatch):
+    folder = rf.write_exports(tmp_path / "x", efeso=[rf.efeso_row(code=f"EF{i:05d}") for i in range(1, 9)])
+    path = folder / C.RAW_FILES["EFESO"]
+    raw = path.read_bytes()
+    cut = raw.rindex(b"\n", 0, len(raw) - 1) + 1
+    path.write_bytes(raw[:cut] + b"\r" + raw[cut:])
+    monkeypatch.setattr(ingest, "_SCAN_BYTES", 7)
+    assert ingest._read_fast(ingest._open_bytes(path), "EFESO") is None
+    monkeypatch.setattr(ingest, "_SCAN_BYTES", 1 << 24)
+    assert ingest._read_fast(path.read_bytes(), "EFESO") is None
