@@ -512,7 +512,10 @@ def find_identifier_columns(df, file_name: str) -> list[Finding]:
         present_u = (text_u != "").to_numpy(dtype=bool)
 
         def rows(mask_u):
-            return np.append(np.asarray(mask_u, dtype=bool), False)[codes]
+            mask_u = np.asarray(mask_u, dtype=bool)
+            if not mask_u.any():  # the usual case: nothing found, nothing to spread
+                return np.zeros(len(codes), dtype=bool)
+            return np.append(mask_u, False)[codes]
 
         present = rows(present_u)
         n_present = int(present.sum())
