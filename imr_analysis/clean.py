@@ -243,10 +243,10 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
         out[col] = mods[col]
 
     for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
-        vals, bad = N.parse_integers(raw[col], lo=C.IMRS_MIN, hi=C.IMRS_MAX)
+        vals, bad = N.parse_imrs_item(raw[col])
         log.errors_from_mask(file, lines, h[col], _Cells(raw[col]), bad,
                              "IMRS items are scored 1 to 5 (whole numbers)")
-        out[col] = vals.astype("Int64")
+        out[col] = vals  # Int8 here; Int64 in the cohort
     return pd.DataFrame(out, index=raw.index, copy=False)
 
 
@@ -469,6 +469,8 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
                                               np.nan)  # mean of the answered items
     df["birth_year"] = df["birth_year"].astype("int64")
     df["n_sessions"] = df["n_sessions"].astype("int64")
+    for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
+        df[col] = df[col].astype("Int64")
     for col in ("patient_id", "source_ehr", "service_type", "service_unit", "sex", "residence_municipality",
                 "residence_district", "marital_status", "living_condition", "employment_status",
                 "diagnosis_icd10", "diagnosis_group", "atc_codes", "imr_format", "manual_version"):

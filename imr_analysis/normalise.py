@@ -484,6 +484,23 @@ def parse_integers(s, lo: float | None = None, hi: float | None = None):
     return vals, pd.Series(bad, index=s.index, dtype=bool, copy=False)
 
 
+@per_distinct
+def parse_imrs_item(s):
+    """IMRS item scores: whole numbers from 1 to 5 (:func:`parse_integers`), as ``Int8``.
+
+    Returns ``(values, bad)``. A million answers take 2 MB as ``Int8``, 9 MB as ``Int64``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> v, bad = parse_imrs_item(pd.Series(["3", " 5 ", "", "6", "2,0"]))
+    >>> v.tolist(), bad.tolist(), str(v.dtype)
+    ([3, 5, <NA>, <NA>, 2], [False, False, False, True, False], 'Int8')
+    """
+    vals, bad = parse_integers(s, lo=C.IMRS_MIN, hi=C.IMRS_MAX)
+    return vals.astype("Int8"), bad
+
+
 _ICD = re.compile(r"^([A-Z])(\d{2})(?:\.?([0-9A-Z]{1,2}))?$")
 
 

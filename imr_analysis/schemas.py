@@ -77,7 +77,7 @@ def form_schema():
         "n_sessions": pa.Column("Int64", Check.ge(1), nullable=False),
     }
     for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
-        cols[col] = pa.Column("Int64", Check.in_range(C.IMRS_MIN, C.IMRS_MAX), nullable=True)
+        cols[col] = pa.Column("Int8", Check.in_range(C.IMRS_MIN, C.IMRS_MAX), nullable=True)
     return pa.DataFrameSchema(
         cols,
         checks=[pa.Check(lambda df: df["imr_end"] >= df["imr_start"], element_wise=False,

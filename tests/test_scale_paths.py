@@ -53,6 +53,7 @@ def _equal(a, b):
     (N.parse_date_column, ("%d/%m/%Y",)),
     (N.parse_dates, ()),
     (N.parse_integers, (1, 30)),
+    (N.parse_imrs_item, ()),
     (N.normalise_icd10, ()),
     (N.split_atc, ()),
     (N.malformed_atc, ()),
