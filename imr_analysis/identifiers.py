@@ -246,6 +246,10 @@ def _distinct_texts(s, nonnull):
         # (almost) one value per row, e.g. patient codes: hashing them would find no repeats to save
         codes = np.where(nonnull.to_numpy(dtype=bool), np.arange(len(s)), -1)
         return codes, s.fillna("").str.strip().reset_index(drop=True).astype("str")
+    if isinstance(s.dtype, pd.CategoricalDtype):  # the codes are there already (every category used)
+        codes = s.cat.codes.to_numpy()
+        if np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)).all():
+            return codes, pd.Series([str(v).strip() for v in s.cat.categories], dtype="str")
     codes, uniq = pd.factorize(s)
     if isinstance(uniq, pd.Index) and pd.api.types.is_string_dtype(uniq.dtype) and uniq.dtype != object:
         return codes, pd.Series(uniq, dtype="str").str.strip().reset_index(drop=True)
