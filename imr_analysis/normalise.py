@@ -605,6 +605,20 @@ def split_atc(s):
             pd.Series([p[1] for p in parts], index=s.index, dtype=object))
 
 
+def _nonempty(tuples):
+    """True where a Series of tuples (the problems a parser found in each cell) holds any."""
+    import pandas as pd
+
+    return pd.Series([len(t) > 0 for t in tuples], index=tuples.index, dtype=bool)
+
+
+def _problems_of_cell(parse, cell) -> tuple:
+    """The problems ``parse`` (a column parser returning ``(values, problems)``) finds in one cell."""
+    import pandas as pd
+
+    return parse(pd.Series([cell], dtype=object))[1].iloc[0]
+
+
 @per_distinct
 def malformed_atc(s):
     """True where a medication cell holds a token that is not an ATC code (:func:`split_atc`).
@@ -615,10 +629,7 @@ def malformed_atc(s):
     >>> malformed_atc(pd.Series(["N05AH03, n06ab06", "", "XYZ|N07BC02", None])).tolist()
     [False, False, True, False]
     """
-    import pandas as pd
-
-    _, bad = split_atc(s)
-    return pd.Series([len(t) > 0 for t in bad], index=s.index, dtype=bool)
+    return _nonempty(split_atc(s)[1])
 
 
 def malformed_atc_text(cell) -> str:
@@ -629,9 +640,7 @@ def malformed_atc_text(cell) -> str:
     >>> malformed_atc_text("XYZ|N07BC02, abc")
     'XYZ, ABC'
     """
-    import pandas as pd
-
-    return ", ".join(split_atc(pd.Series([cell], dtype=object))[1].iloc[0])
+    return ", ".join(_problems_of_cell(split_atc, cell))
 
 
 @per_distinct
@@ -761,10 +770,7 @@ def unknown_modules(s):
     >>> unknown_modules(pd.Series(["M1. Recovery Strategies;M12. Extra", "M6. Drug and Alcohol Use", ""])).tolist()
     [True, False, False]
     """
-    import pandas as pd
-
-    _, unknown = parse_modules(s)
-    return pd.Series([len(t) > 0 for t in unknown], index=s.index, dtype=bool)
+    return _nonempty(parse_modules(s)[1])
 
 
 def unknown_modules_text(cell) -> str:
@@ -775,9 +781,7 @@ def unknown_modules_text(cell) -> str:
     >>> unknown_modules_text("M1. Recovery Strategies;M12. Extra;Yoga")
     'M12. Extra; Yoga'
     """
-    import pandas as pd
-
-    return "; ".join(parse_modules(pd.Series([cell], dtype=object))[1].iloc[0])
+    return "; ".join(_problems_of_cell(parse_modules, cell))
 
 
 @per_distinct
