@@ -200,6 +200,25 @@ def test_link_with_integer_keys_equals_reference():
                            CL.REASON_OUTSIDE_PERIOD + f" ({CL.STUDY_START} to {CL.STUDY_END})"}
 
 
+@pytest.mark.parametrize("sizes", [(40, 25, 10), (0, 12, 0), (0,), (30, 0, 30)])
+def test_patient_keys_equal_pandas_factorize(sizes):
+    # keys numbered by first appearance across all the Series, -1 where missing, as
+    # pandas.factorize numbers the concatenated codes; empty Series keep their place
+    rng = np.random.default_rng(sum(sizes))
+    series = []
+    for k, n in enumerate(sizes):
+        values = [None if rng.random() < 0.15 else f"P{rng.integers(0, 20):03d}" for _ in range(n)]
+        dtype = ("str", "string", object, "category")[k % 4]
+        series.append(pd.Series(values, dtype=dtype, index=rng.permutation(n) + 7))
+    got = CL.patient_keys(*series)
+    allc = pd.concat([s.astype("string").reset_index(drop=True) for s in series], ignore_index=True)
+    want = np.split(pd.factorize(allc, use_na_sentinel=True)[0].astype(np.int64), np.cumsum(sizes)[:-1])
+    assert [len(g) for g in got] == list(sizes)
+    for g, w in zip(got, want):
+        assert g.dtype == np.int64
+        np.testing.assert_array_equal(g, w)
+
+
 def test_guard_skips_code_shaped_values_but_still_finds_identifiers():
     codes = [f"EF{i:08d}" for i in range(5000)]
     assert ID.find_identifier_columns(pd.DataFrame({"COD": pd.Series(codes, dtype="str")}), "x.csv") == []
