@@ -29,6 +29,10 @@ tableone   the ``tableone`` package building the same Table 1 (same variables, g
            service type, with p-values); compared with ``table1``
 icc        ``agreement.intraclass_correlations`` on the user/provider totals; compared with
            ``pingouin.intraclass_corr`` on the same long-format data (``icc_pingouin``)
+
+Before the stages, a probe times filling 1 GB of memory new to a process, then 1 GB of
+reused pages (rows ``memory_fresh_1gb`` and ``memory_reused_1gb``): a machine
+characteristic, printed so that stage times from different machines can be compared.
 """
 
 from __future__ import annotations
@@ -160,8 +164,32 @@ def _stage_function(stage: str, workdir: Path):
     raise SystemExit(f"unknown stage {stage!r}")
 
 
+def memory_probe(gigabytes: float = 1.0) -> dict:
+    """Seconds to fill ``gigabytes`` of memory new to this process, then the same amount again.
+
+    The first fill pays for the operating system (and, on a virtual machine, the host)
+    handing over and zeroing fresh pages; the second reuses pages the first one just
+    gave back. On a typical machine both take a fraction of a second per GB; where the
+    first is much slower, every stage pays that price for each GB it touches, and the
+    stage times below carry it (it is system time, not the analysis).
+    """
+    import numpy as np
+
+    n = int(gigabytes * 1024 ** 3) // 8
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        block = np.ones(n)
+        times.append(time.perf_counter() - t0)
+        del block
+    return {"fresh_s_per_gb": times[0] / gigabytes, "recycled_s_per_gb": times[1] / gigabytes}
+
+
 def child(stage: str, workdir: Path, repeats: int) -> None:
     """Run one stage ``repeats`` times; print one JSON line with times and peak memory."""
+    if stage == "memory":
+        print(json.dumps(memory_probe()))
+        return
     import pingouin  # noqa: F401  heavy imports the stages make lazily: not timed
     import scipy.stats  # noqa: F401
     import statsmodels.api  # noqa: F401
@@ -182,6 +210,19 @@ def child(stage: str, workdir: Path, repeats: int) -> None:
 # --------------------------------------------------------------------------------------
 # Parent side
 # --------------------------------------------------------------------------------------
+def bench_memory(workroot: Path, timeout: float) -> list[dict]:
+    """This machine's cost of fresh memory (:func:`memory_probe` in a new process)."""
+    res = _run_child("memory", workroot, 1, timeout)
+    if "error" in res:
+        print(f"memory probe failed: {res['error']}", file=sys.stderr)
+        return []
+    print(f"memory: filling 1 GB new to a process takes {res['fresh_s_per_gb']:.2f} s the first time, "
+          f"{res['recycled_s_per_gb']:.2f} s when the pages are reused")
+    return [{"n_patients": "", "stage": stage, "seconds": round(res[key], 3), "min_s": round(res[key], 3),
+             "peak_mb": "", "input_mb": "", "error": ""}
+            for stage, key in (("memory_fresh_1gb", "fresh_s_per_gb"), ("memory_reused_1gb", "recycled_s_per_gb"))]
+
+
 def _run_child(stage: str, workdir: Path, repeats: int, timeout: float) -> dict:
     env = {**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", stage,
@@ -248,7 +289,7 @@ def bench_sizes(sizes, stages, repeats, workroot: Path, timeout: float) -> list[
 
 def summarise(rows) -> None:
     by = {(r["n_patients"], r["stage"]): r for r in rows if r.get("seconds") != ""}
-    for n in sorted({r["n_patients"] for r in rows}):
+    for n in sorted({r["n_patients"] for r in rows if r["n_patients"] != ""}):
         core = [by.get((n, s)) for s in CORE]
         if all(core):
             total = sum(r["seconds"] for r in core)
@@ -321,6 +362,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stages", default=",".join(STAGES + COMPARE), help="comma-separated stages")
     parser.add_argument("--repeats", type=int, default=1, help="timed repetitions per stage (mean and min shown)")
     parser.add_argument("--no-compare", action="store_true", help="skip tableone and pingouin")
+    parser.add_argument("--no-memory-probe", action="store_true",
+                        help="skip timing how fast this machine hands out fresh memory")
     parser.add_argument("--reproduce", action="store_true",
                         help="also time `python -m imr_analysis run` against trivial notebooks")
     parser.add_argument("--workdir", default="", help="where cohorts are written (default: a temporary folder)")
@@ -344,7 +387,8 @@ def main(argv=None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="imr_bench_")
         workroot = Path(tmp.name)
     try:
-        rows = bench_sizes(_parse_sizes(args.sizes), stages, args.repeats, workroot, args.timeout)
+        rows = bench_memory(workroot, args.timeout) if not args.no_memory_probe else []
+        rows += bench_sizes(_parse_sizes(args.sizes), stages, args.repeats, workroot, args.timeout)
         summarise(rows)
         if args.reproduce:
             rows += bench_reproduce(workroot, args.repeats)
