@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import constants as C
@@ -418,11 +418,14 @@ def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
     return form_reason, ehr_reason
 
 
-def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
+def derive(form_in, ehr_in, form_rows=None, ehr_rows=None, consume=False):
     """Join included form rows with their EHR record and derive the analysis variables.
 
     ``form_rows`` / ``ehr_rows`` (boolean masks) select the included rows of larger frames
-    without copying them first; by default every row is used.
+    without copying them first; by default every row is used. With ``consume=True`` each
+    input column is let go of as soon as it has been gathered into the cohort (the given
+    frames keep only ``_line``, ``_file``, ``_key`` and ``patient_code``), so that a large
+    cohort is not built while a full copy of its inputs is still held.
     """
     import numpy as np
     import pandas as pd
@@ -433,10 +436,6 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
     form_pos = np.arange(len(form_in)) if form_rows is None else np.flatnonzero(form_rows)
     ehr_pos = np.arange(len(ehr_in)) if ehr_rows is None else np.flatnonzero(ehr_rows)
     fk, ek = fk[form_pos], ek[ehr_pos]
-    ehr = ehr_in.drop(columns=[c for c in ("_line", "_key", "_file", "patient_code") if c in ehr_in.columns]).rename(
-        columns={"first_access_date": "first_treatment_date", "municipality": "residence_municipality"})
-    form = form_in.drop(columns=[c for c in ("_line", "_key", "timestamp") if c in form_in.columns]).rename(
-        columns={"patient_code": "patient_id"})
     # one EHR record per form row (a left join, one to one, on the patient code)
     if (fk < 0).any() or (_key_counts(fk) > 1).any() or (_key_counts(ek) > 1).any():
         raise ValueError("derive: the form rows and the EHR records must each hold a patient at most once")
@@ -447,10 +446,24 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    ids = pa.array(form["patient_id"].astype("string").array).take(pa.array(form_pos))
+    ids = pa.array(form_in["patient_code"].astype("string").array).take(pa.array(form_pos))
     order = pc.array_sort_indices(ids, order="ascending", null_placement="at_end").to_numpy()
-    df = pd.concat([form.take(form_pos[order]).reset_index(drop=True),
-                    ehr.take(ehr_pos[take[order]]).reset_index(drop=True)], axis=1)
+    columns = {}
+    kept = ("_line", "_key", "_file", "patient_code")
+    for frame, rows, skip, rename in (
+            (form_in, form_pos[order], ("_line", "_key", "timestamp"), {"patient_code": "patient_id"}),
+            (ehr_in, ehr_pos[take[order]], ("_line", "_key", "_file", "patient_code"),
+             {"first_access_date": "first_treatment_date", "municipality": "residence_municipality"})):
+        for col in list(frame.columns):
+            if col in skip:
+                if consume and col not in kept:
+                    del frame[col]
+                continue
+            values = frame.pop(col) if consume and col not in kept else frame[col]
+            columns[rename.get(col, col)] = values.array.take(rows)
+            del values
+    df = pd.DataFrame(columns, copy=False)
+    del columns
     df["age_at_imr_start"] = (df["imr_start"].dt.year - df["birth_year"]).astype("int64")
     df["age_at_first_treatment"] = (df["first_treatment_date"].dt.year - df["birth_year"]).astype("int64")
     df["imr_duration_months"] = ((df["imr_end"] - df["imr_start"]).dt.days / C.DAYS_PER_MONTH).astype("float64")
@@ -463,16 +476,19 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None):
         df[col] = meds[col].to_numpy()
     df["n_modules"] = df[C.MODULE_COLUMNS].sum(axis=1).astype("int64")
     for who, cols in (("user", C.IMRS_USER_COLUMNS), ("provider", C.IMRS_PROVIDER_COLUMNS)):
-        items = np.empty((len(df), len(cols)), dtype="float64")
-        for j, col in enumerate(cols):  # column by column: no object round trip for nullable integers
-            items[:, j] = df[col].to_numpy(dtype="float64", na_value=np.nan)
-        missing = np.isnan(items)
-        answered = len(cols) - missing.sum(axis=1)
-        df[f"imrs_{who}_total"] = items.sum(axis=1)  # missing if any item is missing
-        items[missing] = 0.0
+        # item by item, so that no patients x items table is built (the sums of whole
+        # numbers are exact in floating point, whatever the order of the additions)
+        answered_sum = np.zeros(len(df), dtype="float64")
+        answered = np.zeros(len(df), dtype="int64")
+        for col in cols:  # no object round trip for nullable integers
+            item = df[col].to_numpy(dtype="float64", na_value=np.nan)
+            seen = ~np.isnan(item)
+            answered += seen
+            answered_sum += np.where(seen, item, 0.0)
+        # the total is missing if any item is missing; the mean is that of the answered items
+        df[f"imrs_{who}_total"] = np.where(answered == len(cols), answered_sum, np.nan)
         with np.errstate(invalid="ignore"):
-            df[f"imrs_{who}_mean"] = np.where(answered > 0, items.sum(axis=1) / np.maximum(answered, 1),
-                                              np.nan)  # mean of the answered items
+            df[f"imrs_{who}_mean"] = np.where(answered > 0, answered_sum / np.maximum(answered, 1), np.nan)
     df["birth_year"] = df["birth_year"].astype("int64")
     df["n_sessions"] = df["n_sessions"].astype("int64")
     for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
@@ -547,8 +563,14 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
                   "imr_format": fh.get("format")}
     log.problems.extend(validate(form_schema(), form, tables["form"].file, form_heads))
     log.raise_if_any()
+    # from here on only the line numbers of the raw records (and the form's raw start date,
+    # for the message below) are needed: the rest of the raw text is let go before the cohort
+    # is built, so that it does not add to the peak memory
+    tables = {s: replace(t, data=t.data[[c for c in ("_line", "start_date") if c in t.data.columns]])
+              for s, t in tables.items()}
 
     ehr = pd.concat([e.assign(_file=f) for f, e in ehrs], ignore_index=True)
+    del ehrs
     form_reason, ehr_reason = link(form, ehr, study_start, study_end)
     _linkage_warnings(form, ehr, form_reason, tables, log)
     form_in = (form_reason == REASON_INCLUDED).to_numpy(dtype=bool)
@@ -567,7 +589,7 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
                       f"({r['first_access_date']:%d/%m/%Y}, {r['_file']} line {int(r['_line'])}); "
                       "check both dates")
         log.raise_if_any()
-    cohort = derive(form, ehr, form_rows=form_in, ehr_rows=ehr_in)
+    cohort = derive(form, ehr, form_rows=form_in, ehr_rows=ehr_in, consume=True)
 
     flow = pd.concat([
         _flow_rows("form", tables["form"].file, form, form_reason),

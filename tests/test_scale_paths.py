@@ -162,6 +162,32 @@ def test_clean_raw_fast_equals_plain_on_generated_cohort(tmp_path, monkeypatch):
     assert len(fast.cohort) > 1000
 
 
+
+def test_cohort_built_while_letting_go_of_its_inputs_equals_the_plain_join(tmp_path, monkeypatch):
+    # clean_raw lets derive drop each harmonised column once gathered (lower peak memory);
+    # the cohort and the flow must be those of the join that keeps its inputs whole
+    from imr_analysis.synth.generator import write_exports
+
+    folder = tmp_path / "raw"
+    write_exports(folder, seed=12, n_patients=2000)
+    original, seen = CL.derive, {}
+
+    def spy(form, ehr, **kwargs):
+        out = original(form, ehr, **kwargs)
+        seen.update(consume=kwargs.get("consume"), form=set(form.columns), ehr=set(ehr.columns))
+        return out
+
+    monkeypatch.setattr(CL, "derive", spy)
+    consumed = CL.clean_raw(folder, today="2025-01-01")
+    assert seen["consume"] is True
+    assert seen["form"] == {"_line", "_key", "patient_code"}
+    assert seen["ehr"] == {"_line", "_key", "_file", "patient_code"}
+    monkeypatch.setattr(CL, "derive", lambda form, ehr, **kw: original(form, ehr, **{**kw, "consume": False}))
+    plain = CL.clean_raw(folder, today="2025-01-01")
+    pd.testing.assert_frame_equal(consumed.cohort, plain.cohort, check_exact=True)
+    pd.testing.assert_frame_equal(consumed.flow, plain.flow, check_exact=True)
+    assert list(consumed.cohort.columns) == C.COHORT_COLUMNS and len(consumed.cohort) > 500
+
 def _link_reference(form, ehr, start, end):
     """The linkage rules written the straightforward way (pandas sort, duplicated, isin)."""
     s, e = pd.Timestamp(start), pd.Timestamp(end)
