@@ -321,19 +321,13 @@ def patient_keys(*codes):
     [[0, 1, -1], [1, 2]]
     """
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pandas as pd
 
-    # one hash table over the chunks, in order (keys numbered by first appearance, as
-    # pandas.factorize numbers them), without first copying the codes into one array
-    chunks = pa.chunked_array([pa.array(c.astype("string").array).cast(pa.large_string()) for c in codes],
-                              type=pa.large_string())
-    keys = np.full(sum(len(c) for c in codes), -1, dtype=np.int64)
-    at = 0
-    for e in pc.dictionary_encode(chunks).chunks:  # pyarrow leaves out empty chunks
-        keys[at:at + len(e)] = pc.fill_null(e.indices, -1).to_numpy()
-        at += len(e)
-    return list(np.split(keys, np.cumsum([len(c) for c in codes])[:-1]))
+    sizes = [len(c) for c in codes]
+    allc = pd.concat([c.astype("string").reset_index(drop=True) for c in codes], ignore_index=True)
+    keys, _ = pd.factorize(allc, use_na_sentinel=True)
+    keys = np.asarray(keys, dtype=np.int64)
+    return list(np.split(keys, np.cumsum(sizes)[:-1]))
 
 
 def _keys_of(frame):
