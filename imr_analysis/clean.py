@@ -642,19 +642,40 @@ def _identifier_problem(table, finding):
                    "(the value shown is masked)")
 
 
+def _text_column(codes, names):
+    """A ``str`` column of ``names[codes]`` (code -1: missing), built by pyarrow from the codes
+    instead of from a million Python strings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _text_column(np.array([1, 0, -1, 1]), ["excluded", "included"]).tolist()
+    ['included', 'excluded', nan, 'included']
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    codes = np.asarray(codes, dtype=np.int32)
+    indices = pa.array(codes, mask=codes < 0)
+    text = pa.DictionaryArray.from_arrays(indices, pa.array([str(n) for n in names], type=pa.large_string()))
+    return pd.array(text.cast(pa.large_string()), dtype="str")
+
+
 def _flow_rows(source, file, frame, reason):
+    import numpy as np
     import pandas as pd
 
-    import numpy as np
-
     r = reason.reindex(frame.index)
+    reason_codes, reason_names = pd.factorize(r, use_na_sentinel=True)
+    n = len(frame)
     return pd.DataFrame({
-        "source": source,
-        "file": file,
+        "source": _text_column(np.zeros(n), [source]),
+        "file": _text_column(np.zeros(n), [file]),
         "line": frame["_line"].astype("int64").to_numpy(),
         "patient_id": frame["patient_code"].astype("string").array,
-        "status": np.array(["excluded", "included"], dtype=object)[(r == REASON_INCLUDED).to_numpy(dtype=np.int8)],
-        "reason": r.to_numpy(),
+        "status": _text_column((r == REASON_INCLUDED).to_numpy(dtype=np.int8), ["excluded", "included"]),
+        "reason": _text_column(reason_codes, reason_names),
     }, copy=False)
 
 
