@@ -182,7 +182,7 @@ def memory_probe(gigabytes: float = 1.0) -> dict:
         block = np.ones(n)
         times.append(time.perf_counter() - t0)
         del block
-    return {"fresh_s_per_gb": times[0] / gigabytes, "recycled_s_per_gb": times[1] / gigabytes}
+    return {"fresh_s_per_gb": times[0] / gigabytes, "reused_s_per_gb": times[1] / gigabytes}
 
 
 def child(stage: str, workdir: Path, repeats: int) -> None:
@@ -217,10 +217,10 @@ def bench_memory(workroot: Path, timeout: float) -> list[dict]:
         print(f"memory probe failed: {res['error']}", file=sys.stderr)
         return []
     print(f"memory: filling 1 GB new to a process takes {res['fresh_s_per_gb']:.2f} s the first time, "
-          f"{res['recycled_s_per_gb']:.2f} s when the pages are reused")
+          f"{res['reused_s_per_gb']:.2f} s when the pages are reused")
     return [{"n_patients": "", "stage": stage, "seconds": round(res[key], 3), "min_s": round(res[key], 3),
              "peak_mb": "", "input_mb": "", "error": ""}
-            for stage, key in (("memory_fresh_1gb", "fresh_s_per_gb"), ("memory_reused_1gb", "recycled_s_per_gb"))]
+            for stage, key in (("memory_fresh_1gb", "fresh_s_per_gb"), ("memory_reused_1gb", "reused_s_per_gb"))]
 
 
 def _run_child(stage: str, workdir: Path, repeats: int, timeout: float) -> dict:

@@ -449,13 +449,10 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None, consume=False):
             (ehr_in, ehr_pos[take[order]], ("_line", "_key", "_file", "patient_code"),
              {"first_access_date": "first_treatment_date", "municipality": "residence_municipality"})):
         for col in list(frame.columns):
-            if col in skip:
-                if consume and col not in kept:
-                    del frame[col]
-                continue
-            values = frame.pop(col) if consume and col not in kept else frame[col]
-            columns[rename.get(col, col)] = values.array.take(rows)
-            del values
+            if col not in skip:
+                columns[rename.get(col, col)] = frame[col].array.take(rows)
+            if consume and col not in kept:
+                del frame[col]
     df = pd.DataFrame(columns, copy=False)
     del columns
     df["age_at_imr_start"] = (df["imr_start"].dt.year - df["birth_year"]).astype("int64")
