@@ -109,7 +109,8 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
 
     Columns: patient_code, birth_year, sex, municipality, first_access_date,
     diagnosis_icd10, atc_codes (valid codes joined by ";"), programme_start_date, education_years,
-    marital_status, living_condition, employment_status, source_ehr, _line.
+    marital_status, living_condition, employment_status, source_ehr, _line. The text
+    columns but the patient code are ``Categorical`` (:func:`derive` spells them out).
     """
     import pandas as pd
 
@@ -118,7 +119,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     raw = table.data
     lines = raw["_line"].to_numpy()
     fmt = C.EHR_FORMATS[src]
-    out = {"_line": raw["_line"], "source_ehr": src}  # columns; one frame at the end, without copies
+    out = {"_line": raw["_line"], "source_ehr": _constant_category(src, raw.index)}  # one frame at the end
 
     code = N.normalise_code(raw["patient_code"])
     log.errors_from_mask(file, lines, table.headers["patient_code"], _Cells(raw["patient_code"]),
@@ -133,15 +134,15 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     out["birth_year"] = by
 
     for fld in ("sex", "marital_status", "living_condition", "employment_status"):
-        vals, bad = N.map_categories(raw[fld], C.EHR_CODINGS[src][fld])
+        vals, bad = N.map_categories(raw[fld], C.EHR_CODINGS[src][fld], as_category=True)
         allowed = ", ".join(repr(k) for k in C.EHR_CODINGS[src][fld])
         log.errors_from_mask(file, lines, table.headers[fld], _Cells(raw[fld]), bad,
                              f"unknown code; {src} uses {allowed}")
-        out[fld] = vals.astype("string")
+        out[fld] = vals
     log.errors_from_mask(file, lines, table.headers["sex"], _Cells(raw["sex"]),
                          out["sex"].isna() & N.blank(raw["sex"]), "sex is missing")
 
-    out["municipality"] = N.canonical_municipality(raw["municipality"])
+    out["municipality"] = N.canonical_municipality(raw["municipality"], as_category=True)
     log.errors_from_mask(file, lines, table.headers["municipality"], _Cells(raw["municipality"]),
                          N.blank(raw["municipality"]),
                          "municipality of residence is missing (needed for the health district)")
@@ -156,7 +157,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
                          before_birth.to_numpy(dtype=bool),
                          f"first access is before the year of birth ({table.headers['birth_year']})")
 
-    icd, bad = N.normalise_icd10(raw["diagnosis"])
+    icd, bad = N.normalise_icd10(raw["diagnosis"], as_category=True)
     log.errors_from_mask(file, lines, table.headers["diagnosis"], _Cells(raw["diagnosis"]), bad,
                          "malformed ICD-10 code (expected e.g. F20.0 or F200)")
     log.errors_from_mask(file, lines, table.headers["diagnosis"], _Cells(raw["diagnosis"]),
@@ -166,7 +167,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     log.errors_from_mask(file, lines, table.headers["medications"],
                          _Cells(raw["medications"], N.malformed_atc_text), N.malformed_atc(raw["medications"]),
                          "malformed ATC code (expected e.g. N05AH03)")
-    out["atc_codes"] = N.atc_text(raw["medications"])  # ";"-joined
+    out["atc_codes"] = N.atc_text(raw["medications"], as_category=True)  # ";"-joined
 
     edu, bad = N.parse_integers(raw["education_years"], lo=0, hi=30)
     log.errors_from_mask(file, lines, table.headers["education_years"], _Cells(raw["education_years"]), bad,
@@ -183,7 +184,10 @@ def _service_type(raw_units):
 
 
 def harmonise_form(table: RawTable, log: ProblemLog, today=None):
-    """Typed, canonical version of the IMR summary form, one row per completed programme."""
+    """Typed, canonical version of the IMR summary form, one row per completed programme.
+
+    The text columns but the patient code are ``Categorical`` (:func:`derive` spells them out).
+    """
     import pandas as pd
 
     today = today or _today()
@@ -203,13 +207,13 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
                          code.isna() | (code == ""), "patient code is missing")
     out["patient_code"] = code.astype("string")
 
-    unit, bad = N.normalise_service_unit(raw["service_unit"])
+    unit, bad = N.normalise_service_unit(raw["service_unit"], as_category=True)
     log.errors_from_mask(file, lines, h["service_unit"], _Cells(raw["service_unit"]), bad,
                          "unknown service unit; expected one of: " + ", ".join(C.SERVICE_UNITS))
     log.errors_from_mask(file, lines, h["service_unit"], _Cells(raw["service_unit"]), unit.isna() & ~bad,
                          "service unit is missing")
-    out["service_unit"] = unit.astype("string")
-    out["service_type"] = _service_type(raw["service_unit"])
+    out["service_unit"] = unit
+    out["service_type"] = _service_type(raw["service_unit"], as_category=True)
 
     for fld, col in (("start_date", "imr_start"), ("stop_date", "imr_end")):
         d, bad = _parse_date_field(log, file, lines, h[fld], raw[fld], C.FORM_DATE_FORMAT, today)
@@ -220,11 +224,11 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     log.errors_from_mask(file, lines, h["stop_date"], _Cells(raw["stop_date"]), back,
                          "stop date is before start date")
 
-    fmt, bad = N.map_categories(raw["format"], N.IMR_FORMAT_CODING)
+    fmt, bad = N.map_categories(raw["format"], N.IMR_FORMAT_CODING, as_category=True)
     log.errors_from_mask(file, lines, h["format"], _Cells(raw["format"]), bad | fmt.isna(),
                          "IMR format must be Group or Individual")
-    out["imr_format"] = fmt.astype("string")
-    out["manual_version"] = N.canonical_manual_version(raw["manual_version"])
+    out["imr_format"] = fmt
+    out["manual_version"] = N.canonical_manual_version(raw["manual_version"], as_category=True)
 
     ses, bad = N.parse_integers(raw["n_sessions"], lo=1)
     log.errors_from_mask(file, lines, h["n_sessions"], _Cells(raw["n_sessions"]), bad,
@@ -273,7 +277,8 @@ def _duplicate_codes(ehrs, log, headers=None):
         if not (counts > 1).any():
             return
         ehrs = [(f, e[(counts > 1)[np.maximum(k, 0)] & (k >= 0)]) for (f, e), k in zip(ehrs, keys)]
-    both = pd.concat([e[["patient_code", "source_ehr", "_line", "sex", "birth_year"]].assign(file=f)
+    both = pd.concat([e[["patient_code", "source_ehr", "_line", "sex", "birth_year"]]
+                      .assign(file=f, sex=_string_column(e["sex"]), source_ehr=_string_column(e["source_ehr"]))
                       for f, e in ehrs], ignore_index=True)
     both = both[both["patient_code"].notna() & (both["patient_code"] != "")]
     dup = both[both.duplicated("patient_code", keep=False)]
@@ -460,8 +465,9 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None, consume=False):
     df["imr_duration_months"] = ((df["imr_end"] - df["imr_start"]).dt.days / C.DAYS_PER_MONTH).astype("float64")
     df["illness_duration_years"] = ((df["imr_start"] - df["first_treatment_date"]).dt.days
                                     / C.DAYS_PER_YEAR).astype("float64")
-    df["residence_district"] = N.municipality_district(df["residence_municipality"].astype("category"))
-    df["diagnosis_group"] = N.diagnosis_group(df["diagnosis_icd10"].astype("category"))
+    df["residence_district"] = N.municipality_district(df["residence_municipality"].astype("category"),
+                                                       as_category=True)
+    df["diagnosis_group"] = N.diagnosis_group(df["diagnosis_icd10"].astype("category"), as_category=True)
     meds = N.atc_classes(df["atc_codes"].astype("category"))  # codes joined by ";" (harmonise_ehr)
     for col in C.MEDICATION_COLUMNS:
         df[col] = meds[col].to_numpy()
@@ -487,7 +493,7 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None, consume=False):
     for col in ("patient_id", "source_ehr", "service_type", "service_unit", "sex", "residence_municipality",
                 "residence_district", "marital_status", "living_condition", "employment_status",
                 "diagnosis_icd10", "diagnosis_group", "atc_codes", "imr_format", "manual_version"):
-        df[col] = df[col].astype("string")
+        df[col] = _string_column(df[col])
     for col in C.MODULE_COLUMNS + C.MEDICATION_COLUMNS:
         if df[col].dtype != bool:
             df[col] = df[col].astype(bool)
@@ -560,7 +566,7 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
     tables = {s: replace(t, data=t.data[[c for c in ("_line", "start_date") if c in t.data.columns]])
               for s, t in tables.items()}
 
-    ehr = pd.concat([e.assign(_file=f) for f, e in ehrs], ignore_index=True)
+    ehr = _concat_records([e.assign(_file=_constant_category(f, e.index)) for f, e in ehrs])
     del ehrs
     form_reason, ehr_reason = link(form, ehr, study_start, study_end)
     _linkage_warnings(form, ehr, form_reason, tables, log)
@@ -639,15 +645,17 @@ def _identifier_problem(table, finding):
                    "(the value shown is masked)")
 
 
-def _text_column(codes, names):
-    """A ``str`` column of ``names[codes]`` (code -1: missing), built by pyarrow from the codes
-    instead of from a million Python strings.
+def _text_column(codes, names, dtype="str"):
+    """A text column (``str``, or ``string``) of ``names[codes]`` (code -1: missing), built by
+    pyarrow from the codes instead of from a million Python strings.
 
     Examples
     --------
     >>> import numpy as np
     >>> _text_column(np.array([1, 0, -1, 1]), ["excluded", "included"]).tolist()
     ['included', 'excluded', nan, 'included']
+    >>> _text_column(np.array([1, -1]), ["excluded", "included"], dtype="string").tolist()
+    ['included', <NA>]
     """
     import numpy as np
     import pandas as pd
@@ -656,7 +664,61 @@ def _text_column(codes, names):
     codes = np.asarray(codes, dtype=np.int32)
     indices = pa.array(codes, mask=codes < 0)
     text = pa.DictionaryArray.from_arrays(indices, pa.array([str(n) for n in names], type=pa.large_string()))
-    return pd.array(text.cast(pa.large_string()), dtype="str")
+    return pd.array(text.cast(pa.large_string()), dtype=dtype)
+
+
+def _string_column(s):
+    """``s.astype("string")``; a ``Categorical`` is spelled out by pyarrow from its codes
+    (pandas would build a Python string per row first).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> _string_column(pd.Series(["b", None, "a", "b"], dtype="category")).tolist()
+    ['b', <NA>, 'a', 'b']
+    """
+    import pandas as pd
+
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return s.astype("string")
+    return pd.Series(_text_column(s.cat.codes.to_numpy(), s.cat.categories, dtype="string"), index=s.index,
+                     name=s.name, copy=False)
+
+
+def _constant_category(value, index):
+    """A ``Categorical`` Series holding ``value`` on every row of ``index``."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.Series(pd.Categorical.from_codes(np.zeros(len(index), dtype=np.int8), categories=[value]),
+                     index=index, copy=False)
+
+
+def _concat_records(frames):
+    """``pd.concat(frames, ignore_index=True)`` keeping categorical columns categorical.
+
+    pandas turns a column that is categorical in every frame, but with other categories
+    in each, into a column of Python strings; here the categories are united first.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"x": pd.Categorical(["EFESO"])})
+    >>> b = pd.DataFrame({"x": pd.Categorical(["Sister", "Sister"])})
+    >>> both = _concat_records([a, b])
+    >>> str(both["x"].dtype), both["x"].tolist()
+    ('category', ['EFESO', 'Sister', 'Sister'])
+    """
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    frames = list(frames)
+    shared = [c for c in frames[0].columns
+              if all(c in f.columns and isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)]
+    united = {c: union_categoricals([pd.Categorical([], categories=f[c].cat.categories) for f in frames]).categories
+              for c in shared}
+    frames = [f.assign(**{c: f[c].cat.set_categories(cats) for c, cats in united.items()}) for f in frames]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _flow_rows(source, file, frame, reason):
@@ -694,7 +756,7 @@ def _linkage_warnings(form, ehr, form_reason, tables, log) -> None:
     if fk is None or ek is None:
         fk, ek = patient_keys(form["patient_code"], ehr["patient_code"])
     # the EHR holding each code (codes are unique by now)
-    src_codes, src_names = pd.factorize(ehr["source_ehr"].astype("string"), use_na_sentinel=True)
+    src_codes, src_names = pd.factorize(ehr["source_ehr"], use_na_sentinel=True)
     row = _row_of(fk, ek)
     found_code = np.full(len(row), -1, dtype=np.int64)
     found_code[row >= 0] = src_codes[row[row >= 0]]

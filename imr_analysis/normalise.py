@@ -115,14 +115,44 @@ def _categories(s):
     return codes, distinct
 
 
-def _spread_result(result, codes, index):
+def _is_text(result) -> bool:
+    """A Series of text (``object``, ``str`` or ``string``), not a mask or a number."""
+    import pandas as pd
+
+    return (isinstance(result, pd.Series) and not isinstance(result.dtype, pd.CategoricalDtype)
+            and (result.dtype == object or pd.api.types.is_string_dtype(result.dtype))
+            and not pd.api.types.is_bool_dtype(result.dtype))
+
+
+def _text_categorical(result, codes, index):
+    """``result[codes]`` as a ``Categorical`` of text: the distinct texts once, one small
+    integer per row (``result`` is computed on distinct values, so it is small)."""
+    import numpy as np
+    import pandas as pd
+
+    rcodes, uniques = pd.factorize(result, use_na_sentinel=True)
+    categories = pd.Index(np.asarray(uniques, dtype=object), dtype="str")
+    return pd.Series(pd.Categorical.from_codes(rcodes[codes], categories=categories, validate=False),
+                     index=index, name=result.name, copy=False)
+
+
+def _text_as_category(result):
+    """``result`` (a Series or a tuple of them) with its text Series made ``Categorical``."""
+    import numpy as np
+
+    if isinstance(result, tuple) and not hasattr(result, "_fields"):
+        return tuple(_text_as_category(r) for r in result)
+    return _text_categorical(result, np.arange(len(result)), result.index) if _is_text(result) else result
+
+
+def _spread_result(result, codes, index, as_category: bool = False):
     """A result computed on the distinct values (Series, DataFrame, tuple, DateParse) put
-    back on the rows."""
+    back on the rows; with ``as_category``, text comes back as a ``Categorical``."""
     import numpy as np
     import pandas as pd
 
     if isinstance(result, tuple) and not hasattr(result, "_fields"):
-        return tuple(_spread_result(r, codes, index) for r in result)
+        return tuple(_spread_result(r, codes, index, as_category) for r in result)
     if isinstance(result, DateParse):
         return DateParse(*(_spread_result(x, codes, index) for x in
                            (result.dates, result.bad, result.too_early, result.too_late)))
@@ -130,6 +160,8 @@ def _spread_result(result, codes, index):
         out = result.take(codes)
         out.index = index
         return out
+    if as_category and _is_text(result):
+        return _text_categorical(result, codes, index)
     if result.dtype == bool and not result.any():  # masks of problems: usually nothing to spread
         return pd.Series(np.zeros(len(codes), dtype=bool), index=index, name=result.name, copy=False)
     # the taken array is new: wrapping it without a copy (pandas 3 copies by default)
@@ -149,25 +181,33 @@ def per_distinct(func=None, *, plain: bool = False):
     first (:func:`_distinct`), for parsers that also serve text not read by
     :mod:`imr_analysis.ingest`.
 
+    Every decorated function also takes ``as_category=True``: text results then come
+    back as a ``Categorical`` (the same values; one small integer per row instead of
+    one string per row, which a million-row cleaning does not have to build, copy and
+    gather again).
+
     Examples
     --------
     >>> import pandas as pd
     >>> upper = per_distinct(lambda s: s.str.upper())
     >>> upper(pd.Series(["a", "b", "a", None], dtype="category")).tolist()
     ['A', 'B', 'A', nan]
+    >>> upper(pd.Series(["a", "b", "a"]), as_category=True).cat.categories.tolist()
+    ['A', 'B']
     """
     if func is None:
         return lambda f: per_distinct(f, plain=plain)
 
     @functools.wraps(func)
-    def wrapper(s, *args, **kwargs):
+    def wrapper(s, *args, as_category: bool = False, **kwargs):
         distinct = _categories(s)
         if distinct is None and plain:
             distinct = _distinct(s)
         if distinct is None:
-            return func(s, *args, **kwargs)
+            result = func(s, *args, **kwargs)
+            return _text_as_category(result) if as_category else result
         codes, values = distinct
-        return _spread_result(func(values, *args, **kwargs), codes, s.index)
+        return _spread_result(func(values, *args, **kwargs), codes, s.index, as_category)
 
     return wrapper
 

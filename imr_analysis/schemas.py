@@ -44,16 +44,16 @@ def ehr_schema(reference_year: int):
         {
             "patient_code": pa.Column("string", _no_white_space(), nullable=False),
             "birth_year": pa.Column("Int64", Check.in_range(1900, reference_year), nullable=False),
-            "sex": pa.Column("string", Check.isin(C.SEXES), nullable=False),
+            "sex": pa.Column("category", Check.isin(C.SEXES), nullable=False),
             "municipality": pa.Column(nullable=False),
             "first_access_date": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
-            "diagnosis_icd10": pa.Column("string", Check.str_matches(r"^[A-Z]\d{2}(\.[0-9A-Z]{1,2})?$"),
+            "diagnosis_icd10": pa.Column("category", Check.str_matches(r"^[A-Z]\d{2}(\.[0-9A-Z]{1,2})?$"),
                                          nullable=False),
             "programme_start_date": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=True),
             "education_years": pa.Column("Int64", Check.in_range(0, 30), nullable=True),
-            "marital_status": pa.Column("string", Check.isin(C.MARITAL_STATUS), nullable=True),
-            "living_condition": pa.Column("string", Check.isin(C.LIVING_CONDITION), nullable=True),
-            "employment_status": pa.Column("string", Check.isin(C.EMPLOYMENT_STATUS), nullable=True),
+            "marital_status": pa.Column("category", Check.isin(C.MARITAL_STATUS), nullable=True),
+            "living_condition": pa.Column("category", Check.isin(C.LIVING_CONDITION), nullable=True),
+            "employment_status": pa.Column("category", Check.isin(C.EMPLOYMENT_STATUS), nullable=True),
         },
         checks=[
             pa.Check(lambda df: df["first_access_date"].dt.year.astype("Int64") >= df["birth_year"],
@@ -70,10 +70,10 @@ def form_schema():
     Check = pa.Check
     cols = {
         "patient_code": pa.Column("string", _no_white_space(), nullable=False),
-        "service_unit": pa.Column("string", Check.isin(list(C.SERVICE_UNITS)), nullable=False),
+        "service_unit": pa.Column("category", Check.isin(list(C.SERVICE_UNITS)), nullable=False),
         "imr_start": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
         "imr_end": pa.Column("datetime64[ns]", Check.ge(_ts("1900-01-01")), nullable=False),
-        "imr_format": pa.Column("string", Check.isin(C.IMR_FORMATS), nullable=False),
+        "imr_format": pa.Column("category", Check.isin(C.IMR_FORMATS), nullable=False),
         "n_sessions": pa.Column("Int64", Check.ge(1), nullable=False),
     }
     for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:

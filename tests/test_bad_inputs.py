@@ -195,25 +195,39 @@ def test_data_mode_is_read_through_any_encoding(tmp_path):
 
 
 def test_schema_safety_net_names_file_line_and_header():
-    """The pandera schemas behind the explicit checks report one problem per failing record."""
+    """The pandera schemas behind the explicit checks report one problem per failing record
+    (the harmonised text columns are categorical, as harmonise_ehr makes them)."""
     df = pd.DataFrame({
         "_line": [3, 4], "patient_code": pd.array(["A", "B"], dtype="string"),
-        "birth_year": pd.array([1980, 1990], dtype="Int64"), "sex": pd.array(["M", "F"], dtype="string"),
-        "municipality": ["Ferrara", "Cento"],
+        "birth_year": pd.array([1980, 1990], dtype="Int64"), "sex": pd.Categorical(["M", "F"]),
+        "municipality": pd.Categorical(["Ferrara", "Cento"]),
         "first_access_date": pd.to_datetime(["2000-01-01", "1970-01-01"]).astype("datetime64[ns]"),
-        "diagnosis_icd10": pd.array(["F20.0", "F20.0"], dtype="string"),
+        "diagnosis_icd10": pd.Categorical(["F20.0", "F2O.0"]),
         "programme_start_date": pd.to_datetime(["2000-01-01", None]).astype("datetime64[ns]"),
         "education_years": pd.array([1, 40], dtype="Int64"),
-        **{c: pd.array([None, None], dtype="string") for c in ("marital_status", "living_condition",
-                                                               "employment_status")},
+        "marital_status": pd.Categorical(["married_cohabiting", "engaged"]),
+        **{c: pd.Categorical([None, None]) for c in ("living_condition", "employment_status")},
     })
     problems = sorted(str(p) for p in validate(ehr_schema(2024), df, EF, {"first_access_date": "DATA_PRIMO_ACCESSO",
-                                                                           "education_years": "ANNI_SCOLARITA"}))
+                                                                           "education_years": "ANNI_SCOLARITA",
+                                                                           "marital_status": "STATO_CIVILE"}))
     assert problems == [
         f"{EF}, line 4, column 'ANNI_SCOLARITA': value out of the allowed range (0, 30) (value: '40')",
         f"{EF}, line 4, column 'DATA_PRIMO_ACCESSO': first access is before the year of birth "
         "(value: '1970-01-01 00:00:00')",
+        f"{EF}, line 4, column 'STATO_CIVILE': value is not one of the allowed categories (value: 'engaged')",
+        f"{EF}, line 4, column 'diagnosis_icd10': value does not have the expected format (value: 'F2O.0')",
     ]
+
+
+def test_harmonised_text_must_be_categorical():
+    """A harmonised frame whose text is not categorical is a bug in the cleaner, reported as such."""
+    df = pd.DataFrame({"_line": [3], "patient_code": pd.array(["A"], dtype="string"),
+                       "service_unit": pd.array(["CMHC Ferrara"], dtype="string")})
+    from imr_analysis.schemas import form_schema
+
+    problems = [str(p) for p in validate(form_schema(), df, "form.csv") if "service_unit" in str(p)]
+    assert problems and all("dtype('category')" in p for p in problems)
 
 
 def test_encodings_are_reported(tmp_path):

@@ -73,6 +73,68 @@ def test_per_distinct_equals_row_by_row(func, args):
     _equal(plain, cat)
 
 
+TEXT_PARSERS = [
+    (N.normalise_icd10, ()),
+    (N.atc_text, ()),
+    (N.map_categories, (C.EHR_CODINGS["EFESO"]["marital_status"],)),
+    (N.municipality_district, ()),
+    (N.canonical_municipality, ()),
+    (N.normalise_service_unit, ()),
+    (N.canonical_manual_version, ()),
+    (N.diagnosis_group, ()),
+]
+
+
+def _spelled_out(result):
+    """Categorical text of a result (or of the text parts of a tuple) spelled out as ``string``."""
+    if isinstance(result, tuple):
+        return tuple(_spelled_out(r) for r in result)
+    return CL._string_column(result) if isinstance(result.dtype, pd.CategoricalDtype) else result
+
+
+@pytest.mark.parametrize("func,args", TEXT_PARSERS)
+def test_as_category_holds_the_same_text(func, args):
+    """``as_category=True`` returns the parsers' text as a Categorical, from plain and from
+    categorical input alike; spelled out, it is exactly the plain result as ``string``."""
+    plain, cat = _both(func, MESSY, *args)
+    plain_c, cat_c = _both(func, MESSY, *args, as_category=True)
+    for got in (plain_c, cat_c):
+        parts = got if isinstance(got, tuple) else (got,)
+        text = [p for p in parts if isinstance(p.dtype, pd.CategoricalDtype)]
+        assert len(text) == 1 and text[0].cat.categories.is_unique and not text[0].cat.categories.hasnans
+        expected = tuple(p.astype("string") if isinstance(p.dtype, pd.CategoricalDtype) or p.dtype != bool else p
+                         for p in (plain if isinstance(plain, tuple) else (plain,)))
+        _equal(_spelled_out(got) if isinstance(got, tuple) else (_spelled_out(got),),
+               expected)
+
+
+def test_string_column_equals_astype_string():
+    values = ["b", None, "a", "", "b", "à la", None]
+    cat = pd.Series(pd.Categorical(values, categories=["z", "a", "b", "", "à la"]), index=range(10, 17), name="x")
+    pd.testing.assert_series_equal(CL._string_column(cat), cat.astype("string"), check_exact=True)
+    assert CL._string_column(cat).array._pa_array.type == cat.astype("string").array._pa_array.type
+    plain = pd.Series(values, dtype=object)
+    pd.testing.assert_series_equal(CL._string_column(plain), plain.astype("string"), check_exact=True)
+    empty = pd.Series(pd.Categorical([], categories=["a"]))
+    pd.testing.assert_series_equal(CL._string_column(empty), empty.astype("string"), check_exact=True)
+
+
+def test_concat_records_keeps_categories_and_values():
+    a = pd.DataFrame({"src": pd.Categorical(["EFESO"] * 2), "sex": pd.Categorical(["M", None]),
+                      "n": [1, 2], "code": pd.array(["A", "B"], dtype="string")})
+    b = pd.DataFrame({"src": pd.Categorical(["Sister"] * 3), "sex": pd.Categorical(["F", "F", "M"],
+                                                                                  categories=["M", "F"]),
+                      "n": [3, 4, 5], "code": pd.array(["C", "D", None], dtype="string")})
+    both = CL._concat_records([a, b])
+    plain = pd.concat([a, b], ignore_index=True)
+    for col in ("src", "sex"):
+        assert isinstance(both[col].dtype, pd.CategoricalDtype)
+        assert plain[col].dtype != both[col].dtype  # what pandas alone would have given
+        assert both[col].astype(object).where(both[col].notna(), None).tolist() == \
+            plain[col].astype(object).where(plain[col].notna(), None).tolist()
+    pd.testing.assert_frame_equal(both[["n", "code"]], plain[["n", "code"]], check_exact=True)
+
+
 def test_diagnosis_group_and_atc_classes_per_distinct():
     codes = pd.Series(["F20.0", "F31.1", None, "F50.0", "Z99", "F10.2"] * 4, dtype="string")
     pd.testing.assert_series_equal(N.diagnosis_group(codes), N.diagnosis_group(codes.astype("category")),
