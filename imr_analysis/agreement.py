@@ -1085,9 +1085,8 @@ def patient_level_agreement(cohort: pd.DataFrame, on: str = "total", max_missing
     SD in ``note``); Pearson r
     (``scipy.stats.pearsonr``, Fisher-z CI) and Spearman rho (``scipy.stats.spearmanr``,
     Fisher-z CI via ``pingouin.compute_esci``); ICC(A,1) two-way random absolute
-    agreement and ICC(C,1) consistency (``pingouin.intraclass_corr``, F-based 95% CI;
-    for more than 10^4 patients the same expressions on numpy mean squares, see
-    :func:`intraclass_correlations`);
+    agreement and ICC(C,1) consistency (``pingouin.intraclass_corr`` at every size, F-based
+    95% CI; see :func:`intraclass_correlations`);
     Lin's CCC (:func:`concordance_correlation`); Bland-Altman bias and limits of
     agreement (:func:`imr_analysis.bland_altman.limits_of_agreement`, exact CIs by
     default); paired t-test (``scipy.stats.ttest_rel``) and Wilcoxon signed-rank test
