@@ -116,12 +116,15 @@ def _categories(s):
 
 
 def _is_text(result) -> bool:
-    """A Series of text (``object``, ``str`` or ``string``), not a mask or a number."""
+    """A Series of text (``str`` or ``string``, or ``object`` holding only text), not a mask,
+    a number or tuples of codes."""
     import pandas as pd
 
-    return (isinstance(result, pd.Series) and not isinstance(result.dtype, pd.CategoricalDtype)
-            and (result.dtype == object or pd.api.types.is_string_dtype(result.dtype))
-            and not pd.api.types.is_bool_dtype(result.dtype))
+    if not isinstance(result, pd.Series) or isinstance(result.dtype, pd.CategoricalDtype):
+        return False
+    if result.dtype == object:
+        return pd.api.types.infer_dtype(result, skipna=True) in ("string", "empty")
+    return pd.api.types.is_string_dtype(result.dtype)
 
 
 def _text_categorical(result, codes, index):

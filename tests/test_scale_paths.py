@@ -108,6 +108,14 @@ def test_as_category_holds_the_same_text(func, args):
                expected)
 
 
+def test_as_category_leaves_non_text_alone():
+    """Tuples of ATC codes, masks and numbers are not text: ``as_category`` leaves them as they are."""
+    raw = pd.Series(["N05AH03, n06ab06", "", "XYZ|N07BC02"] * 400, dtype="category")
+    for func in (N.split_atc, N.parse_imrs_item, N.malformed_atc):
+        plain, asked = func(raw), func(raw, as_category=True)
+        _equal(plain, asked)
+
+
 def test_string_column_equals_astype_string():
     values = ["b", None, "a", "", "b", "à la", None]
     cat = pd.Series(pd.Categorical(values, categories=["z", "a", "b", "", "à la"]), index=range(10, 17), name="x")
