@@ -33,6 +33,8 @@ icc        ``agreement.intraclass_correlations`` on the user/provider totals; co
 Before the stages, a probe times filling 1 GB of memory new to a process, then 1 GB of
 reused pages (rows ``memory_fresh_1gb`` and ``memory_reused_1gb``): a machine
 characteristic, printed so that stage times from different machines can be compared.
+The memory settings the stages run with (pyarrow's memory pool, numpy's huge-page advice,
+the kernel's transparent huge pages) are printed and written with every row.
 """
 
 from __future__ import annotations
@@ -251,7 +253,43 @@ def machine() -> dict:
         mem_gb = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024 ** 3:.0f}"
     except (ValueError, OSError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version(),
+            "allocation": allocation()}
+
+
+def _thp_mode(name: str) -> str:
+    """The selected value (in brackets) of /sys/kernel/mm/transparent_hugepage/``name``."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage", name).read_text()
+    except OSError:
+        return "?"
+    return text[text.index("[") + 1:text.index("]")] if "[" in text else text.strip()
+
+
+def allocation() -> str:
+    """The memory settings the stages run with, e.g. ``arrow pool mimalloc; numpy huge
+    pages on; THP madvise/madvise``.
+
+    They change stage times at 10^6 patients by a sixth on the machine the README quotes
+    (see benchmarks/README.md, "Memory settings"). The stages run in subprocesses that
+    inherit this process's environment (``ARROW_DEFAULT_MEMORY_POOL``,
+    ``NUMPY_MADVISE_HUGEPAGE``), so what this process sees is what they see.
+    """
+    parts = []
+    try:
+        import pyarrow
+
+        parts.append(f"arrow pool {pyarrow.default_memory_pool().backend_name}")
+    except ImportError:
+        pass
+    try:
+        from numpy._core import multiarray  # numpy >= 2; the setter/getter are not public API
+
+        parts.append("numpy huge pages " + ("on" if multiarray._get_madvise_hugepage() else "off"))
+    except (ImportError, AttributeError):
+        pass
+    parts.append(f"THP {_thp_mode('enabled')}/{_thp_mode('defrag')}")
+    return "; ".join(parts)
 
 
 def _fmt_row(cols, widths):
@@ -379,6 +417,7 @@ def main(argv=None) -> int:
         stages = [s for s in stages if s not in COMPARE]
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, Python {info['python']}")
+    print(f"memory settings: {info['allocation']}")
     tmp = None
     if args.workdir:
         workroot = Path(args.workdir)
@@ -395,12 +434,13 @@ def main(argv=None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
-    fields = ["n_patients", "stage", "seconds", "min_s", "peak_mb", "input_mb", "error", "cpu", "cores"]
+    fields = ["n_patients", "stage", "seconds", "min_s", "peak_mb", "input_mb", "error", "cpu", "cores",
+              "allocation"]
     with open(args.out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for r in rows:
-            writer.writerow({**r, "cpu": info["cpu"], "cores": info["cores"]})
+            writer.writerow({**r, "cpu": info["cpu"], "cores": info["cores"], "allocation": info["allocation"]})
     print(f"wrote {args.out}")
     return 0
 
