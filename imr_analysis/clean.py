@@ -448,10 +448,10 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None, consume=False):
     ids = pa.array(form_in["patient_code"].astype("string").array).take(pa.array(form_pos))
     order = pc.array_sort_indices(ids, order="ascending", null_placement="at_end").to_numpy()
     columns = {}
-    kept = ("_line", "_key", "_file", "patient_code")
+    kept = ("_line", "_key", "_file", "patient_code")  # what the caller still needs; not in the EHR's part
     for frame, rows, skip, rename in (
             (form_in, form_pos[order], ("_line", "_key", "timestamp"), {"patient_code": "patient_id"}),
-            (ehr_in, ehr_pos[take[order]], ("_line", "_key", "_file", "patient_code"),
+            (ehr_in, ehr_pos[take[order]], kept,
              {"first_access_date": "first_treatment_date", "municipality": "residence_municipality"})):
         for col in list(frame.columns):
             if col not in skip:

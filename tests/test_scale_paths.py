@@ -224,7 +224,6 @@ def test_clean_raw_fast_equals_plain_on_generated_cohort(tmp_path, monkeypatch):
     assert len(fast.cohort) > 1000
 
 
-
 def test_cohort_built_while_letting_go_of_its_inputs_equals_the_plain_join(tmp_path, monkeypatch):
     # clean_raw lets derive drop each harmonised column once gathered (lower peak memory);
     # the cohort and the flow must be those of the join that keeps its inputs whole
@@ -249,6 +248,7 @@ def test_cohort_built_while_letting_go_of_its_inputs_equals_the_plain_join(tmp_p
     pd.testing.assert_frame_equal(consumed.cohort, plain.cohort, check_exact=True)
     pd.testing.assert_frame_equal(consumed.flow, plain.flow, check_exact=True)
     assert list(consumed.cohort.columns) == C.COHORT_COLUMNS and len(consumed.cohort) > 500
+
 
 def _link_reference(form, ehr, start, end):
     """The linkage rules written the straightforward way (pandas sort, duplicated, isin)."""
