@@ -490,10 +490,9 @@ def derive(form_in, ehr_in, form_rows=None, ehr_rows=None, consume=False):
     df["n_sessions"] = df["n_sessions"].astype("int64")
     for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
         df[col] = df[col].astype("Int64")
-    for col in ("patient_id", "source_ehr", "service_type", "service_unit", "sex", "residence_municipality",
-                "residence_district", "marital_status", "living_condition", "employment_status",
-                "diagnosis_icd10", "diagnosis_group", "atc_codes", "imr_format", "manual_version"):
-        df[col] = _string_column(df[col])
+    df["patient_id"] = _string_column(df["patient_id"])
+    for col in C.COHORT_CATEGORICAL_COLUMNS:
+        df[col] = _category_column(df[col])
     for col in C.MODULE_COLUMNS + C.MEDICATION_COLUMNS:
         if df[col].dtype != bool:
             df[col] = df[col].astype(bool)
@@ -515,8 +514,9 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
     Returns
     -------
     CleanResult
-        ``cohort`` (one row per patient, :data:`constants.COHORT_COLUMNS`), ``flow``
-        (one row per input record), ``data_mode`` and ``warnings``.
+        ``cohort`` (one row per patient, :data:`constants.COHORT_COLUMNS`; the text of
+        :data:`constants.COHORT_CATEGORICAL_COLUMNS` as ``category``), ``flow`` (one row
+        per input record), ``data_mode`` and ``warnings``.
 
     Raises
     ------
@@ -683,6 +683,38 @@ def _string_column(s):
         return s.astype("string")
     return pd.Series(_text_column(s.cat.codes.to_numpy(), s.cat.categories, dtype="string"), index=s.index,
                      name=s.name, copy=False)
+
+
+def _category_column(s):
+    """``s`` as a ``Categorical`` of text whose categories are the values it holds, sorted.
+
+    The cohort keeps its low-cardinality text (service, sex, diagnosis, ...) categorical:
+    one small integer per row instead of one string. Its categories are exactly the values
+    present, in sorted order, so the dtype depends on the values alone, not on the path
+    that built the column (unused categories, first-seen order).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = _category_column(pd.Series(pd.Categorical(["b", None, "a"], categories=["z", "b", "a"])))
+    >>> s.tolist(), list(s.cat.categories)
+    (['b', nan, 'a'], ['a', 'b'])
+    >>> list(_category_column(pd.Series(["M", "F", "M"], dtype="string")).cat.categories)
+    ['F', 'M']
+    """
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype("category")
+    codes = s.cat.codes.to_numpy()
+    names = np.asarray(s.cat.categories.astype(str), dtype=object)
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
+    order = used[np.argsort(names[used], kind="stable")]
+    recode = np.full(len(names) + 1, -1, dtype=np.int64)  # the last slot maps code -1 (missing) to -1
+    recode[order] = np.arange(len(order))
+    return pd.Series(pd.Categorical.from_codes(recode[codes], categories=pd.Index(list(names[order]), dtype="str"),
+                                               validate=False), index=s.index, name=s.name, copy=False)
 
 
 def _constant_category(value, index):

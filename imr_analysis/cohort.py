@@ -22,7 +22,9 @@ def load_cohort(processed_dir: str | Path | None = None, services=None):
     Returns
     -------
     pandas.DataFrame
-        Columns as :data:`imr_analysis.constants.COHORT_COLUMNS`.
+        Columns as :data:`imr_analysis.constants.COHORT_COLUMNS`; those of
+        :data:`~imr_analysis.constants.COHORT_CATEGORICAL_COLUMNS` are ``category`` whose
+        categories are the values present, sorted (also after ``services`` selects rows).
 
     Examples
     --------
@@ -46,4 +48,6 @@ def load_cohort(processed_dir: str | Path | None = None, services=None):
         if unknown:
             raise ValueError(f"unknown service type(s) {unknown}; choose from {list(SERVICE_TYPES)}")
         cohort = cohort[cohort["service_type"].isin(services)].reset_index(drop=True)
+        for col in cohort.columns[[isinstance(t, pd.CategoricalDtype) for t in cohort.dtypes]]:
+            cohort[col] = cohort[col].cat.remove_unused_categories()  # categories: the values present
     return cohort

@@ -339,6 +339,25 @@ COHORT_COLUMNS = (
     + ["imrs_user_total", "imrs_provider_total", "imrs_user_mean", "imrs_provider_mean"]
 )
 
+#: The cohort's text columns held as ``category`` (categories: the values present, sorted);
+#: ``patient_id`` (one value per row) is ``string``.
+COHORT_CATEGORICAL_COLUMNS = (
+    "source_ehr",
+    "service_type",
+    "service_unit",
+    "sex",
+    "residence_municipality",
+    "residence_district",
+    "marital_status",
+    "living_condition",
+    "employment_status",
+    "diagnosis_icd10",
+    "diagnosis_group",
+    "atc_codes",
+    "imr_format",
+    "manual_version",
+)
+
 #: Days in an average Gregorian month, used for durations in months.
 DAYS_PER_MONTH = 365.25 / 12
 DAYS_PER_YEAR = 365.25

@@ -92,16 +92,16 @@ def cohort_schema():
     Check = pa.Check
     cols = {
         "patient_id": pa.Column("string", unique=True, nullable=False),
-        "service_type": pa.Column("string", Check.isin(C.SERVICE_TYPES)),
-        "service_unit": pa.Column("string", Check.isin(list(C.SERVICE_UNITS))),
-        "sex": pa.Column("string", Check.isin(C.SEXES)),
+        "service_type": pa.Column("category", Check.isin(C.SERVICE_TYPES)),
+        "service_unit": pa.Column("category", Check.isin(list(C.SERVICE_UNITS))),
+        "sex": pa.Column("category", Check.isin(C.SEXES)),
         "age_at_imr_start": pa.Column("int64", Check.in_range(0, 120)),
         "age_at_first_treatment": pa.Column("int64", Check.in_range(0, 120)),
-        "residence_district": pa.Column("string", Check.isin(C.DISTRICTS)),
-        "diagnosis_group": pa.Column("string", Check.isin(C.DIAGNOSIS_GROUPS)),
+        "residence_district": pa.Column("category", Check.isin(C.DISTRICTS)),
+        "diagnosis_group": pa.Column("category", Check.isin(C.DIAGNOSIS_GROUPS)),
         "imr_duration_months": pa.Column("float64", Check.ge(0)),
         "illness_duration_years": pa.Column("float64", Check.ge(0)),
-        "imr_format": pa.Column("string", Check.isin(C.IMR_FORMATS)),
+        "imr_format": pa.Column("category", Check.isin(C.IMR_FORMATS)),
         "n_sessions": pa.Column("int64", Check.ge(1)),
         "n_modules": pa.Column("int64", Check.in_range(0, C.N_MODULES)),
     }

@@ -36,6 +36,22 @@ def test_derivations_known_answers(tmp_path):
     assert r.data_mode == "synthetic"
 
 
+def test_cohort_text_is_categorical_with_the_values_present_sorted(tmp_path):
+    efeso = [rf.efeso_row(code="EF00001", sex="M"), rf.efeso_row(code="EF00002", sex="F"),
+             rf.efeso_row(code="EF00003", sex="F", diagnosis="F31.1")]  # no form row: not in the cohort
+    form = [rf.form_row(code="EF00001"), rf.form_row(code="EF00002"), rf.form_row(code="SD00001", unit="SerD Cento")]
+    c = clean_raw(rf.write_exports(tmp_path, efeso=efeso, form=form)).cohort
+    assert len(c) == 3
+    assert c["patient_id"].dtype == "string"
+    for col in C.COHORT_CATEGORICAL_COLUMNS:
+        cats = list(c[col].cat.categories)
+        assert c[col].cat.categories.dtype == "str", col
+        assert cats == sorted(c[col].dropna().unique()), col  # no unused category, sorted
+    assert list(c["sex"].cat.categories) == ["F", "M"]
+    assert list(c["source_ehr"].cat.categories) == ["EFESO", "Sister"]
+    assert list(c["diagnosis_group"].cat.categories) == ["schizophrenia_spectrum", "substance_use"]  # no bipolar
+
+
 def test_linkage_exclusions_and_flow_balance(tmp_path):
     efeso = [rf.efeso_row(code="EF00001"), rf.efeso_row(code="EF00002"), rf.efeso_row(code="EF00003"),
              rf.efeso_row(code="EF00004")]

@@ -35,6 +35,28 @@ def test_committed_cohort_is_what_the_cleaner_makes(committed_cohort):
     pd.testing.assert_frame_equal(committed_cohort, fresh)
 
 
+def test_committed_cohort_meets_the_cohort_schema(committed_cohort):
+    from pandera.errors import SchemaError
+
+    from imr_analysis.schemas import cohort_schema
+
+    cohort_schema().validate(committed_cohort)
+    bad = committed_cohort.copy()
+    bad["sex"] = bad["sex"].cat.rename_categories({"M": "X"})
+    with pytest.raises(SchemaError, match="sex"):
+        cohort_schema().validate(bad)
+    with pytest.raises(SchemaError, match="sex"):
+        cohort_schema().validate(committed_cohort.assign(sex=committed_cohort["sex"].astype("string")))
+
+
+def test_a_service_subset_keeps_only_the_categories_present():
+    serd = load_cohort(services=["SerD"])
+    assert len(serd) > 0 and set(serd["service_type"]) == {"SerD"}
+    assert list(serd["service_type"].cat.categories) == ["SerD"]
+    for col in C.COHORT_CATEGORICAL_COLUMNS:
+        assert list(serd[col].cat.categories) == sorted(serd[col].dropna().unique()), col
+
+
 def test_committed_cohort_reproduces_every_consistent_published_figure(committed_cohort):
     check = check_published(committed_cohort)
     mismatched = check[check["status"] == "mismatch"]

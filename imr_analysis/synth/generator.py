@@ -1194,6 +1194,8 @@ def _truth_frame(A) -> pd.DataFrame:
     df["imrs_user_mean"] = U.mean(axis=1).astype("float64")
     df["imrs_provider_mean"] = Pv.mean(axis=1).astype("float64")
     _ = n
+    for col in C.COHORT_CATEGORICAL_COLUMNS:  # categories: the values present, sorted
+        df[col] = df[col].astype(pd.CategoricalDtype(pd.Index(sorted(df[col].dropna().unique()), dtype="str")))
     return df[C.COHORT_COLUMNS]
 
 
