@@ -1195,7 +1195,8 @@ def _truth_frame(A) -> pd.DataFrame:
     df["imrs_provider_mean"] = Pv.mean(axis=1).astype("float64")
     _ = n
     for col in C.COHORT_CATEGORICAL_COLUMNS:  # categories: the values present, sorted
-        df[col] = df[col].astype(pd.CategoricalDtype(pd.Index(sorted(df[col].dropna().unique()), dtype="str")))
+        as_cat = df[col].astype("category")
+        df[col] = as_cat.cat.set_categories(pd.Index(sorted(as_cat.cat.categories), dtype="str"))
     return df[C.COHORT_COLUMNS]
 
 
