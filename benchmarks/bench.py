@@ -270,8 +270,9 @@ def allocation() -> str:
     """The memory settings the stages run with, e.g. ``arrow pool mimalloc; numpy huge
     pages on; THP madvise/madvise``.
 
-    They change stage times at 10^6 patients by a sixth on the machine the README quotes
-    (see benchmarks/README.md, "Memory settings"). The stages run in subprocesses that
+    They can change stage times at 10^6 patients: by a sixth on the machine the README
+    quotes before the cohort kept its text categorical, by less than the spread between
+    runs since (see benchmarks/README.md, "Memory settings"). The stages run in subprocesses that
     inherit this process's environment (``ARROW_DEFAULT_MEMORY_POOL``,
     ``NUMPY_MADVISE_HUGEPAGE``), so what this process sees is what they see.
     """
