@@ -86,6 +86,7 @@ def _unit_entities(data_units: pd.Series, data_types: pd.Series, codes: np.ndarr
     own_type = {u: v["service_type"] for u, v in SERVICE_UNITS.items()}
     if any(names[u] in own_type and own_type[names[u]] != groups[g] for u, g in zip(*np.nonzero(pairs))):
         observed = pd.DataFrame({"service_unit": data_units, "service_type": data_types})[codes >= 0]
+        observed = observed.astype("str")  # plain text: comparing categoricals needs equal categories
         observed = observed.drop_duplicates()
         mismatch = observed.loc[observed["service_unit"].isin(SERVICE_UNITS)
                                 & (observed["service_unit"].map(own_type) != observed["service_type"])]

@@ -103,6 +103,18 @@ def test_services_and_errors(tiny):
         t2.table2_long(tiny.drop(columns="n_sessions"))
 
 
+def test_a_unit_under_another_type_is_named_with_categorical_columns(tiny):
+    # the cohort's text is categorical; after selecting rows the type may keep a category
+    # the units no longer map to, and categoricals with different categories cannot be compared
+    bad = tiny.astype({"service_unit": "category", "service_type": "category"})
+    bad = bad[bad["service_unit"].isin(["CMHC Ferrara", "SerD Ferrara"])].reset_index(drop=True)
+    bad["service_unit"] = bad["service_unit"].cat.remove_unused_categories()
+    assert "EDP" in bad["service_type"].cat.categories
+    bad.loc[bad["service_type"] == "CMHC", "service_unit"] = "SerD Ferrara"
+    with pytest.raises(ValueError, match="service_unit and service_type disagree.*'SerD Ferrara'.*'CMHC'"):
+        t2.table2_long(bad)
+
+
 def test_tests_cross_checked_with_scipy(tiny):
     tests = t2.table2_tests(tiny).set_index(["variable", "comparison"])
     assert set(tests.index) == {(v, c) for v in t2.TEST_VARIABLES for c in ["all services", "CMHC vs SerD"]}
