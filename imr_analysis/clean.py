@@ -110,7 +110,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today=None):
     Columns: patient_code, birth_year, sex, municipality, first_access_date,
     diagnosis_icd10, atc_codes (valid codes joined by ";"), programme_start_date, education_years,
     marital_status, living_condition, employment_status, source_ehr, _line. The text
-    columns but the patient code are ``Categorical`` (:func:`derive` spells them out).
+    columns but the patient code are ``Categorical``, as they stay in the cohort (:func:`derive`).
     """
     import pandas as pd
 
@@ -186,7 +186,7 @@ def _service_type(raw_units):
 def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     """Typed, canonical version of the IMR summary form, one row per completed programme.
 
-    The text columns but the patient code are ``Categorical`` (:func:`derive` spells them out).
+    The text columns but the patient code are ``Categorical``, as they stay in the cohort (:func:`derive`).
     """
     import pandas as pd
 

@@ -48,6 +48,6 @@ def load_cohort(processed_dir: str | Path | None = None, services=None):
         if unknown:
             raise ValueError(f"unknown service type(s) {unknown}; choose from {list(SERVICE_TYPES)}")
         cohort = cohort[cohort["service_type"].isin(services)].reset_index(drop=True)
-        for col in cohort.columns[[isinstance(t, pd.CategoricalDtype) for t in cohort.dtypes]]:
+        for col in cohort.select_dtypes("category").columns:
             cohort[col] = cohort[col].cat.remove_unused_categories()  # categories: the values present
     return cohort
