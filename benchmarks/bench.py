@@ -167,7 +167,8 @@ def _stage_function(stage: str, workdir: Path):
 
 
 def memory_probe(gigabytes: float = 1.0) -> dict:
-    """Seconds to fill ``gigabytes`` of memory new to this process, then the same amount again.
+    """Seconds per GB to fill ``gigabytes`` of memory new to this process, then the same amount
+    again: wall time, and CPU time split into user and system (``resource.getrusage``).
 
     The first fill pays for the operating system (and, on a virtual machine, the host)
     handing over and zeroing fresh pages; the second reuses pages the first one just
@@ -178,17 +179,22 @@ def memory_probe(gigabytes: float = 1.0) -> dict:
     import numpy as np
 
     n = int(gigabytes * 1024 ** 3) // 8
-    times = []
-    for _ in range(2):
+    out = {}
+    for label in ("fresh", "reused"):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         block = np.ones(n)
-        times.append(time.perf_counter() - t0)
+        out[f"{label}_s_per_gb"] = (time.perf_counter() - t0) / gigabytes
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        out[f"{label}_user_s_per_gb"] = (r1.ru_utime - r0.ru_utime) / gigabytes
+        out[f"{label}_sys_s_per_gb"] = (r1.ru_stime - r0.ru_stime) / gigabytes
         del block
-    return {"fresh_s_per_gb": times[0] / gigabytes, "reused_s_per_gb": times[1] / gigabytes}
+    return out
 
 
 def child(stage: str, workdir: Path, repeats: int) -> None:
-    """Run one stage ``repeats`` times; print one JSON line with times and peak memory."""
+    """Run one stage ``repeats`` times; print one JSON line with its wall times, its CPU times
+    (user and system, all threads) and peak memory."""
     if stage == "memory":
         print(json.dumps(memory_probe()))
         return
@@ -199,14 +205,19 @@ def child(stage: str, workdir: Path, repeats: int) -> None:
     prepare, run = _stage_function(stage, workdir)
     data = prepare()
     rss_input = _maxrss_mb()
-    times = []
+    times, user, system = [], [], []
     for _ in range(repeats):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         out = run(data)
         times.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        user.append(r1.ru_utime - r0.ru_utime)  # all threads of the process (pyarrow reads on two)
+        system.append(r1.ru_stime - r0.ru_stime)
     if stage == "clean":  # the cohort the other stages read
         out.cohort.to_parquet(workdir / "cohort.parquet")
-    print(json.dumps({"seconds": times, "peak_mb": _maxrss_mb(), "input_mb": rss_input}))
+    print(json.dumps({"seconds": times, "user_s": user, "sys_s": system, "peak_mb": _maxrss_mb(),
+                      "input_mb": rss_input}))
 
 
 # --------------------------------------------------------------------------------------
@@ -220,9 +231,10 @@ def bench_memory(workroot: Path, timeout: float) -> list[dict]:
         return []
     print(f"memory: filling 1 GB new to a process takes {res['fresh_s_per_gb']:.2f} s the first time, "
           f"{res['reused_s_per_gb']:.2f} s when the pages are reused")
-    return [{"n_patients": "", "stage": stage, "seconds": round(res[key], 3), "min_s": round(res[key], 3),
-             "peak_mb": "", "input_mb": "", "error": ""}
-            for stage, key in (("memory_fresh_1gb", "fresh_s_per_gb"), ("memory_reused_1gb", "reused_s_per_gb"))]
+    return [{"n_patients": "", "stage": f"memory_{key}_1gb", "seconds": round(res[f"{key}_s_per_gb"], 3),
+             "min_s": round(res[f"{key}_s_per_gb"], 3), "user_s": round(res[f"{key}_user_s_per_gb"], 3),
+             "sys_s": round(res[f"{key}_sys_s_per_gb"], 3), "peak_mb": "", "input_mb": "", "error": ""}
+            for key in ("fresh", "reused")]
 
 
 def _run_child(stage: str, workdir: Path, repeats: int, timeout: float) -> dict:
@@ -268,7 +280,7 @@ def _thp_mode(name: str) -> str:
 
 def allocation() -> str:
     """The memory settings the stages run with, e.g. ``arrow pool mimalloc; numpy huge
-    pages on; THP madvise/madvise``.
+    pages on; THP madvise/madvise; free page reporting on (2 MB blocks)``.
 
     They can change stage times at 10^6 patients: by a sixth on the machine the README
     quotes before the cohort kept its text categorical, by less than the spread between
@@ -290,7 +302,45 @@ def allocation() -> str:
     except (ImportError, AttributeError):
         pass
     parts.append(f"THP {_thp_mode('enabled')}/{_thp_mode('defrag')}")
+    parts.append(page_reporting())
     return "; ".join(parts)
+
+
+def page_reporting(sys_root: str | Path = "/sys") -> str:
+    """Whether this (virtual) machine hands the memory its kernel frees back to the host.
+
+    With virtio-balloon *free page reporting* the guest kernel reports free blocks of
+    ``4 KiB * 2**page_reporting_order`` to the hypervisor, which takes them back; the next
+    process to touch such memory waits while the host supplies it again. That is what makes
+    memory new to a process slow on such a machine (the ``memory_fresh_1gb`` row).
+
+    Returns ``"free page reporting on (2 MB blocks)"`` when a virtio-balloon device that
+    offers reporting (feature bit 5, ``VIRTIO_BALLOON_F_REPORTING``) is bound to its driver,
+    else ``"free page reporting off"``.
+
+    Examples
+    --------
+    >>> page_reporting("/nonexistent")
+    'free page reporting off'
+    """
+    root = Path(sys_root)
+    for dev in sorted((root / "bus" / "virtio" / "devices").glob("*")):
+        try:
+            if (dev / "driver").resolve().name != "virtio_balloon":
+                continue
+            features = (dev / "features").read_text().strip()
+        except OSError:
+            continue
+        if len(features) > 5 and features[5] == "1":
+            try:
+                order = int((root / "module" / "page_reporting" / "parameters" / "page_reporting_order")
+                            .read_text().strip())
+                size = 4 * 2 ** order
+                block = f"{size // 1024} MB" if size >= 1024 else f"{size} KB"
+                return f"free page reporting on ({block} blocks)"
+            except (OSError, ValueError):
+                return "free page reporting on"
+    return "free page reporting off"
 
 
 def _fmt_row(cols, widths):
@@ -299,8 +349,8 @@ def _fmt_row(cols, widths):
 
 def bench_sizes(sizes, stages, repeats, workroot: Path, timeout: float) -> list[dict]:
     rows = []
-    header = ["n_patients", "stage", "seconds", "min_s", "peak_mb", "input_mb"]
-    widths = [10, 13, 8, 8, 8, 8]
+    header = ["n_patients", "stage", "seconds", "min_s", "user_s", "sys_s", "peak_mb", "input_mb"]
+    widths = [10, 13, 8, 8, 8, 8, 8, 8]
     print(_fmt_row(header, widths))
     for n in sizes:
         workdir = workroot / f"n_{n}"
@@ -315,10 +365,11 @@ def bench_sizes(sizes, stages, repeats, workroot: Path, timeout: float) -> list[
             res = _run_child(stage, workdir, 1 if stage == "generate" else repeats, timeout)
             row = {"n_patients": n, "stage": stage}
             if "error" in res:
-                row.update(seconds="", min_s="", peak_mb="", input_mb="", error=res["error"])
+                row.update(seconds="", min_s="", user_s="", sys_s="", peak_mb="", input_mb="", error=res["error"])
             else:
                 t = res["seconds"]
                 row.update(seconds=round(sum(t) / len(t), 3), min_s=round(min(t), 3),
+                           user_s=round(sum(res["user_s"]) / len(t), 3), sys_s=round(sum(res["sys_s"]) / len(t), 3),
                            peak_mb=round(res["peak_mb"]), input_mb=round(res["input_mb"]), error="")
             rows.append(row)
             print(_fmt_row([row[h] for h in header], widths) + (f"  ERROR {row['error']}" if row["error"] else ""),
@@ -332,8 +383,10 @@ def summarise(rows) -> None:
         core = [by.get((n, s)) for s in CORE]
         if all(core):
             total = sum(r["seconds"] for r in core)
+            user, system = (sum(r[k] for r in core) for k in ("user_s", "sys_s"))
             peak = max(r["peak_mb"] for r in core)
-            print(f"n={n}: clean + table1 + table2 + agreement = {total:.2f} s, max peak {peak} MB")
+            print(f"n={n}: clean + table1 + table2 + agreement = {total:.2f} s (CPU time: user {user:.2f} s, "
+                  f"system {system:.2f} s), max peak {peak} MB")
         if (n, "table1") in by and (n, "tableone") in by:
             ours, theirs = by[(n, "table1")]["seconds"], by[(n, "tableone")]["seconds"]
             print(f"n={n}: Table 1 ours {ours:.3f} s, tableone {theirs:.3f} s, ours/theirs = {ours / theirs:.3f}")
@@ -388,7 +441,8 @@ def bench_reproduce(workroot: Path, repeats: int) -> list[dict]:
             if proc.returncode != 0:
                 print(f"{label}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
         rows.append({"n_patients": "", "stage": label, "seconds": round(sum(times) / len(times), 3),
-                     "min_s": round(min(times), 3), "peak_mb": "", "input_mb": "", "error": ""})
+                     "min_s": round(min(times), 3), "user_s": "", "sys_s": "", "peak_mb": "", "input_mb": "",
+                     "error": ""})
         print(f"{label:16s} {len(names)} notebooks: mean {sum(times) / len(times):.2f} s, min {min(times):.2f} s")
     ratio = rows[0]["seconds"] / rows[1]["seconds"]
     print(f"reproduce / floor = {ratio:.2f} (target <= 1.5)")
@@ -435,8 +489,8 @@ def main(argv=None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
-    fields = ["n_patients", "stage", "seconds", "min_s", "peak_mb", "input_mb", "error", "cpu", "cores",
-              "allocation"]
+    fields = ["n_patients", "stage", "seconds", "min_s", "user_s", "sys_s", "peak_mb", "input_mb", "error", "cpu",
+              "cores", "allocation"]
     with open(args.out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
