@@ -3,9 +3,9 @@
 Every (size, stage) runs in a fresh Python subprocess, so its peak resident memory
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that stage's alone (plus the
 interpreter, the libraries and its input). Inside the subprocess only the stage itself
-is timed: imports and loading the input (the raw exports for ``clean``, the cleaned
-cohort for the others) are not. Results are printed as a table and written to
-``benchmarks/results.csv``.
+is timed, in wall-clock seconds and in CPU time (user and system): imports and loading the
+input (the raw exports for ``clean``, the cleaned cohort for the others) are not. Results
+are printed as a table and written to ``benchmarks/results.csv``.
 
 Usage
 -----
@@ -34,7 +34,8 @@ Before the stages, a probe times filling 1 GB of memory new to a process, then 1
 reused pages (rows ``memory_fresh_1gb`` and ``memory_reused_1gb``): a machine
 characteristic, printed so that stage times from different machines can be compared.
 The memory settings the stages run with (pyarrow's memory pool, numpy's huge-page advice,
-the kernel's transparent huge pages) are printed and written with every row.
+the kernel's transparent huge pages, a virtual machine's free page reporting) are printed
+and written with every row.
 """
 
 from __future__ import annotations
