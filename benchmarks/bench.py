@@ -65,6 +65,17 @@ SEED = 20170401
 # --------------------------------------------------------------------------------------
 # Child side: one stage in this process
 # --------------------------------------------------------------------------------------
+def _timed(fn, *args):
+    """``(result, wall seconds, user CPU seconds, system CPU seconds)`` of ``fn(*args)``
+    (CPU time of every thread of this process, from ``resource.getrusage``)."""
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    result = fn(*args)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return result, wall, r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
+
+
 def _maxrss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 1024 / 1024 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
@@ -182,13 +193,10 @@ def memory_probe(gigabytes: float = 1.0) -> dict:
     n = int(gigabytes * 1024 ** 3) // 8
     out = {}
     for label in ("fresh", "reused"):
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
-        t0 = time.perf_counter()
-        block = np.ones(n)
-        out[f"{label}_s_per_gb"] = (time.perf_counter() - t0) / gigabytes
-        r1 = resource.getrusage(resource.RUSAGE_SELF)
-        out[f"{label}_user_s_per_gb"] = (r1.ru_utime - r0.ru_utime) / gigabytes
-        out[f"{label}_sys_s_per_gb"] = (r1.ru_stime - r0.ru_stime) / gigabytes
+        block, wall, user, system = _timed(np.ones, n)
+        out[f"{label}_s_per_gb"] = wall / gigabytes
+        out[f"{label}_user_s_per_gb"] = user / gigabytes
+        out[f"{label}_sys_s_per_gb"] = system / gigabytes
         del block
     return out
 
@@ -208,13 +216,10 @@ def child(stage: str, workdir: Path, repeats: int) -> None:
     rss_input = _maxrss_mb()
     times, user, system = [], [], []
     for _ in range(repeats):
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
-        t0 = time.perf_counter()
-        out = run(data)
-        times.append(time.perf_counter() - t0)
-        r1 = resource.getrusage(resource.RUSAGE_SELF)
-        user.append(r1.ru_utime - r0.ru_utime)  # all threads of the process (pyarrow reads on two)
-        system.append(r1.ru_stime - r0.ru_stime)
+        out, wall, cpu_user, cpu_system = _timed(run, data)  # CPU: all threads (pyarrow reads on two)
+        times.append(wall)
+        user.append(cpu_user)
+        system.append(cpu_system)
     if stage == "clean":  # the cohort the other stages read
         out.cohort.to_parquet(workdir / "cohort.parquet")
     print(json.dumps({"seconds": times, "user_s": user, "sys_s": system, "peak_mb": _maxrss_mb(),

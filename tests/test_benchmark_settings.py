@@ -15,6 +15,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _bench():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench
+    finally:
+        sys.path.pop(0)
+    return bench
+
+
 def _allocation(**env) -> str:
     """``bench.allocation()`` in a new interpreter with the given environment variables
     (numpy and pyarrow read them when they are imported)."""
@@ -42,23 +51,10 @@ def test_allocation_reports_the_settings_in_effect():
 @pytest.mark.skipif(not Path("/sys/kernel/mm/transparent_hugepage/enabled").exists(),
                     reason="no transparent huge pages on this kernel")
 def test_thp_mode_is_the_bracketed_choice():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench
-    finally:
-        sys.path.pop(0)
+    bench = _bench()
     text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
     mode = bench._thp_mode("enabled")
     assert f"[{mode}]" in text and mode in {"always", "madvise", "never"}
-
-
-def _bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench
-    finally:
-        sys.path.pop(0)
-    return bench
 
 
 def _fake_sys(root: Path, features: str, driver: str = "virtio_balloon", order: str | None = "9") -> Path:
