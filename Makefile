@@ -9,7 +9,13 @@ export JUPYTER_PREFER_ENV_PATH := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name python3 -p no:cacheprovider
+# The one kernel every notebook names (imr_analysis.runner.KERNELSPEC; a test checks they agree).
+KERNEL_NAME    := python3
+KERNEL_DISPLAY := Python 3 (IMR compendium)
+# JupyterLab refuses to start as root (Docker, Binder, many lab servers) unless told.
+LAB_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL_NAME) -p no:cacheprovider
 
 .DEFAULT_GOAL := help
 .PHONY: help install reproduce test unit nbval notebooks synth scan lab bench clean
@@ -23,7 +29,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --requirement requirements.lock
 	$(PY) -m pip install --quiet --no-deps --editable .
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (IMR compendium)" >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)" >/dev/null
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv with the pinned dependencies, the package and a python3 kernel
@@ -52,7 +58,7 @@ scan: $(STAMP) ## Scan data, tables, figures and notebooks for direct identifier
 	$(PY) -m imr_analysis scan data tables figures notebooks
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks
 
 bench: $(STAMP) ## Benchmarks: time each stage at 10^3..10^6 patients
 	$(PY) benchmarks/bench.py

@@ -65,8 +65,11 @@ __all__ = [
 
 #: Two-digit numbered notebooks: ``NN_name.ipynb``.
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_.+\.ipynb$")
+#: The kernel every notebook names; ``make install`` installs it into ``.venv`` under this
+#: display name, so JupyterLab opens a committed notebook without marking it modified.
 KERNEL_NAME = "python3"
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL_NAME}
+KERNEL_DISPLAY_NAME = "Python 3 (IMR compendium)"
+KERNELSPEC = {"display_name": KERNEL_DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
 #: Tag of the final markdown cell holding the colophon.
 COLOPHON_TAG = "colophon"
 #: Data mode when :func:`imr_analysis.ingest.detect_data_mode` cannot say (treated as private).
@@ -311,7 +314,7 @@ def strip_volatile_metadata(nb) -> Any:
 
     Removes papermill's notebook and per-cell metadata, nbclient's ``execution``
     timestamps, ``ExecuteTime``, widget state and papermill's error-marker cells, sets
-    the kernelspec to ``python3``, and renumbers the executed code cells 1..n in order
+    the kernelspec to :data:`KERNELSPEC`, and renumbers the executed code cells 1..n in order
     (their ``execute_result`` outputs too). Outputs are kept.
 
     Parameters
@@ -337,9 +340,7 @@ def strip_volatile_metadata(nb) -> Any:
     """
     for key in _NOTEBOOK_VOLATILE_KEYS:
         nb.metadata.pop(key, None)
-    spec = nb.metadata.get("kernelspec") or {}
-    if spec.get("name") != KERNEL_NAME:
-        nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.cells = [
         c for c in nb.cells if not set(c.get("metadata", {}).get("tags", [])) & set(_PAPERMILL_TAGS)
     ]

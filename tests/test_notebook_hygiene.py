@@ -153,9 +153,11 @@ def metadata_problems(nb) -> list[str]:
 
 
 def kernel_problems(nb) -> list[str]:
-    """The kernelspec is ``python3``."""
-    name = nb.metadata.get("kernelspec", {}).get("name")
-    return [] if name == "python3" else [f"kernelspec name is {name!r}, expected 'python3'"]
+    """The kernelspec is the compendium's one kernel (name and display name), as ``make install`` installs it."""
+    from imr_analysis.runner import KERNELSPEC
+
+    spec = dict(nb.metadata.get("kernelspec", {}))
+    return [] if spec == KERNELSPEC else [f"kernelspec is {spec!r}, expected {KERNELSPEC!r}"]
 
 
 def structure_problems(nb) -> list[str]:
@@ -225,7 +227,7 @@ def test_committed_notebook_names():
 def _clean_notebook():
     v4 = nbformat.v4
     nb = v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (IMR compendium)", "language": "python"}
     params = v4.new_code_cell('raw_dir = ""\nalpha = 0.05\nservices = ["CMHC", "SerD"]\ndpi: int = 300',
                               execution_count=1)  # fmt: skip
     params.metadata["tags"] = ["parameters"]
@@ -305,7 +307,10 @@ def test_volatile_metadata_is_caught():
 def test_kernel_and_structure_are_caught():
     nb = _clean_notebook()
     nb.metadata["kernelspec"]["name"] = "imr-env"
-    assert kernel_problems(nb) == ["kernelspec name is 'imr-env', expected 'python3'"]
+    assert kernel_problems(nb) and "'imr-env'" in kernel_problems(nb)[0]
+    nb = _clean_notebook()
+    nb.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+    assert kernel_problems(nb) and "Python 3 (ipykernel)" in kernel_problems(nb)[0]
     nb.cells = nb.cells[1:]
     assert structure_problems(nb)
 
@@ -390,3 +395,26 @@ def test_sanitize_replaces_volatile_text(volatile, expected):
 def test_sanitize_never_touches_results(result_text):
     _, sanitize = _sanitizer()
     assert sanitize(result_text) == result_text
+
+
+def test_one_kernel_name_everywhere():
+    """The Makefile installs, and nbval runs, the kernel the runner writes into every notebook."""
+    from imr_analysis.runner import KERNEL_DISPLAY_NAME, KERNEL_NAME
+
+    makefile = (paths.project_root() / "Makefile").read_text(encoding="utf-8")
+    assert re.search(rf"^KERNEL_NAME\s*:=\s*{re.escape(KERNEL_NAME)}\s*$", makefile, re.M)
+    assert re.search(rf"^KERNEL_DISPLAY\s*:=\s*{re.escape(KERNEL_DISPLAY_NAME)}\s*$", makefile, re.M)
+    assert '--name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"' in makefile
+    assert "--nbval-kernel-name $(KERNEL_NAME)" in makefile
+
+
+def test_make_lab_works_as_root_and_as_a_user():
+    """JupyterLab refuses root without --allow-root; a user must not get the flag."""
+    import os
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "lab"], cwd=paths.project_root(),
+                         capture_output=True, text=True, check=True).stdout
+    lab = [line for line in out.splitlines() if "jupyter lab" in line]
+    assert len(lab) == 1
+    assert ("--allow-root" in lab[0]) == (os.geteuid() == 0)

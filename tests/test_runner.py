@@ -448,7 +448,7 @@ def test_strip_volatile_metadata_renumbers_and_cleans():
         c.metadata.update(tags=[], papermill={"status": "completed"}, ExecuteTime={"x": 1})
     nb.cells[1].metadata["tags"] = ["parameters"]
     runner.strip_volatile_metadata(nb)
-    assert "papermill" not in nb.metadata and nb.metadata.kernelspec.name == "python3"
+    assert "papermill" not in nb.metadata and nb.metadata.kernelspec == runner.KERNELSPEC
     assert [dict(c.metadata) for c in nb.cells] == [{}, {"tags": ["parameters"]}, {}, {}]
     assert [c.get("execution_count") for c in nb.cells[1:]] == [1, None, 2]
     assert nb.cells[3].outputs[0].execution_count == 2
