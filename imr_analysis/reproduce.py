@@ -339,6 +339,49 @@ def summary_line(check_df) -> str:
     '2 matched, 0 mismatched, 1 paper-inconsistent, 1 not recomputable'
     """
     counts = check_df["status"].value_counts()
-    return (f"{int(counts.get('match', 0))} matched, {int(counts.get('mismatch', 0))} mismatched, "
+    line = (f"{int(counts.get('match', 0))} matched, {int(counts.get('mismatch', 0))} mismatched, "
             f"{int(counts.get('paper-inconsistent', 0))} paper-inconsistent, "
             f"{int(counts.get('not-recomputable', 0))} not recomputable")
+    if counts.get(WITHHELD, 0):
+        line = (f"{int(counts[WITHHELD])} comparisons withheld (private data), "
+                f"{int(counts.get('paper-inconsistent', 0))} paper-inconsistent, "
+                f"{int(counts.get('not-recomputable', 0))} not recomputable")
+    return line
+
+
+#: Status of a figure whose comparison is not published (private data).
+WITHHELD = "withheld (private data)"
+
+
+def public_check(check_df, profile):
+    """The audit of :func:`check_published` as it may be shown under a disclosure profile.
+
+    With the ``none`` profile (the shipped synthetic data) the audit is returned as it is.
+    Otherwise the cohort is a department's own: its recomputed values describe groups of
+    any size (a service of 5 patients, the youngest patient's age) and even a status
+    discloses them (``match`` against "five patients" says the count is 5). The recomputed
+    values are then removed and every status but ``paper-inconsistent`` and
+    ``not-recomputable`` (verdicts about the paper, not the data) becomes
+    :data:`WITHHELD`; the disclosure-controlled tables of notebooks 02-05 are the
+    department's results.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> check = pd.DataFrame({"id": ["n", "p"], "recomputed": [5.0, 0.3], "recomputed_printed": ["5", "0.3"],
+    ...                       "status": ["match", "paper-inconsistent"], "reason": ["", "typo"]})
+    >>> public_check(check, "opensafely")[["recomputed_printed", "status"]].values.tolist()
+    [['[REDACTED]', 'withheld (private data)'], ['[REDACTED]', 'paper-inconsistent']]
+    """
+    from . import disclosure
+
+    prof = disclosure.get_profile(profile) if isinstance(profile, str) else profile
+    out = check_df.copy()
+    if prof.is_noop:
+        return out
+    out["recomputed"] = float("nan")
+    out["recomputed_printed"] = disclosure.REDACTED_MARKER
+    keep = out["status"].isin(["paper-inconsistent", "not-recomputable"])
+    out["status"] = out["status"].where(keep, WITHHELD)
+    out["reason"] = out["reason"].where(out["status"] == "paper-inconsistent", "")
+    return out
