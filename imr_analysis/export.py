@@ -13,9 +13,9 @@ SD computed on one machine ends ``...436``, on another ``...437``). Rounding hid
 difference unless the value lies within the difference of a rounding boundary. The tests
 perturb every written float by a relative 1e-13 -- about a thousand times a real
 cross-machine difference -- in both directions and require identical bytes; at 12
-significant digits 69 of the shipped tables' ~1,000 non-integer floats change under that
-perturbation, at 9 none does, and 9 digits is still far beyond any precision a statistic
-of this study carries. The human-facing tables (Markdown, LaTeX, HTML and the formatted
+significant digits a +1e-13 perturbation changes 33 of the 895 non-integer floats in the
+tables of notebooks 01-05, at 9 none does, and 9 digits is still far beyond any precision
+a statistic of this study carries. The human-facing tables (Markdown, LaTeX, HTML and the formatted
 CSV tables) keep their display precision (``42.04 (11.75)``, ``<0.001``).
 """
 
