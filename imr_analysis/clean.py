@@ -17,10 +17,15 @@ Rules (documented, one by one, in ``data/raw/README.md``):
 - Records that are valid but outside the study are excluded and logged in the flow:
   a form row completed outside the observation period; a form row with no EHR record;
   a further programme of a patient already included; an EHR record with no form row.
+  A form row gets the first of its reasons in that order (:func:`link`), and the
+  programme analysed is the first completed one: earliest stop date, then earliest
+  start date, then earliest line of the form (:data:`FIRST_PROGRAMME_ORDER`).
+- A linked form row is checked against its EHR record (IMR start not before the first
+  access) whatever its exclusion reason: bad data is reported, not hidden by a rule.
 - Missing social variables and missing IMRS items are kept (missing) and counted.
 - Oddities that do not change the analysis are kept with a warning (``warnings``): an
   unknown column, an unreadable form timestamp, empty rows, a service unit whose EHR
-  is not the one holding the patient's code.
+  is not the one holding the patient's code (the service type is the unit's).
 
 :func:`check_flow` verifies that the flow lists every record of every file exactly
 once and that its included rows are the cohort.
@@ -47,9 +52,25 @@ FLOW_COLUMNS = ["source", "file", "line", "patient_id", "status", "reason"]
 REASON_INCLUDED = "included"
 REASON_OUTSIDE_PERIOD = "programme completed outside the observation period"
 REASON_NO_EHR = "no EFESO or Sister record for this patient code"
-REASON_REPEAT = "further programme of a patient already included (the first completed one is analysed)"
+REASON_REPEAT = ("further programme of a patient already included (the first programme completed within the "
+                 "observation period is analysed)")
 REASON_NO_FORM = "no IMR summary form row for this patient (programme not completed or not reported)"
 REASON_FORM_EXCLUDED = "the patient's only IMR summary form row(s) were excluded"
+
+#: The exclusion reasons of a form row, in the order they are checked: a row that fits
+#: several is logged with the first. The period depends on the row alone and linkage on
+#: the row and the EHRs, while "further programme" is relative to the patient's other
+#: eligible rows, so it comes last: a programme outside the period or without an EHR
+#: record is never the one analysed, and never makes another one a "further" programme.
+FORM_EXCLUSION_ORDER = (REASON_OUTSIDE_PERIOD, REASON_NO_EHR, REASON_REPEAT)
+
+#: How the programme analysed is chosen among a patient's eligible form rows (inside the
+#: period, linked to an EHR record): the first in this order, i.e. the earliest stop date
+#: (the first *completed* programme, as in the paper), on a tie the earliest start date
+#: (the programme the patient began first, hence the longer one), then the earliest line
+#: of the form (Google Forms appends answers in the order they were submitted). Each
+#: line is unique, so the choice never depends on how rows happen to be sorted.
+FIRST_PROGRAMME_ORDER = ("imr_end", "imr_start", "_line")
 
 
 @dataclass
@@ -187,6 +208,10 @@ def harmonise_form(table: RawTable, log: ProblemLog, today=None):
     """Typed, canonical version of the IMR summary form, one row per completed programme.
 
     The text columns but the patient code are ``Categorical``, as they stay in the cohort (:func:`derive`).
+    ``service_type`` is that of the service unit that delivered the programme (the form's
+    answer), never inferred from the EHR holding the patient's code: the eating-disorder
+    programme keeps its records in EFESO, as the CMHCs do, and a patient recorded by one
+    service may attend an IMR programme of another (:func:`_linkage_warnings`).
     """
     import pandas as pd
 
@@ -375,11 +400,78 @@ def _member(keys, among):
     return _row_of(keys, among) >= 0
 
 
+def _imr_start_before_first_access(form, ehrs, form_table, log) -> None:
+    """Report every form row whose IMR start is before the first access recorded in the
+    EHR record its patient code links to.
+
+    An IMR programme cannot start before the patient's first access to the services. The
+    rule is checked on *every* form row that links to an EHR record, whatever
+    :func:`link` later decides for it (included, outside the observation period, further
+    programme): an impossible pair of dates is an error in the data, and an exclusion must
+    not hide it. Rows whose code is in neither EHR have nothing to be compared with; a
+    missing or malformed date is reported by its own rule and never flagged here.
+
+    Parameters
+    ----------
+    form : the harmonised form (:func:`harmonise_form`) with its ``_key`` column.
+    ehrs : list of ``(file name, harmonised EHR extract)`` pairs, each extract with its
+        ``_key`` column; the patient codes must be unique across them
+        (:func:`_duplicate_codes` has passed).
+    form_table : the form's :class:`RawTable` (file name, header, raw start dates).
+    log : where the errors go, one per row, naming file, line and column.
+    """
+    import numpy as np
+    import pandas as pd
+
+    ehr_keys = np.concatenate([e["_key"].to_numpy() for _, e in ehrs])
+    first_access = np.concatenate([e["first_access_date"].to_numpy(dtype="datetime64[ns]") for _, e in ehrs])
+    row = _row_of(form["_key"].to_numpy(), ehr_keys)  # -1: the code is in neither EHR
+    linked = np.flatnonzero(row >= 0)
+    start = form["imr_start"].to_numpy(dtype="datetime64[ns]")
+    early = linked[start[linked] < first_access[row[linked]]]  # NaT compares False: never flagged
+    if not len(early):
+        return
+    ends = np.cumsum([len(e) for _, e in ehrs])  # record r is in ehrs[searchsorted(ends, r, "right")]
+    ehr_lines = np.concatenate([e["_line"].to_numpy() for _, e in ehrs])
+    raw_start = form_table.data["start_date"]
+    for pos in early:
+        r = row[pos]
+        ehr_file = ehrs[int(np.searchsorted(ends, r, side="right"))][0]
+        log.error(form_table.file, int(form["_line"].iloc[pos]), form_table.headers["start_date"],
+                  raw_start.iloc[pos],
+                  f"IMR start is before the patient's first access in the EHR "
+                  f"({pd.Timestamp(first_access[r]):%d/%m/%Y}, {ehr_file} line {int(ehr_lines[r])}); "
+                  "check both dates")
+
+
 def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
     """Decide, for every form row and EHR record, whether it enters the cohort and why.
 
-    Returns ``(form_status, ehr_status)``: Series of reasons aligned with ``form`` and
-    ``ehr`` (``"included"`` or an exclusion reason).
+    A form row is checked against :data:`FORM_EXCLUSION_ORDER` and gets the first reason
+    that applies:
+
+    1. the programme did not start and stop within ``study_start`` to ``study_end``;
+    2. its patient code is in neither EHR;
+    3. another row of the same patient passed 1 and 2 and comes first in
+       :data:`FIRST_PROGRAMME_ORDER` (earliest stop date, then earliest start date, then
+       earliest line): a further programme.
+
+    So a row outside the period is logged as such even when its patient has another,
+    included programme, and only programmes inside the period and linked compete for
+    "first completed". An EHR record is included when one of its patient's form rows is,
+    else excluded as having no form row or only excluded ones.
+
+    Parameters
+    ----------
+    form : harmonised form rows (``patient_code``, ``imr_start``, ``imr_end``, ``_line``).
+    ehr : harmonised EHR records of both extracts (``patient_code``), codes unique.
+    study_start, study_end : the observation period (inclusive).
+
+    Returns
+    -------
+    tuple of Series
+        ``(form_status, ehr_status)``: reasons aligned with ``form`` and ``ehr``
+        (``"included"`` or an exclusion reason).
     """
     import numpy as np
     import pandas as pd
@@ -389,6 +481,8 @@ def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
         fk, ek = patient_keys(form["patient_code"], ehr["patient_code"])
     start, end = pd.Timestamp(study_start), pd.Timestamp(study_end)
     outside_reason = REASON_OUTSIDE_PERIOD + f" ({study_start} to {study_end})"
+    # code k (k >= 1) is the k-th reason of FORM_EXCLUSION_ORDER; each step codes only the
+    # rows that no earlier step excluded, so a row keeps the first reason that applies
     reasons = np.array([REASON_INCLUDED, outside_reason, REASON_NO_EHR, REASON_REPEAT], dtype=object)
     code = np.zeros(len(form), dtype=np.int8)
     outside = ((form["imr_end"] < start) | (form["imr_end"] > end) | (form["imr_start"] < start)).to_numpy(dtype=bool)
@@ -397,11 +491,10 @@ def link(form, ehr, study_start=STUDY_START, study_end=STUDY_END):
     code[~outside & ~known] = 2
     cand = np.flatnonzero(code == 0)
     if len(cand):
-        # the first completed programme of each patient: by stop date, start date, line
-        end_v = form["imr_end"].to_numpy()[cand]
-        start_v = form["imr_start"].to_numpy()[cand]
-        line_v = form["_line"].to_numpy()[cand]
-        order = cand[np.lexsort((line_v, start_v, end_v))]
+        # the first completed programme of each patient, in FIRST_PROGRAMME_ORDER (np.lexsort
+        # sorts by its last key first); the others are further programmes
+        keys = [form[col].to_numpy()[cand] for col in reversed(FIRST_PROGRAMME_ORDER)]
+        order = cand[np.lexsort(keys)]
         first = _first_of_each(fk[order])
         repeat = np.ones(len(order), dtype=bool)
         repeat[first] = False
@@ -529,7 +622,6 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
     >>> len(result.cohort), result.flow["status"].value_counts().to_dict()  # doctest: +SKIP
     (126, {'included': 252, 'excluded': 7})
     """
-    import numpy as np
     import pandas as pd
 
     from . import paths
@@ -559,12 +651,11 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
     form_heads = {**fh, "imr_start": fh.get("start_date"), "imr_end": fh.get("stop_date"),
                   "imr_format": fh.get("format")}
     log.problems.extend(validate(form_schema(), form, tables["form"].file, form_heads))
+    _imr_start_before_first_access(form, ehrs, tables["form"], log)  # every linked row, before any exclusion
     log.raise_if_any()
-    # from here on only the line numbers of the raw records (and the form's raw start date,
-    # for the message below) are needed: the rest of the raw text is let go before the cohort
-    # is built, so that it does not add to the peak memory
-    tables = {s: replace(t, data=t.data[[c for c in ("_line", "start_date") if c in t.data.columns]])
-              for s, t in tables.items()}
+    # from here on only the line numbers of the raw records are needed: the rest of the raw
+    # text is let go before the cohort is built, so that it does not add to the peak memory
+    tables = {s: replace(t, data=t.data[["_line"]]) for s, t in tables.items()}
 
     ehr = _concat_records([e.assign(_file=_constant_category(f, e.index)) for f, e in ehrs])
     del ehrs
@@ -572,20 +663,6 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
     _linkage_warnings(form, ehr, form_reason, tables, log)
     form_in = (form_reason == REASON_INCLUDED).to_numpy(dtype=bool)
     ehr_in = (ehr_reason == REASON_INCLUDED).to_numpy(dtype=bool)
-    form_pos = np.flatnonzero(form_in)
-    # an IMR programme cannot start before the patient's first access to the service
-    linked = _row_of(form["_key"].to_numpy()[form_pos], ehr["_key"].to_numpy())  # codes are unique by now
-    early = (form["imr_start"].to_numpy()[form_pos] < ehr["first_access_date"].to_numpy()[linked])
-    if early.any():
-        raw_form = tables["form"].data
-        for pos in early.nonzero()[0]:
-            i, r = form.index[form_pos[pos]], ehr.iloc[linked[pos]]
-            log.error(tables["form"].file, int(form.at[i, "_line"]), tables["form"].headers["start_date"],
-                      raw_form.at[i, "start_date"],
-                      f"IMR start is before the patient's first access in the EHR "
-                      f"({r['first_access_date']:%d/%m/%Y}, {r['_file']} line {int(r['_line'])}); "
-                      "check both dates")
-        log.raise_if_any()
     cohort = derive(form, ehr, form_rows=form_in, ehr_rows=ehr_in, consume=True)
 
     flow = pd.concat([
@@ -774,7 +851,10 @@ def _linkage_warnings(form, ehr, form_reason, tables, log) -> None:
     """Warn about linked records that look wrong but are usable (kept, not fatal).
 
     - a form row whose service unit keeps its records in one EHR while the patient code
-      is found in the other (e.g. a SerD unit and an EFESO code);
+      is found in the other (e.g. a SerD unit and an EFESO code): the row is linked to the
+      EHR record found (the patient's data are that record's) and its service type stays
+      the unit's (:func:`harmonise_form`), since the analysis compares the services that
+      delivered IMR, not the systems that hold the records;
     - a form row with no EHR record whose code matches an EHR code once leading zeros
       are ignored (a spreadsheet may have dropped them); the row stays excluded.
     """
@@ -799,7 +879,8 @@ def _linkage_warnings(form, ehr, form_reason, tables, log) -> None:
     for (exp, fnd), grp in form.assign(_exp=expected, _fnd=found)[mismatch].groupby(["_exp", "_fnd"], sort=True):
         log.warn_lines(file, grp["_line"], h["service_unit"],
                        f"the service unit keeps its records in {exp} but the patient code is in {fnd}; "
-                       "kept (the EHR record is used), check the code")
+                       f"kept (the patient's data come from the {fnd} record, the service type from the "
+                       "service unit), check the code")
     no_ehr = form_reason == REASON_NO_EHR
     if no_ehr.any():
         strip = lambda s: s.astype("string").str.replace(r"^([A-Z]*)0+(?=\d)", r"\1", regex=True)  # noqa: E731
@@ -888,14 +969,14 @@ def cohort_overview(cohort):
 
 def write_outputs(result: CleanResult, processed_dir=None) -> list[Path]:
     """Write ``cohort.parquet`` and ``cohort_flow.csv`` (byte-stable) into ``processed_dir``."""
-    from . import paths
+    from . import export, paths
     from .cohort import COHORT_FILE, FLOW_FILE
 
     out = paths.resolve(processed_dir, paths.processed_dir())
     out.mkdir(parents=True, exist_ok=True)
     cohort_path, flow_path = out / COHORT_FILE, out / FLOW_FILE
     result.cohort.to_parquet(cohort_path, index=False, engine="pyarrow", compression="snappy")
-    result.flow.sort_values(["source", "line"], kind="stable").to_csv(flow_path, index=False, lineterminator="\n")
+    export.write_csv(result.flow.sort_values(["source", "line"], kind="stable"), flow_path)
     return [cohort_path, flow_path]
 
 

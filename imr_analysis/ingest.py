@@ -32,6 +32,8 @@ from . import constants as C
 from .problems import ProblemLog, RawDataError, missing_folder
 
 #: Extra accepted header names (normalised with :func:`header_key`) for canonical fields.
+#: Every one is listed in the raw-data contract (``data/raw/README.md``, "Accepted header
+#: names"); a test fails when the two disagree, so add an alias to both.
 HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "EFESO": {
         "patient_code": ("codice paziente", "cod paz", "patient code", "id paziente"),
@@ -110,9 +112,21 @@ def _imrs_header_keys(version: str) -> dict[str, str]:
     return out
 
 
-#: IMRS grid headers: "User IMRS [1. ...]", "IMRS utente [1. ...]", "imrs_user_01".
+#: Words naming the respondent in an IMRS grid header, by version of the scale (the
+#: grid's other accepted names: see :func:`canonical_field`). Listed in the raw-data
+#: contract, which a test keeps in step with this table and :data:`HEADER_ALIASES`.
+IMRS_GRID_WORDS: dict[str, tuple[str, ...]] = {
+    "user": ("user", "utente"),
+    "provider": ("provider", "operatore", "operator"),
+}
+
+_GRID_VERSION = {word: version for version, words in IMRS_GRID_WORDS.items() for word in words}
+
+#: IMRS grid headers: "User IMRS [1. ...]", "IMRS utente [1. ...]", "Operatore IMRS [1. ...]",
+#: "imrs_user_01": ``IMRS`` (optional, before or after), a word of :data:`IMRS_GRID_WORDS`,
+#: then the item number, in square brackets followed by any text, or bare.
 _IMRS_GRID = re.compile(
-    r"^(?:imrs\s*)?(?P<who>user|utente|provider|operatore|operator)\s*(?:imrs\s*)?"
+    r"^(?:imrs\s*)?(?P<who>" + "|".join(sorted(_GRID_VERSION, key=len, reverse=True)) + r")\s*(?:imrs\s*)?"
     r"(?:\[\s*(?P<k>\d{1,2})\b.*\]|(?P<k2>\d{1,2}))$"
 )
 
@@ -149,6 +163,8 @@ def canonical_field(source: str, header: str, mapping: dict[str, str] | None = N
     ('timestamp', 'first_access_date')
     >>> canonical_field("form", "Utente IMRS [3. Coinvolgimento di familiari e amici]")
     'imrs_user_03'
+    >>> canonical_field("form", "Operatore IMRS [12. Partecipazione ad attività di auto-aiuto]")
+    'imrs_provider_12'
     """
     mapping = mapping or field_map(source)
     key = header_key(header)
@@ -158,8 +174,7 @@ def canonical_field(source: str, header: str, mapping: dict[str, str] | None = N
         m = _IMRS_GRID.match(key)
         k = int(m.group("k") or m.group("k2")) if m else 0
         if 1 <= k <= C.N_IMRS_ITEMS:
-            who = "user" if m.group("who") in {"user", "utente"} else "provider"
-            return f"imrs_{who}_{k:02d}"
+            return f"imrs_{_GRID_VERSION[m.group('who')]}_{k:02d}"
     return None
 
 

@@ -17,7 +17,19 @@ from . import constants as C
 EXCEL_EPOCH = "1899-12-30"
 
 #: Date formats accepted in any export, in order of preference per source.
+#:
+#: A two-digit year (``%d/%m/%y``, tried last) follows the ``strptime`` convention that
+#: pandas applies: ``00``-``68`` are 2000-2068 and ``69``-``99`` are 1969-1999 (a fixed
+#: pivot, not one that moves with today's date). A two-digit year can therefore not
+#: express 1900-1968, and one that lands after today is reported as *in the future* by
+#: :func:`parse_date_column` (``01/01/65`` is 2065, not 1965). See
+#: :data:`TWO_DIGIT_YEAR_PIVOT`.
 DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d", "%d/%m/%y")
+
+#: First two-digit year read as 19xx (``69`` -> 1969); the ones below it are 20xx
+#: (``68`` -> 2068). This is the pivot of ``strptime``'s ``%y``, which the parser uses;
+#: it is stated here, and tested, so that the raw-data contract can quote it.
+TWO_DIGIT_YEAR_PIVOT = 69
 
 #: Earliest date accepted in any export; earlier dates are reported as errors.
 EARLIEST_DATE = "1900-01-01"
@@ -252,6 +264,8 @@ def parse_date_column(s, preferred: str | None = None, earliest: str | None = EA
     ``yyyy/mm/dd``, ``dd/mm/yy`` (each optionally followed by a time of day, which is
     dropped) and five-digit Excel serial day numbers (``43528`` or ``43528,0``).
     Month-first (US) dates are never assumed: ``03/04/2019`` is 3 April 2019.
+    Two-digit years ``00``-``68`` are 2000-2068 and ``69``-``99`` are 1969-1999
+    (:data:`TWO_DIGIT_YEAR_PIVOT`).
     ``preferred`` is tried first. Dates outside the range pandas can hold in
     nanoseconds (years 1678-2261) are still recognised, so that ``01/01/1650`` is
     reported as *before 1900*, not as *not a date*.
@@ -276,6 +290,8 @@ def parse_date_column(s, preferred: str | None = None, earliest: str | None = EA
     >>> r.bad.tolist(), r.too_early.tolist(), r.too_late.tolist()
     ([False, False, False, True, False, False], [False, True, False, False, False, False], \
 [False, False, True, False, False, False])
+    >>> parse_date_column(pd.Series(["31/12/68", "01/01/69"])).dates.dt.strftime("%Y-%m-%d").tolist()
+    ['2068-12-31', '1969-01-01']
     """
     import numpy as np
     import pandas as pd

@@ -16,22 +16,26 @@ The rules are those of the table in ``data/raw/README.md``.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import rawfactory as rf
 from imr_analysis import constants as C
-from imr_analysis.clean import (REASON_FORM_EXCLUDED, REASON_NO_EHR, REASON_NO_FORM, REASON_OUTSIDE_PERIOD,
-                                REASON_REPEAT, clean_raw)
-from imr_analysis.ingest import detect_data_mode, read_raw
+from imr_analysis.clean import (REASON_FORM_EXCLUDED, REASON_INCLUDED, REASON_NO_EHR, REASON_NO_FORM,
+                                REASON_OUTSIDE_PERIOD, REASON_REPEAT, STUDY_END, STUDY_START, clean_raw)
+from imr_analysis.ingest import HEADER_ALIASES, IMRS_GRID_WORDS, canonical_field, detect_data_mode, read_raw
 from imr_analysis.problems import RawDataError
 from imr_analysis.schemas import ehr_schema, validate
 
 TODAY = "2024-01-01"  # fixed reference date for "in the future"
 EF, SD, FORM = "efeso_extract.csv", "sister_extract.csv", "imr_summary_form.csv"
+CONTRACT = Path(__file__).resolve().parents[1] / "data" / "raw" / "README.md"
+OUTSIDE = f"{REASON_OUTSIDE_PERIOD} ({STUDY_START} to {STUDY_END})"
 
 
 def sd_form(**kw):
@@ -122,6 +126,12 @@ TOLERATED = [
      pd.Timestamp("2019-12-01")),
     ("date-with-midnight-time", _w(efeso=[rf.efeso_row(first_access="15/03/2010 00:00:00")]),
      "EF00001", "first_treatment_date", pd.Timestamp("2010-03-15")),
+    ("two-digit-year-00-is-2000", _w(efeso=[rf.efeso_row(first_access="01/01/00")]),
+     "EF00001", "first_treatment_date", pd.Timestamp("2000-01-01")),
+    ("two-digit-year-69-is-1969", _w(efeso=[rf.efeso_row(birth_year="1950", first_access="01/01/69")]),
+     "EF00001", "first_treatment_date", pd.Timestamp("1969-01-01")),
+    ("two-digit-year-99-is-1999", _w(sister=[rf.sister_row(birth_year="1975", first_access="31/12/99")]),
+     "SD00001", "first_treatment_date", pd.Timestamp("1999-12-31")),
     ("dotted-and-slashed-iso-dates", _w(form=[rf.form_row(start="01.03.2019", stop="2019/12/01"), sd_form()]),
      "EF00001", "imr_duration_months", 275 / (365.25 / 12)),
     ("dashed-dates", _w(form=[rf.form_row(start="01-03-2019", stop="01-12-2019"), sd_form(start="01-03-2019")]),
@@ -271,14 +281,6 @@ def test_unreadable_timestamp_is_a_warning(tmp_path):
             "analysis) (1 row(s): line(s) 3)") in result.warnings
 
 
-def test_service_unit_in_the_other_ehr_is_kept_with_a_warning(tmp_path):
-    result = clean(rf.write_exports(tmp_path, form=[rf.form_row(unit="SerD Ferrara"), sd_form()]))
-    ef = result.cohort.set_index("patient_id").loc["EF00001"]
-    assert (ef.service_type, ef.source_ehr) == ("SerD", "EFESO")
-    assert any(w.startswith(f"{FORM}, line 3, column 'Service unit': the service unit keeps its records in Sister "
-                            "but the patient code is in EFESO") for w in result.warnings)
-
-
 # ======================================================================================
 # Fatal: RawDataError naming file, line and column
 # ======================================================================================
@@ -403,6 +405,24 @@ FATAL = [
      [f"{EF}, line 3, column 'DATA_PRIMO_ACCESSO': first access is before the year of birth (ANNO_NASCITA)"], 1),
     ("imr-before-first-access", _w(efeso=[rf.efeso_row(first_access="15/03/2019")]),
      [f"{FORM}, line 3, column 'IMR start date': IMR start is before the patient's first access in the EHR"], 1),
+    # checked on every linked form row, also on rows the flow would exclude
+    ("imr-before-first-access-on-a-row-outside-the-period",
+     _w(form=[rf.form_row(), sd_form(), rf.form_row(start="01/01/2009", stop="01/06/2009")]),
+     [f"{FORM}, line 5, column 'IMR start date': IMR start is before the patient's first access in the EHR "
+      f"(15/03/2010, {EF} line 3); check both dates (value: '01/01/2009')"], 1),
+    ("imr-before-first-access-on-a-further-programme",
+     _w(efeso=[rf.efeso_row(first_access="15/03/2018")],
+        form=[rf.form_row(start="01/04/2018", stop="01/12/2019"), sd_form(),
+              rf.form_row(start="01/05/2017", stop="01/06/2020")]),
+     [f"{FORM}, line 5, column 'IMR start date': IMR start is before the patient's first access in the EHR "
+      f"(15/03/2018, {EF} line 3); check both dates (value: '01/05/2017')"], 1),
+    ("imr-before-first-access-on-a-sister-record-outside-the-period",
+     _w(form=[rf.form_row(), sd_form(start="2015-01-10", stop="2016-02-01")]),
+     [f"{FORM}, line 4, column 'IMR start date': IMR start is before the patient's first access in the EHR "
+      f"(01/06/2015, {SD} line 3); check both dates (value: '2015-01-10')"], 1),
+    # two-digit years: 00-68 are 20xx, so 68 is 2068 (in the future), never 1968
+    ("two-digit-year-68-is-2068", _w(efeso=[rf.efeso_row(birth_year="1950", first_access="31/12/68")]),
+     [f"{EF}, line 3, column 'DATA_PRIMO_ACCESSO': date is in the future (value: '31/12/68')"], 1),
 ]
 
 
@@ -480,6 +500,140 @@ def test_leading_zeros_lost_by_a_spreadsheet_are_pointed_out(tmp_path):
     assert (f"{FORM}, line 3, column 'Patient code': no EHR record has this code, but '00123' differs only in "
             "leading zeros (a spreadsheet may have dropped them); the row is excluded until the code is fixed "
             "(value: '123')") in result.warnings
+
+
+# ======================================================================================
+# Which reason, which programme, which service (data/raw/README.md, last section)
+# ======================================================================================
+def _reasons(result):
+    return result.flow.set_index(["source", "line"])["reason"]
+
+
+@pytest.mark.parametrize("outside_first", [False, True], ids=["included-row-first", "outside-rows-first"])
+def test_a_row_outside_the_period_is_logged_as_outside_even_for_an_included_patient(tmp_path, outside_first):
+    """Outside the period AND a further programme of an included patient: the period is logged.
+
+    The 2021 row stops after the included one (a "further programme" too); the 2016 row
+    stops before it, and would be the "first completed" one if it competed. Neither does,
+    in either order of the rows in the file.
+    """
+    included = rf.form_row()  # 01/03/2019 - 01/12/2019
+    after = rf.form_row(start="01/05/2021", stop="30/09/2021", sessions="11")
+    before = rf.form_row(start="01/02/2016", stop="01/10/2016", sessions="12")
+    rows = [after, before, included] if outside_first else [included, after, before]
+    result = clean(rf.write_exports(tmp_path, form=rows + [sd_form()]))
+    line = {id(r): 3 + i for i, r in enumerate(rows)}
+    reasons = _reasons(result)
+    assert reasons[("form", line[id(after)])] == OUTSIDE
+    assert reasons[("form", line[id(before)])] == OUTSIDE
+    assert reasons[("form", line[id(included)])] == REASON_INCLUDED
+    assert REASON_REPEAT not in set(reasons)
+    ef = result.cohort.set_index("patient_id").loc["EF00001"]
+    assert (ef.imr_start, ef.imr_end, ef.n_sessions) == (pd.Timestamp("2019-03-01"), pd.Timestamp("2019-12-01"), 20)
+
+
+def test_a_row_outside_the_period_without_an_ehr_record_is_logged_as_outside(tmp_path):
+    result = clean(rf.write_exports(tmp_path, form=[rf.form_row(), sd_form(),
+                                                    rf.form_row(code="XX00042", start="01/05/2021", stop="30/09/2021"),
+                                                    rf.form_row(code="XX00042")]))
+    reasons = _reasons(result)
+    assert (reasons[("form", 5)], reasons[("form", 6)]) == (OUTSIDE, REASON_NO_EHR)
+
+
+@pytest.mark.parametrize("earlier_start_first", [True, False], ids=["earlier-start-on-first-line",
+                                                                      "earlier-start-on-later-line"])
+def test_same_stop_date_the_programme_started_first_is_analysed(tmp_path, earlier_start_first):
+    longer = rf.form_row(start="01/03/2019", stop="01/12/2019", sessions="30")
+    shorter = rf.form_row(start="01/06/2019", stop="01/12/2019", sessions="10")
+    rows = [longer, shorter] if earlier_start_first else [shorter, longer]
+    result = clean(rf.write_exports(tmp_path, form=rows + [sd_form()]))
+    longer_line, shorter_line = (3, 4) if earlier_start_first else (4, 3)
+    reasons = _reasons(result)
+    assert reasons[("form", longer_line)] == REASON_INCLUDED
+    assert reasons[("form", shorter_line)] == REASON_REPEAT
+    ef = result.cohort.set_index("patient_id").loc["EF00001"]
+    assert (ef.imr_start, ef.n_sessions) == (pd.Timestamp("2019-03-01"), 30)
+
+
+def test_same_start_and_stop_dates_the_earlier_line_is_analysed(tmp_path):
+    rows = [rf.form_row(sessions="30"), rf.form_row(sessions="10"), sd_form()]  # the same dates twice
+    result = clean(rf.write_exports(tmp_path, form=rows))
+    reasons = _reasons(result)
+    assert (reasons[("form", 3)], reasons[("form", 4)]) == (REASON_INCLUDED, REASON_REPEAT)
+    assert result.cohort.set_index("patient_id").at["EF00001", "n_sessions"] == 30
+
+
+def test_an_earlier_stop_date_wins_over_an_earlier_start_and_line(tmp_path):
+    rows = [rf.form_row(start="01/05/2017", stop="01/06/2020", sessions="40"),  # began first, stopped later
+            rf.form_row(start="01/03/2019", stop="01/12/2019", sessions="20"), sd_form()]
+    result = clean(rf.write_exports(tmp_path, form=rows))
+    reasons = _reasons(result)
+    assert (reasons[("form", 3)], reasons[("form", 4)]) == (REASON_REPEAT, REASON_INCLUDED)
+    assert result.cohort.set_index("patient_id").at["EF00001", "imr_end"] == pd.Timestamp("2019-12-01")
+
+
+@pytest.mark.parametrize("unit,code,ehr,expected_type,warned", [
+    ("SerD Ferrara", "EF00001", "EFESO", "SerD", True),   # a SerD unit, an EFESO record
+    ("CMHC Cento", "SD00001", "Sister", "CMHC", True),    # a CMHC, a Sister record
+    ("EDP Ferrara", "EF00001", "EFESO", "EDP", False),    # the EDP keeps its records in EFESO
+])
+def test_the_service_type_is_the_service_units_not_the_ehrs(tmp_path, unit, code, ehr, expected_type, warned):
+    if code == "EF00001":
+        form, line = [rf.form_row(unit=unit), sd_form()], 3
+    else:
+        form, line = [rf.form_row(), sd_form(unit=unit)], 4
+    result = clean(rf.write_exports(tmp_path, form=form))
+    row = result.cohort.set_index("patient_id").loc[code]
+    assert (row.service_type, row.service_unit, row.source_ehr) == (expected_type, unit, ehr)
+    unit_ehr = C.SERVICE_UNITS[unit]["ehr"]
+    message = (f"{FORM}, line {line}, column 'Service unit': the service unit keeps its records in {unit_ehr} but "
+               f"the patient code is in {ehr}; kept (the patient's data come from the {ehr} record, the service "
+               f"type from the service unit), check the code (1 row(s): line(s) {line})")
+    assert (message in result.warnings) is warned
+    assert not [w for w in result.warnings if "service unit keeps its records" in w and w != message]
+
+
+def _contract_alias_rows():
+    """The rows of the contract's table "Accepted header names": (file, field) -> (headers, aliases)."""
+    text = CONTRACT.read_text(encoding="utf-8")
+    section = text.split("### Accepted header names", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in ("EFESO", "Sister", "form"):
+            field = re.findall(r"`([^`]+)`", cells[1])[0]
+            assert (cells[0], field) not in rows, f"{cells[0]} {field} is listed twice"
+            rows[(cells[0], field)] = (re.findall(r"`([^`]+)`", cells[2]), re.findall(r"`([^`]+)`", cells[3]))
+    return rows
+
+
+def test_the_contract_lists_exactly_the_header_aliases_the_reader_accepts():
+    rows = _contract_alias_rows()
+    for source, fields in HEADER_ALIASES.items():
+        for fld, aliases in fields.items():
+            assert (source, fld) in rows, f"data/raw/README.md does not list the aliases of {source} {fld}"
+            headers, listed = rows.pop((source, fld))
+            contract_name = C.EHR_COLUMNS[source][fld] if source in C.EHR_COLUMNS else C.FORM_COLUMNS[fld]
+            assert headers == [contract_name], (source, fld)
+            assert listed == list(aliases), (source, fld)
+            assert all(canonical_field(source, a) == fld for a in listed), (source, fld)
+    for version, words in IMRS_GRID_WORDS.items():
+        headers, listed = rows.pop(("form", f"imrs_{version}_k"))
+        assert {t for t in listed if "k" not in t} == set(words), version  # the respondent words
+        examples = headers + [t for t in listed if "k" in t]
+        assert len(examples) >= 1 + len(words)
+        for k in (1, 15):
+            assert {canonical_field("form", e.replace("k", str(k))) for e in examples} == {f"imrs_{version}_{k:02d}"}
+    assert not rows, f"the contract lists aliases the reader does not accept: {sorted(rows)}"
+
+
+def test_an_italian_provider_grid_header_is_read_as_the_provider_item(tmp_path):
+    header = rf.form_header()[:9 + 15] + [f"Operatore IMRS [{k}. Voce {k} in italiano]" for k in C.IMRS_ITEMS]
+    provider = [str(1 + k % 5) for k in range(15)]
+    result = clean(rf.write_exports(tmp_path, form=[rf.form_row(provider=provider), sd_form()], form_header_=header))
+    ef = result.cohort.set_index("patient_id").loc["EF00001"]
+    assert [ef[f"imrs_provider_{k:02d}"] for k in C.IMRS_ITEMS] == [int(v) for v in provider]
+    assert not [w for w in result.warnings if "Operatore" in w]
 
 
 # ======================================================================================

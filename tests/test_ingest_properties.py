@@ -442,6 +442,30 @@ def test_duplicate_codes_in_the_ehrs_are_rejected_on_both_lines(ps, style, data)
                and "sex and birth year agree" in p.message for p in err.value.problems)
 
 
+@settings(max_examples=20, **SETTINGS)
+@given(ps=patients(), style=styles, data=st.data())
+def test_a_further_row_starting_before_the_first_access_is_rejected_though_it_would_be_excluded(ps, style, data):
+    # an extra programme of patient i that starts before the first access (so before the
+    # period too): excluded if it were valid, but the pair of dates is impossible
+    i = data.draw(st.integers(0, len(ps) - 1), label="patient")
+    days = data.draw(st.integers(1, 400), label="days before the first access")
+    early = replace(ps[i], start=ps[i].first_access - timedelta(days=days), stop=ps[i].first_access)
+    ex = build(ps, style)
+    ex.form.append(form_row_of(early, style, i))
+    line = 2 + len(ex.form)
+    header = form_header(style)[rf.form_header().index("IMR start date")]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write(Path(tmp), ex, style)
+        with pytest.raises(RawDataError) as err:
+            clean_raw(folder, today=TODAY)
+    where = [(p.file, p.line, p.column) for p in err.value.problems]
+    assert where == [(FILES["form"], line, header)], err.value.problems
+    ehr_file, ehr_line = FILES[ps[i].ehr], line_of(ps, i, False)
+    assert err.value.problems[0].message == (
+        f"IMR start is before the patient's first access in the EHR ({ps[i].first_access:%d/%m/%Y}, {ehr_file} "
+        f"line {ehr_line}); check both dates")
+
+
 @settings(max_examples=40, **SETTINGS)
 @given(ps=patients(), style=styles, kind=st.sampled_from(EXCLUSIONS), data=st.data())
 def test_records_outside_the_study_are_excluded_and_the_flow_balances(ps, style, kind, data):
@@ -457,7 +481,14 @@ def test_records_outside_the_study_are_excluded_and_the_flow_balances(ps, style,
         expect[ehr_line] = REASON_NO_FORM
         cohort.discard(ps[i].code)
     elif kind == "outside-period":
-        ex.form[i][3], ex.form[i][4] = fmt_date(date(2016, 5, 2), dates), fmt_date(date(2016, 11, 30), dates)
+        # before the period (but not before the first access: that is an error on any linked
+        # row, excluded or not) or after it
+        if data.draw(st.booleans(), label="before the period"):
+            start = ps[i].first_access  # on or before 2017-03-01
+            span = (start, start + timedelta(days=data.draw(st.integers(0, 200), label="days")))
+        else:
+            span = (date(2021, 5, 3), date(2021, 9, 30))
+        ex.form[i][3], ex.form[i][4] = fmt_date(span[0], dates), fmt_date(span[1], dates)
         expect[("form", 3 + i)] = REASON_OUTSIDE_PERIOD
         expect[ehr_line] = REASON_FORM_EXCLUDED
         cohort.discard(ps[i].code)

@@ -114,3 +114,25 @@ def test_google_forms_timestamps():
     assert t.dt.strftime("%Y-%m-%d %H:%M").tolist()[:3] == ["2021-07-15 10:32", "2021-07-15 10:32",
                                                              "2021-07-15 14:05"]
     assert bad.tolist() == [False, False, False, True]
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("01/01/00", "2000-01-01"),  # the first year of the 20xx range
+    ("31/12/68", "2068-12-31"),  # the last year read as 20xx
+    ("01/01/69", "1969-01-01"),  # the first year read as 19xx (the pivot)
+    ("31/12/99", "1999-12-31"),  # the last year of the 19xx range
+    ("15/03/10 00:00", "2010-03-15"),  # with a time of day, dropped
+])
+def test_two_digit_years_follow_the_fixed_pivot_of_the_contract(raw, expected):
+    d, bad = N.parse_dates(pd.Series([raw]))
+    assert d.dt.strftime("%Y-%m-%d").tolist() == [expected] and not bad.iloc[0]
+
+
+def test_the_two_digit_year_pivot_is_69_and_a_20xx_year_after_today_is_in_the_future():
+    pivot = N.TWO_DIGIT_YEAR_PIVOT
+    assert pivot == 69  # quoted in data/raw/README.md
+    below, at = N.parse_dates(pd.Series([f"01/01/{pivot - 1:02d}", f"01/01/{pivot:02d}"]))[0].dt.year.tolist()
+    assert (below, at) == (2000 + pivot - 1, 1900 + pivot)
+    r = N.parse_date_column(pd.Series(["31/12/23", "01/01/24", "02/01/24", "01/01/65"]), latest="2024-01-01")
+    assert r.too_late.tolist() == [False, False, True, True]  # 65 is 2065, never 1965
+    assert r.bad.tolist() == [False] * 4
