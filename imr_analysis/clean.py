@@ -993,14 +993,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imr_analysis clean",
                                      description="Validate and clean the raw exports into the analysis cohort.")
     parser.add_argument("--raw-dir", default="", help="folder of the raw exports (default data/raw)")
-    parser.add_argument("--processed-dir", default="", help="where to write the cohort (default data/processed)")
+    parser.add_argument("--processed-dir", default="",
+                        help="where to write the cohort (default data/processed; outputs/private/data/processed "
+                             "for private data, so a department's cohort never lands in the committed folder)")
     parser.add_argument("--study-start", default=STUDY_START)
     parser.add_argument("--study-end", default=STUDY_END)
     parser.add_argument("--traceback", action="store_true", help="show the Python traceback of unexpected errors")
     args = parser.parse_args(argv)
     try:
         result = clean_raw(args.raw_dir or None, args.study_start, args.study_end)
-        written = write_outputs(result, args.processed_dir or None)
+        processed = args.processed_dir or None
+        if processed is None and result.data_mode != "synthetic":
+            processed = paths.private_outputs_dir() / "data" / "processed"
+            print(f"note: {result.data_mode} data: the cohort goes to {processed}", file=sys.stderr)
+        written = write_outputs(result, processed)
     except RawDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

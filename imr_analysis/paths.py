@@ -33,6 +33,11 @@ def processed_dir() -> Path:
     return project_root() / "data" / "processed"
 
 
+def private_outputs_dir() -> Path:
+    """Where runs on private data write by default (``outputs/private``, git-ignored)."""
+    return project_root() / "outputs" / "private"
+
+
 def tables_dir() -> Path:
     """Default folder of the exported tables (``tables``)."""
     return project_root() / "tables"

@@ -606,7 +606,7 @@ def run_notebooks(
     if data_dir is not None:
         auto["raw_dir"] = str(raw)
     if output_dir is None and mode != "synthetic" and not inplace:
-        output_dir = root / "outputs" / "private"
+        output_dir = paths.private_outputs_dir()
         print(f"note: {mode} data: outputs go to {output_dir}", file=out)
     if output_dir is not None:
         out_root = _resolve_dir(output_dir)
