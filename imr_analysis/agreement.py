@@ -11,8 +11,8 @@ a given provider agrees with a given patient. That question is answered at the
 patient level by :func:`patient_level_agreement` (Pearson/Spearman, ICC(A,1) and
 ICC(C,1), Lin's concordance correlation coefficient, Bland-Altman bias and limits of
 agreement, paired t and Wilcoxon tests), item by item by :func:`table3`
-(quadratic-weighted kappa, Wilcoxon signed-rank with Holm adjustment), and by
-service by :func:`agreement_by_service`.
+(quadratic-weighted kappa, Wilcoxon signed-rank with Holm adjustment; its numbers as a
+tidy long table by :func:`table3_long`), and by service by :func:`agreement_by_service`.
 
 Conventions
 -----------
@@ -681,6 +681,104 @@ def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05) -> pd.
     return out
 
 
+#: Measures of :func:`table3_long`, in their order within an item.
+T3_USER = "user"
+T3_PROVIDER = "provider"
+T3_DIFFERENCE = "difference (user - provider)"
+T3_WILCOXON = "Wilcoxon signed-rank test"
+T3_KAPPA = "quadratic-weighted kappa"
+TABLE3_MEASURES = [T3_USER, T3_PROVIDER, T3_DIFFERENCE, T3_WILCOXON, T3_KAPPA]
+#: Columns of :func:`table3_long`.
+TABLE3_LONG_COLUMNS = ["item", "item_label", "measure", "n", "mean", "sd", "statistic", "p_value",
+                       "p_holm", "kappa", "ci_low", "ci_high", "note"]
+
+
+def table3_long(t3: pd.DataFrame) -> pd.DataFrame:
+    """Table 3 as a tidy long table of numbers: one row per item (or summary) and measure.
+
+    Every number of :func:`format_table3` is here, unformatted: the formatted Table 3 is
+    these values at display precision. Protect it like the other agreement tables, with
+    :func:`apply_disclosure` (statistics of pairs of 1..k patients redacted, ``n``
+    rounded), before writing it.
+
+    Parameters
+    ----------
+    t3 : pandas.DataFrame
+        The result of :func:`table3` (not yet protected: the long table is protected on
+        its own).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`TABLE3_LONG_COLUMNS`: ``item`` (Int64; NA on the two summary rows,
+        item mean and total), ``item_label``, ``measure`` (:data:`TABLE3_MEASURES`), ``n``
+        (pairs), then, as the measure has them:
+
+        * ``user`` / ``provider``: ``mean``, ``sd`` of the ratings (or scores);
+        * ``difference (user - provider)``: ``mean`` of the paired differences;
+        * ``Wilcoxon signed-rank test``: ``statistic`` (W), ``p_value`` (unadjusted) and
+          ``p_holm`` (Holm over the 15 items; NaN on the summary rows);
+        * ``quadratic-weighted kappa`` (items only): ``kappa``, ``ci_low``, ``ci_high``;
+
+        NaN elsewhere; ``note`` is the row's note in :func:`table3`. Statistic columns
+        are float64, ``n`` int64.
+
+    Raises
+    ------
+    ValueError
+        ``t3`` has already been through :func:`apply_disclosure`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from imr_analysis.constants import IMRS_USER_COLUMNS, IMRS_PROVIDER_COLUMNS
+    >>> rows = [[4] * 15 + [3] * 15, [3] * 15 + [3] * 15, [5] * 15 + [4] * 15]
+    >>> cohort = pd.DataFrame(rows, columns=IMRS_USER_COLUMNS + IMRS_PROVIDER_COLUMNS)
+    >>> long = table3_long(table3(cohort))
+    >>> long["measure"].head(5).tolist()
+    ['user', 'provider', 'difference (user - provider)', 'Wilcoxon signed-rank test', 'quadratic-weighted kappa']
+    >>> total = long[long["item_label"] == "Total (15-75)"].set_index("measure")
+    >>> int(total.loc["user", "n"]), total.loc["user", ["mean", "sd"]].tolist()
+    (3, [60.0, 15.0])
+    >>> len(long) == 15 * 5 + 2 * 4
+    True
+    """
+    from .disclosure import COMPANION_COLUMNS
+
+    done = [c for c in COMPANION_COLUMNS if c in t3.columns]
+    if done:
+        raise ValueError(f"table3_long needs the table of table3(), not a protected one (it has {done}); "
+                         "protect the long table with apply_disclosure")
+    base = pd.DataFrame({"item": t3["item"].astype("Int64").to_numpy(),
+                         "item_label": t3["label"].astype(str).to_numpy(),
+                         "n": t3["n"].to_numpy(dtype=np.int64),
+                         "note": t3["note"].fillna("").astype(str).to_numpy(),
+                         "_row": np.arange(len(t3))})
+
+    def block(measure, keep=None, **cols):
+        out = base.assign(measure=measure, **{k: pd.to_numeric(t3[v], errors="coerce").to_numpy(dtype=float)
+                                             for k, v in cols.items()})
+        return out if keep is None else out[keep]
+
+    parts = [
+        block(T3_USER, mean="user_mean", sd="user_sd"),
+        block(T3_PROVIDER, mean="provider_mean", sd="provider_sd"),
+        block(T3_DIFFERENCE, mean="mean_difference"),
+        block(T3_WILCOXON, statistic="wilcoxon_W", p_value="p_wilcoxon", p_holm="p_holm"),
+        block(T3_KAPPA, keep=base["item"].notna().to_numpy(), kappa="kappa_quadratic",
+              ci_low="kappa_ci_low", ci_high="kappa_ci_high"),
+    ]
+    order = {m: i for i, m in enumerate(TABLE3_MEASURES)}
+    out = pd.concat(parts, ignore_index=True)
+    out = out.assign(_m=out["measure"].map(order)).sort_values(["_row", "_m"], kind="stable")
+    out = out.reindex(columns=TABLE3_LONG_COLUMNS).reset_index(drop=True)
+    stats_cols = ["mean", "sd", "statistic", "p_value", "p_holm", "kappa", "ci_low", "ci_high"]
+    out[stats_cols] = out[stats_cols].astype(float)
+    out["item"] = out["item"].astype("Int64")
+    out["n"] = out["n"].astype("int64")
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # the paper's analysis: item-profile correlation
 # --------------------------------------------------------------------------------------
@@ -1335,7 +1433,7 @@ _NON_STAT_COLUMNS = ("n", "item", "n_items")
 
 
 def _row_keys(df: pd.DataFrame) -> list[str]:
-    keys = [c for c in ("section", "service_type", "version", "item", "label", "measure")
+    keys = [c for c in ("section", "service_type", "version", "item", "label", "item_label", "measure")
             if c in df.columns]
     if not keys:
         return [f"row={i}" for i in range(len(df))]
@@ -1365,10 +1463,18 @@ def apply_disclosure(table: pd.DataFrame, profile, table_name: str
        ``n_items``) of a row describing 1..``redact_summaries_le`` patients is redacted,
        and its ``note`` replaced; ``n`` of 1..``redact_counts_le`` is redacted; rows
        whose estimate is a count (:data:`COUNT_MEASURES`) are treated as counts;
-    2. *secondary*: when the table has subgroups (``service_type``, or ``by service``
-       sections) and exactly one subgroup is redacted, the smallest other subgroup is
-       redacted too, so the hidden one cannot be derived from the overall results;
+    2. *secondary* (profiles without rounding, e.g. ``sistan_min3``): when the table
+       has subgroups (``service_type``, or ``by service`` sections) and exactly one
+       subgroup is redacted, the smallest other subgroup is redacted too, so the hidden
+       one cannot be derived from the overall results. Rounding profiles
+       (``opensafely``) have no secondary suppression: with the counts rounded, the
+       overall results no longer give a hidden subgroup away exactly;
     3. *rounding*: the remaining counts are rounded as the profile says.
+
+    Numeric columns stay numeric: a redacted statistic is NaN (``n`` is ``Int64``, NA
+    when redacted) and the row says so in ``redacted`` / ``redacted_columns``. Only the
+    display copy of :func:`mark_redacted` (and the formatted Table 3) prints
+    ``[REDACTED]``; :func:`export_protected_table` writes both.
 
     Parameters
     ----------
@@ -1395,12 +1501,23 @@ def apply_disclosure(table: pd.DataFrame, profile, table_name: str
     >>> t = pd.DataFrame({"service_type": ["CMHC", "SerD", "EDP"], "measure": "Pearson r",
     ...                   "estimate": [0.8, 0.7, 0.9], "n": [69, 52, 5], "note": ""})
     >>> safe, report = apply_disclosure(t, "opensafely", "demo")
-    >>> safe["estimate"].isna().tolist(), safe["n"].tolist()
-    ([False, True, True], [70, <NA>, <NA>])
-    >>> report[["row_key", "column", "action"]].values.tolist()[:3]  # doctest: +NORMALIZE_WHITESPACE
-    [['service_type=CMHC|measure=Pearson r', 'n', 'rounded'],
-     ['service_type=SerD|measure=Pearson r', 'estimate', 'redacted-secondary'],
-     ['service_type=SerD|measure=Pearson r', 'n', 'redacted-secondary']]
+    >>> safe["estimate"].tolist(), safe["n"].tolist()
+    ([0.8, 0.7, nan], [70, 50, <NA>])
+    >>> safe["estimate"].dtype, safe[["redacted", "redacted_columns"]].values.tolist()[2]
+    (dtype('float64'), [True, 'estimate;n'])
+    >>> report[["row_key", "column", "action"]].values.tolist()[2:]  # doctest: +NORMALIZE_WHITESPACE
+    [['service_type=EDP|measure=Pearson r', 'estimate', 'redacted'],
+     ['service_type=EDP|measure=Pearson r', 'n', 'redacted']]
+
+    Without rounding (``sistan_min3``, statistics of 1-2 patients) a lone hidden service
+    takes the smallest other one with it:
+
+    >>> t2 = t.assign(n=[69, 52, 2])
+    >>> safe2, report2 = apply_disclosure(t2, "sistan_min3", "demo")
+    >>> safe2["estimate"].isna().tolist(), safe2["n"].tolist()
+    ([False, True, True], [69, <NA>, <NA>])
+    >>> report2.loc[report2["action"] == "redacted-secondary", ["row_key", "column"]].values.tolist()
+    [['service_type=SerD|measure=Pearson r', 'estimate'], ['service_type=SerD|measure=Pearson r', 'n']]
     """
     from . import disclosure as D
 
@@ -1497,6 +1614,57 @@ def apply_disclosure(table: pd.DataFrame, profile, table_name: str
     else:
         rep = D.empty_report()
     return out, rep
+
+
+def export_protected_table(safe: pd.DataFrame, out_dir, stem: str, formats=("csv", "md", "tex", "html"),
+                           caption: str | None = None) -> list:
+    """Write a table from :func:`apply_disclosure`: numbers in the CSV, markers for people.
+
+    The CSV is the machine-readable table: numeric columns stay numeric (a redacted
+    value is an empty cell) and ``redacted``, ``redacted_columns`` and
+    ``disclosure_note`` say which cells were redacted, as in the long tables of
+    :func:`imr_analysis.disclosure.apply_to_long`. Markdown, LaTeX and HTML are for
+    reading: they are written from :func:`mark_redacted`, with ``[REDACTED]`` in the
+    redacted cells.
+
+    Parameters
+    ----------
+    safe : pandas.DataFrame
+        First value returned by :func:`apply_disclosure` (a table that went through the
+        ``none`` profile, without companion columns, is written as it is).
+    out_dir, stem, formats, caption
+        As in :func:`imr_analysis.export.export_table`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the order of ``formats``.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile
+    >>> t = pd.DataFrame({"measure": ["Pearson r", "Pearson r"], "estimate": [0.8, 0.9],
+    ...                   "n": [69, 5], "note": ""})
+    >>> safe, _ = apply_disclosure(t, "opensafely", "demo")
+    >>> paths = export_protected_table(safe, tempfile.mkdtemp(), "demo", formats=["csv", "md"])
+    >>> back = pd.read_csv(paths[0])
+    >>> back["estimate"].tolist(), back["redacted"].tolist()
+    ([0.8, nan], [False, True])
+    >>> "[REDACTED]" in paths[1].read_text()
+    True
+    """
+    from .export import export_table
+
+    formats = [str(f).lower().lstrip(".") for f in formats]
+    written = {}
+    if "csv" in formats:
+        written["csv"] = export_table(safe, out_dir, stem, formats=["csv"])[0]
+    display = [f for f in formats if f != "csv"]
+    if display:
+        for f, path in zip(display, export_table(mark_redacted(safe), out_dir, stem, formats=display,
+                                                 caption=caption)):
+            written[f] = path
+    return [written[f] for f in formats]
 
 
 def mark_redacted(safe: pd.DataFrame, marker: str | None = None) -> pd.DataFrame:

@@ -6,9 +6,10 @@ every table passes through a *disclosure profile* before it is written:
 
 * ``none`` -- nothing is suppressed (the default on synthetic data);
 * ``opensafely`` -- the OpenSAFELY output rules: any statistic describing 7 or fewer
-  patients is redacted, counts are rounded to the nearest 5 after redaction, totals and
-  percentages are recomputed from the rounded counts, minima/maxima are removed, means and
-  SDs of groups of 7 or fewer are redacted, 0% and 100% cells are flagged (the default on
+  patients is redacted, counts are rounded to the nearest 5 after redaction (no
+  secondary suppression: rounding prevents exact differencing), totals and percentages
+  are recomputed from the rounded counts, minima/maxima are removed, means and SDs of
+  groups of 7 or fewer are redacted, 0% and 100% cells are flagged (the default on
   private data);
 * ``opensafely_midpoint6`` -- the same with OpenSAFELY's midpoint-6 rounding;
 * ``sistan_min3`` -- the SISTAN legal floor: minimum frequency 3 (counts 1-2 redacted,
@@ -27,16 +28,20 @@ The algorithm of :func:`apply_to_long`
 1. *Primary suppression*: every count (``n``, ``n_missing``, ``denominator``) of 1..k
    patients is redacted (zero is kept); summaries (mean, SD, median, quartiles) of rows
    whose ``n`` is 1..k are redacted.
-2. *Secondary suppression*, on the original values. The table is read as additive
-   relations "members (+ an unpublished remainder) = total": the levels of a variable
-   sum to its denominator; denominator + missing, and levels + missing, sum to the group
-   size (the column header); a yes-row plus its unpublished complement sums to the
-   denominator; the service groups sum to the ``Total`` group (Table 2: units sum to
-   their service type, types to the total); equal counts of one unit in several rows of
-   Table 2 are one quantity. Cells are redacted one at a time until no redacted cell can
-   be derived exactly (by peeling single-unknown relations, then by linear algebra on the
-   whole system) and no relation with a known total has an unknown part of 1..k patients
-   (a complement of 3 patients discloses them as surely as a cell of 3).
+2. *Secondary suppression*, only in profiles without rounding (``sistan_min3``):
+   rounded counts already prevent exact differencing, and a profile that asks for both
+   is refused (:class:`Profile`). The table is read as additive relations "members (+ an
+   unpublished remainder) = total": the levels of a variable sum to its denominator;
+   denominator + missing, and levels + missing, sum to the group size (the column
+   header); a yes-row plus its unpublished complement sums to the denominator; the
+   service groups sum to the ``Total`` group (Table 2: units sum to their service type,
+   types to the total); equal counts of one unit in several rows of Table 2 are one
+   quantity. Cells are redacted one at a time until no redacted cell can be derived
+   exactly (by peeling single-unknown relations, then by linear algebra on the whole
+   system) and no relation with a known total has an unknown part of 1..k patients (a
+   complement of 3 patients discloses them as surely as a cell of 3). The cell hidden
+   is a member of the relation, the smallest, rather than a group size, denominator or
+   total whenever a member will do.
 3. *Rounding* of every published count (nearest ``base``, or midpoint rounding).
 4. *Totals recomputed* as the sum of their rounded members (when none is redacted),
    *percentages recomputed* from the rounded numerator and denominator.
@@ -57,6 +62,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from . import export
 from .paths import RESOURCES_DIR
 
 PROFILES_FILE = RESOURCES_DIR / "disclosure_profiles.yaml"
@@ -120,7 +126,8 @@ class Profile:
     redact_counts_le : int
         Counts ``1..redact_counts_le`` are redacted (0 = none).
     secondary_suppression : bool
-        Protect redacted cells from being derived from published totals.
+        Protect redacted cells from being derived from published totals. Only in
+        profiles without rounding: rounded counts already prevent exact differencing.
     rounding_method, rounding_base :
         ``"nearest"`` or ``"midpoint"`` rounding to ``rounding_base`` (``None`` = none).
     recompute_totals : bool
@@ -132,11 +139,21 @@ class Profile:
         Filled by :func:`resolve_profile`: the data mode, what was asked for, and whether
         a weaker-than-default profile was chosen explicitly on private data.
 
+    Raises
+    ------
+    DisclosureError
+        A profile that rounds and also asks for secondary suppression (see DISCLOSURE.md,
+        "Secondary suppression and rounding").
+
     Examples
     --------
     >>> p = get_profile("opensafely")
-    >>> p.redact_counts_le, p.rounding_base, p.allow_microdata
-    (7, 5, False)
+    >>> p.redact_counts_le, p.rounding_base, p.allow_microdata, p.secondary_suppression
+    (7, 5, False, False)
+    >>> dataclasses.replace(p, secondary_suppression=True)
+    Traceback (most recent call last):
+    ...
+    imr_analysis.disclosure.DisclosureError: disclosure profile 'opensafely' combines rounding (nearest 5) ...
     """
 
     name: str
@@ -156,6 +173,14 @@ class Profile:
     data_mode: str | None = None
     requested: str | None = None
     weaker_than_default: bool = False
+
+    def __post_init__(self):
+        if self.secondary_suppression and self.rounding_method is not None:
+            raise DisclosureError(
+                f"disclosure profile {self.name!r} combines rounding ({self.rounding_method} "
+                f"{self.rounding_base}) with secondary suppression; choose one: rounded counts already "
+                "prevent exact differencing, and secondary suppression reasons on exact values that a "
+                "rounding profile never publishes (see DISCLOSURE.md, 'Secondary suppression and rounding')")
 
     @property
     def is_noop(self) -> bool:
@@ -222,6 +247,11 @@ def _validate_profile(name: str, spec, version: int, path: Path) -> Profile:
         if method not in ROUNDING_METHODS or isinstance(base, bool) or not isinstance(base, int) or base < 1:
             raise DisclosureError(
                 f"{path}: profile {name!r}: rounding must be {{method: nearest|midpoint, base: positive int}}")
+    if rounding is not None and spec["secondary_suppression"]:
+        raise DisclosureError(
+            f"{path}: profile {name!r}: rounding and secondary_suppression cannot be combined; rounded "
+            "counts already prevent exact differencing (see DISCLOSURE.md, 'Secondary suppression and "
+            "rounding'): set secondary_suppression: false, or drop the rounding")
     return Profile(
         name=name, version=version, description=spec["description"],
         sources=tuple(str(s) for s in spec["sources"]), strength=spec["strength"],
@@ -539,12 +569,22 @@ def apply_to_long(long_df, profile, table_name: str, *, level_col="auto", group_
     ...     "group": ["CMHC", "CMHC", "SerD", "SerD", "EDP", "EDP", "Total", "Total"],
     ...     "n": [40, 29, 30, 22, 2, 3, 72, 54], "denominator": [69, 69, 52, 52, 5, 5, 126, 126]})
     >>> safe, report = apply_to_long(long, "opensafely", "demo")
-    >>> safe["n"].tolist()  # EDP redacted; SerD redacted too, else EDP = Total - CMHC - SerD
-    [40, 30, <NA>, <NA>, <NA>, <NA>, 70, 55]
-    >>> safe["denominator"].tolist()  # recomputed: 40 + 30 = 70, 70 + 55 = 125
-    [70, 70, <NA>, <NA>, <NA>, <NA>, 125, 125]
+    >>> safe["n"].tolist()  # EDP redacted; rounding keeps Total - CMHC - SerD from revealing it
+    [40, 30, 30, 20, <NA>, <NA>, 70, 55]
+    >>> safe["denominator"].tolist()  # recomputed: 40 + 30 = 70, 30 + 20 = 50, 70 + 55 = 125
+    [70, 70, 50, 50, <NA>, <NA>, 125, 125]
     >>> sorted(set(report["action"]))
-    ['redacted', 'redacted-secondary', 'rounded']
+    ['redacted', 'rounded']
+
+    Without rounding (``sistan_min3``: counts 1-2 redacted) EDP's 2 men need secondary
+    cells, chosen among the members rather than the group sizes or totals: EDP's 3
+    women (else 5 - 3), SerD's men (else 72 - 40 - 30) and, in turn, SerD's women:
+
+    >>> safe, report = apply_to_long(long, "sistan_min3", "demo")
+    >>> safe["n"].tolist()
+    [40, 29, <NA>, <NA>, <NA>, <NA>, 72, 54]
+    >>> safe.attrs["group_sizes"]
+    {'CMHC': 69, 'SerD': 52, 'EDP': 5, 'Total': 126}
     """
     import numpy as np
     import pandas as pd
@@ -720,16 +760,16 @@ class _State:
         ncells = cells[cells["col"] == "n"]
         den_col = lay.den_col
         if den_col is not None and len(ncells):
-            dcells = cells[cells["col"] == den_col]
-            mcells = cells[cells["col"] == "n_missing"]
             # per row: its denominator cell and missing cell
             row_den = self.dc[self.dc["col"] == den_col].set_index("row")["cell"]
             row_mis = self.dc[self.dc["col"] == "n_missing"].set_index("row")["cell"]
             nc = ncells.reset_index()
             nc["den_cell"] = nc["row"].map(row_den)
             nc["mis_cell"] = nc["row"].map(row_mis)
-            nc["D"] = nc["den_cell"].map(dcells["value"])
-            nc["M"] = nc["mis_cell"].map(mcells["value"])
+            # values by cell, not by column: in Table 2 a unit's patients are one cell,
+            # shown as the n of its patient row and as the denominator of its module rows
+            nc["D"] = nc["den_cell"].map(cells["value"])
+            nc["M"] = nc["mis_cell"].map(cells["value"])
             g = nc.groupby("wid", sort=True)
             w = pd.DataFrame({
                 "S": g["value"].sum(), "D": g["D"].first(), "D_n": g["D"].nunique(),
@@ -891,9 +931,18 @@ class _State:
            antipsychotics" discloses 3 patients.
 
         The first unsafe relation (earliest revelation first; within-variable relations
-        before across-group ones; then table order) is mended by hiding one of its
-        published non-zero members or its total: the choice that leaves the fewest unsafe
-        relations, then the smallest value. Deterministic.
+        before across-group ones; then table order) is mended by hiding the cell that
+        loses least: its smallest published non-zero *member* that is not itself a total
+        (a level's count, a missing count, a service's cell -- never a group size, a
+        denominator, a Total-group or subtotal cell while such a member will do).
+        Failing that, among its members that are totals and its own total, the cell
+        shown in the fewest places (Table 2 shows a unit's patients as the denominator
+        of every module row). Ties go to the cell leaving the fewest unsafe relations,
+        then the smallest, then the first in table order. Deterministic.
+
+        Only profiles without rounding use this step (:class:`Profile` refuses rounding
+        combined with secondary suppression), so the values it reasons on are the
+        published ones.
         """
         import numpy as np
         import pandas as pd
@@ -954,19 +1003,21 @@ class _State:
             mass = np.bincount(m_set, weights=np.where(unknown[m_pos], m_val, 0.0), minlength=S) \
                 + np.where(has_rem, rem, 0.0)
             small = np.flatnonzero(known_total & (mass > _EPS) & (mass <= k + _EPS))
+            # revelations first (a small hidden mass is often only the consequence of a
+            # derivable member, and is mended with it), then small hidden masses
             todo = np.concatenate([exposer[leaked], small])
-            when = np.concatenate([sweep[leaked], np.ones(len(small), dtype=np.int64)])
-            return todo[np.lexsort((rank[todo], when))]
+            when = np.concatenate([sweep[leaked], np.zeros(len(small), dtype=np.int64)])
+            is_small = np.r_[np.zeros(len(leaked), dtype=np.int64), np.ones(len(small), dtype=np.int64)]
+            return todo[np.lexsort((rank[todo], when, is_small))]
 
-        def choices(sidx):
-            """Cells that can be hidden to mend relation sidx: its published non-zero
-            members (smallest first, at most four) and its total."""
-            idx = members_of.get(int(sidx), empty)
-            cand = idx[~hidden[m_pos[idx]] & (m_val[idx] > _EPS)]
-            out = [int(m_pos[c]) for c in cand[np.lexsort((m_pos[cand], m_val[cand]))][:4]]
-            if not virtual[sidx] and not hidden[t_pos[sidx]]:
-                out.append(int(t_pos[sidx]))
-            return out
+        # cells that are totals of something: group sizes, denominators, cells of the
+        # Total group or of a subtotal, and the total of any relation
+        total_like = cells["is_size"].to_numpy(dtype=bool) \
+            | cells["col"].isin(["denominator", "_denominator", "group_size"]).to_numpy() \
+            | cells["role"].isin(["total", "subtotal"]).to_numpy()
+        shown_as_den = self.dc.loc[self.dc["col"].isin(["denominator", "_denominator"]), "cell"].unique()
+        total_like[pos.reindex(shown_as_den).to_numpy(dtype=np.int64)] = True
+        total_like[t_pos[~virtual]] = True
 
         free_col = has_rem | header_unknown  # relations with an unknown of their own
 
@@ -1004,21 +1055,38 @@ class _State:
                 out.append((int(c), chain[np.argsort(rank[chain], kind="stable")]))
             return out
 
+        # published positions a cell occupies: Table 2 shows a unit's patients in up to
+        # twenty places (n of its patient rows, denominator of its module rows); a group
+        # size is also the column header
+        shown = np.bincount(pos.reindex(self.dc["cell"]).to_numpy(dtype=np.int64), minlength=C) \
+            + cells["is_size"].to_numpy(dtype=np.int64)
+
         def choose(relations):
-            """Mend the first relation that can be mended; look ahead: the choice leaving
-            the fewest unsafe relations, then the smallest value."""
+            """The cell to hide to mend the first relation that can be mended: its
+            smallest published non-zero member that is not a total; failing that, among
+            its members that are totals and its own total, the one shown in the fewest
+            places. Ties: the fewest unsafe relations left, the smallest value, table
+            order."""
             for sidx in relations:
-                opts = choices(sidx)
-                if not opts:
-                    continue
-                best = None
-                for rank_in, c in enumerate(opts):
+                idx = members_of.get(int(sidx), empty)
+                cand = np.unique(m_pos[idx[~hidden[m_pos[idx]] & (m_val[idx] > _EPS)]])
+                plain = cand[~total_like[cand]]
+                if len(plain):
+                    best = plain[cell_val[plain] <= cell_val[plain].min() + _EPS]
+                else:
+                    own = [] if virtual[sidx] or hidden[t_pos[sidx]] else [t_pos[sidx]]
+                    pool = np.unique(np.r_[cand, own].astype(np.int64))
+                    if not len(pool):
+                        continue
+                    best = pool[shown[pool] == shown[pool].min()]
+                if len(best) == 1:
+                    return int(best[0])
+                scores = []
+                for c in best:
                     trial = hidden.copy()
                     trial[c] = True
-                    score = (len(unsafe(trial)), cell_val[c], rank_in)
-                    if best is None or score < best[0]:
-                        best = (score, c)
-                return best[1]
+                    scores.append((len(unsafe(trial)), cell_val[c], int(c)))
+                return min(scores)[2]
             return None
 
         new_hidden = []
@@ -1314,7 +1382,7 @@ def disclosure_report(reports: Iterable):
     >>> t = pd.DataFrame({"group": ["A", "B", "Total"], "n": [3, 20, 23]})
     >>> _, r1 = apply_to_long(t, "opensafely", "t1")
     >>> disclosure_report([r1])[["row_key", "action"]].values.tolist()
-    [['group=A', 'redacted'], ['group=B', 'redacted-secondary'], ['group=Total', 'rounded']]
+    [['group=A', 'redacted'], ['group=B', 'rounded'], ['group=Total', 'rounded']]
     """
     import pandas as pd
 
@@ -1367,7 +1435,7 @@ def write_disclosure_report(df, out_dir: str | Path, profile: Profile | str | No
     out.mkdir(parents=True, exist_ok=True)
     df = df[REPORT_COLUMNS] if len(df) else empty_report()
     csv_path, md_path = out / "disclosure_report.csv", out / "disclosure_report.md"
-    df.to_csv(csv_path, index=False, lineterminator="\n")
+    export.write_csv(df, csv_path)
     lines = ["# Disclosure report", ""]
     if profile is not None:
         prof = _as_profile(profile)
@@ -1402,7 +1470,7 @@ def mark_redacted(safe_df, marker: str = REDACTED_MARKER):
     >>> import pandas as pd
     >>> t = pd.DataFrame({"group": ["A", "B", "Total"], "n": [3, 20, 23]})
     >>> mark_redacted(apply_to_long(t, "opensafely", "t")[0])["n"].tolist()
-    ['[REDACTED]', '[REDACTED]', 25]
+    ['[REDACTED]', 20, 25]
     """
     import numpy as np
 

@@ -251,6 +251,140 @@ def test_format_table3(cohort):
 
 
 # --------------------------------------------------------------------------------------
+# Table 3 as a long table of numbers
+# --------------------------------------------------------------------------------------
+def _p_text(p) -> str:
+    return "" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _format_from_long(long: pd.DataFrame) -> pd.DataFrame:
+    """The published Table 3 rebuilt from the long table alone, at display precision."""
+    rows = []
+    for (item, label), g in long.groupby([long["item"].astype("Float64"), "item_label"], sort=False, dropna=False):
+        m = g.set_index("measure")
+
+        def get(measure, col, m=m):
+            return m.at[measure, col] if measure in m.index else np.nan
+
+        def ms(who):
+            mean, sd = get(who, "mean"), get(who, "sd")
+            return "" if pd.isna(mean) else (f"{mean:.2f}" if pd.isna(sd) else f"{mean:.2f} ({sd:.2f})")
+        n = m["n"].iloc[0]
+        p_holm, p_raw = get(A.T3_WILCOXON, "p_holm"), get(A.T3_WILCOXON, "p_value")
+        kappa = get(A.T3_KAPPA, "kappa")
+        lo, hi = get(A.T3_KAPPA, "ci_low"), get(A.T3_KAPPA, "ci_high")
+        diff = get(A.T3_DIFFERENCE, "mean")
+        cells = {
+            "Item": label if pd.isna(item) else f"{int(item)}. {label}",
+            "n": "" if pd.isna(n) else str(int(n)),
+            "User, mean (SD)": ms(A.T3_USER),
+            "Provider, mean (SD)": ms(A.T3_PROVIDER),
+            "Difference (user - provider)": "" if pd.isna(diff) else f"{diff:.2f}",
+            "Wilcoxon p (Holm)": _p_text(p_holm) if not pd.isna(p_holm) else
+            (f"{_p_text(p_raw)} (unadjusted)" if not pd.isna(p_raw) else ""),
+            "Weighted kappa (95% CI)": "" if pd.isna(kappa) else
+            f"{kappa:.2f}" + ("" if pd.isna(lo) else f" ({lo:.2f} to {hi:.2f})"),
+        }
+        if "redacted" in g.columns and g["redacted"].any():
+            cells = {k: (v if k == "Item" else "[REDACTED]") if (k != "n" or v == "") else v
+                     for k, v in cells.items()}
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+def test_table3_long_structure(cohort_missing):
+    t3 = A.table3(cohort_missing)
+    long = A.table3_long(t3)
+    assert list(long.columns) == A.TABLE3_LONG_COLUMNS
+    assert len(long) == 15 * 5 + 2 * 4  # no kappa for the item mean and the total
+    assert long["measure"].iloc[:5].tolist() == A.TABLE3_MEASURES
+    assert long.loc[long["item"].notna(), "item"].drop_duplicates().tolist() == list(range(1, 16))
+    num = ["mean", "sd", "statistic", "p_value", "p_holm", "kappa", "ci_low", "ci_high"]
+    assert (long[num].dtypes == np.float64).all() and long["n"].dtype == np.int64
+    assert long["item"].dtype == "Int64"
+    # each measure carries only its own statistics
+    filled = long[num].notna().groupby(long["measure"]).any()
+    assert filled.loc[A.T3_USER].tolist() == [True, True] + [False] * 6
+    assert filled.loc[A.T3_DIFFERENCE].tolist() == [True] + [False] * 7
+    assert filled.loc[A.T3_WILCOXON].tolist() == [False, False, True, True, True, False, False, False]
+    assert filled.loc[A.T3_KAPPA].tolist() == [False] * 5 + [True] * 3
+    # the same numbers as the wide table3, bit for bit
+    items = long[long["item"].notna()]
+    k = items[items["measure"] == A.T3_KAPPA]
+    np.testing.assert_array_equal(k["kappa"].to_numpy(), t3["kappa_quadratic"].iloc[:15].to_numpy())
+    w = long[long["measure"] == A.T3_WILCOXON]
+    np.testing.assert_array_equal(w["p_value"].to_numpy(), t3["p_wilcoxon"].to_numpy())
+    np.testing.assert_array_equal(w["statistic"].to_numpy(), t3["wilcoxon_W"].to_numpy())
+    with pytest.raises(ValueError, match="protect the long table"):
+        A.table3_long(A.apply_disclosure(t3, "opensafely", "table3")[0])
+
+
+def test_table3_long_formats_to_the_published_table3(cohort_missing):
+    t3 = A.table3(cohort_missing)
+    pd.testing.assert_frame_equal(_format_from_long(A.table3_long(t3)), A.format_table3(t3))
+    # and in private mode: the protected long table gives the protected Table 3
+    rng = np.random.default_rng(5)
+    u = rng.integers(1, 6, (12, 15)).astype(float)
+    p = np.clip(u + rng.integers(-1, 2, (12, 15)), 1, 5)
+    u[:6, :3] = np.nan  # items 1-3: 6 pairs; the others 12, the totals 6
+    small_t3 = A.table3(make_cohort(u, p))
+    assert (small_t3["n"] <= 7).any() and (small_t3["n"] > 7).any()
+    for profile in ("opensafely", "sistan_min3"):
+        long_safe, _ = A.apply_disclosure(A.table3_long(small_t3), profile, "table3_imrs_long")
+        t3_safe, _ = A.apply_disclosure(small_t3, profile, "table3_imrs")
+        pd.testing.assert_frame_equal(_format_from_long(long_safe), A.format_table3(t3_safe))
+
+
+def test_table3_long_recomputed_independently(cohort_missing):
+    c = cohort_missing
+    long = A.table3_long(A.table3(c))
+    j = 4  # item 5
+    u = c[IMRS_USER_COLUMNS[j]].astype(float)
+    p = c[IMRS_PROVIDER_COLUMNS[j]].astype(float)
+    ok = u.notna() & p.notna()
+    rows = long[long["item"] == j + 1].set_index("measure")
+    assert (rows["n"] == ok.sum()).all()
+    assert rows.at[A.T3_USER, "mean"] == pytest.approx(u[ok].mean(), abs=1e-12)
+    assert rows.at[A.T3_PROVIDER, "sd"] == pytest.approx(np.std(p[ok], ddof=1), abs=1e-12)
+    assert rows.at[A.T3_DIFFERENCE, "mean"] == pytest.approx((u[ok] - p[ok]).mean(), abs=1e-12)
+    w = stats.wilcoxon(u[ok].to_numpy(), p[ok].to_numpy(), zero_method="wilcox")
+    assert rows.at[A.T3_WILCOXON, "statistic"] == w.statistic
+    assert rows.at[A.T3_WILCOXON, "p_value"] == pytest.approx(w.pvalue, rel=1e-12)
+    # kappa: sklearn, and the textbook formula 1 - sum(w O) / sum(w E), w = (i - j)^2
+    ref = cohen_kappa_score(u[ok].astype(int), p[ok].astype(int), weights="quadratic", labels=[1, 2, 3, 4, 5])
+    assert rows.at[A.T3_KAPPA, "kappa"] == pytest.approx(ref, abs=1e-12)
+    O = pd.crosstab(u[ok].astype(int), p[ok].astype(int)).reindex(index=range(1, 6), columns=range(1, 6),
+                                                                  fill_value=0).to_numpy(float)
+    E = np.outer(O.sum(1), O.sum(0)) / O.sum()
+    wq = (np.arange(5)[:, None] - np.arange(5)[None, :]) ** 2
+    assert rows.at[A.T3_KAPPA, "kappa"] == pytest.approx(1 - (wq * O).sum() / (wq * E).sum(), abs=1e-12)
+    lo, hi, kap = rows.at[A.T3_KAPPA, "ci_low"], rows.at[A.T3_KAPPA, "ci_high"], rows.at[A.T3_KAPPA, "kappa"]
+    assert lo < kap < hi and (kap - lo) == pytest.approx(hi - kap, rel=1e-9)  # symmetric Wald interval
+    # Holm over the 15 items: statsmodels on the raw p-values
+    from statsmodels.stats.multitest import multipletests
+
+    wil = long[(long["measure"] == A.T3_WILCOXON) & long["item"].notna()]
+    np.testing.assert_allclose(wil["p_holm"], multipletests(wil["p_value"], method="holm")[1], rtol=1e-12)
+
+
+def test_table3_long_private_mode_redacts_small_items():
+    c = _services_cohort((("CMHC", 6),))  # 6 pairs per item: every statistic is of <= 7 patients
+    long = A.table3_long(A.table3(c))
+    safe, report = A.apply_disclosure(long, "opensafely", "table3_imrs_long")
+    num = ["mean", "sd", "statistic", "p_value", "p_holm", "kappa", "ci_low", "ci_high"]
+    assert (safe[num].dtypes == np.float64).all() and safe[num].isna().all().all()
+    assert safe["n"].isna().all() and safe["redacted"].all() and safe["note"].eq("[REDACTED]").all()
+    assert set(report["action"]) == {"redacted"}
+    assert report["row_key"].iloc[0] == "item=1|item_label=Progress towards personal goals|measure=user"
+    # a larger cohort: published, n rounded to 5, the statistics untouched
+    big = A.table3_long(A.table3(random_cohort(n=43, seed=2)))
+    safe_big, _ = A.apply_disclosure(big, "opensafely", "table3_imrs_long")
+    assert not safe_big["redacted"].any()
+    assert (safe_big["n"] % 5 == 0).all() and safe_big["n"].iloc[0] == 45  # 43 pairs
+    np.testing.assert_array_equal(safe_big["mean"].to_numpy(), big["mean"].to_numpy())
+
+
+# --------------------------------------------------------------------------------------
 # the paper's item-profile correlation
 # --------------------------------------------------------------------------------------
 def test_item_profile_r_against_numpy(cohort_missing):
@@ -628,7 +762,7 @@ def test_disclosure_none_changes_nothing():
     assert len(report) == 0
 
 
-def test_disclosure_opensafely_redacts_small_service_and_its_complement():
+def test_disclosure_opensafely_redacts_small_service_only():
     summary = A.agreement_summary(_services_cohort())
     safe, report = A.apply_disclosure(summary, "opensafely", "imrs_agreement")
     stat = safe["measure"] != A.EXCLUDED
@@ -636,27 +770,79 @@ def test_disclosure_opensafely_redacts_small_service_and_its_complement():
     serd = safe["section"].str.startswith("by service: SerD") & stat
     cmhc = safe["section"].str.startswith("by service: CMHC")
     stats_cols = ["estimate", "ci_low", "ci_high", "p"]
-    # EDP (5 patients) redacted, SerD (the smallest other service) redacted as secondary
+    # EDP (5 patients) redacted; no secondary suppression under a rounding profile: SerD
+    # (20 patients) is published, its n rounded
     assert safe.loc[edp, stats_cols].isna().all().all()
-    assert safe.loc[edp | serd, "note"].eq("[REDACTED]").all()
-    assert safe.loc[edp | serd, "n"].isna().all()
-    assert safe.loc[serd & (safe["measure"] == A.PEARSON), "disclosure_note"].str.contains(
-        "secondary").all()
-    # CMHC published; its excluded-patient count (3) redacted, with another service's
-    # count as a secondary so it cannot be derived from the overall count
+    assert safe.loc[edp, "note"].eq("[REDACTED]").all()
+    assert safe.loc[edp, "n"].isna().all()
+    sd = safe[serd].set_index("measure")
+    assert np.isfinite(sd.loc[A.PEARSON, "estimate"]) and sd.loc[A.PEARSON, "n"] == 20
+    assert not safe.loc[serd, "redacted"].any()
+    assert "redacted-secondary" not in set(report["action"])
+    # CMHC published; its excluded-patient count (3) redacted as a count of 1..7
     cm = safe[cmhc].set_index("measure")
-    assert np.isfinite(cm.loc[A.PEARSON, "estimate"])
-    assert np.isnan(cm.loc[A.EXCLUDED, "estimate"])
+    assert np.isfinite(cm.loc[A.PEARSON, "estimate"]) and cm.loc[A.PEARSON, "n"] == 35  # 37 pairs
+    assert np.isnan(cm.loc[A.EXCLUDED, "estimate"]) and pd.isna(cm.loc[A.EXCLUDED, "n"])
     # counts rounded to 5; a count row's estimate is published exactly as its n
     published_n = safe["n"].dropna().astype(int)
     assert (published_n % 5 == 0).all()
     counts = safe[safe["measure"] == A.EXCLUDED]
     np.testing.assert_array_equal(counts["estimate"].to_numpy(float),
                                   counts["n"].astype("Float64").to_numpy(float, na_value=np.nan))
-    assert set(report["action"]) <= {"redacted", "redacted-secondary", "rounded"}
+    assert set(report["action"]) <= {"redacted", "rounded"}
     assert {"output", "row_key", "column", "kind", "action", "rule"} == set(report.columns)
     # the report never holds values
     assert not report.apply(lambda col: col.astype(str).str.fullmatch(r"-?\d+(\.\d+)?")).any().any()
+
+
+def test_disclosure_keeps_numeric_columns_numeric():
+    """Redacted statistics are NaN in float columns (n: NA in Int64), flagged by
+    ``redacted`` / ``redacted_columns``; never the text ``[REDACTED]``."""
+    summary = A.agreement_summary(_services_cohort())
+    for profile in ("opensafely", "sistan_min3", "opensafely_midpoint6"):
+        safe, _ = A.apply_disclosure(summary, profile, "imrs_agreement")
+        for col in ("estimate", "ci_low", "ci_high", "p"):
+            assert safe[col].dtype == np.float64, (profile, col)
+        assert safe["n"].dtype == "Int64" and safe["redacted"].dtype == bool
+        numeric = safe.select_dtypes("number")
+        assert not numeric.astype(str).eq("[REDACTED]").any().any()
+    safe, _ = A.apply_disclosure(summary, "opensafely", "imrs_agreement")
+    edp = safe["section"].str.startswith("by service: EDP") & (safe["measure"] == A.PEARSON)
+    row = safe[edp].iloc[0]
+    assert np.isnan(row["estimate"]) and np.isnan(row["ci_low"]) and pd.isna(row["n"])
+    assert row["redacted"] and set(row["redacted_columns"].split(";")) == {"estimate", "ci_low", "ci_high", "p", "n"}
+    # unredacted rows: same numbers as the unprotected table
+    keep = ~safe["redacted"]
+    np.testing.assert_array_equal(safe.loc[keep, "estimate"].to_numpy(), summary.loc[keep, "estimate"].to_numpy())
+    # Table 3 too
+    t3_safe, _ = A.apply_disclosure(A.table3(_services_cohort((("CMHC", 6),))), "opensafely", "table3")
+    assert (t3_safe[["user_mean", "kappa_quadratic", "p_holm"]].dtypes == np.float64).all()
+    assert t3_safe["user_mean"].isna().all() and t3_safe["redacted"].all()
+
+
+def test_export_protected_table_csv_numeric_display_marked(tmp_path):
+    summary = A.agreement_summary(_services_cohort())
+    safe, _ = A.apply_disclosure(summary, "opensafely", "imrs_agreement")
+    paths = A.export_protected_table(safe, tmp_path, "imrs_agreement", caption="Agreement")
+    assert [p.name for p in paths] == ["imrs_agreement.csv", "imrs_agreement.md", "imrs_agreement.tex",
+                                       "imrs_agreement.html"]
+    back = pd.read_csv(paths[0], keep_default_na=True)
+    for col in ("estimate", "ci_low", "ci_high", "n", "p"):
+        assert back[col].dtype == np.float64, col           # numbers (or empty), never text
+    assert back["redacted"].dtype == bool
+    raw = pd.read_csv(paths[0], dtype=str, keep_default_na=False)
+    assert raw.columns[raw.eq("[REDACTED]").any()].tolist() == ["note"]  # text only
+    red = back["redacted"].to_numpy()
+    assert red.any() and back.loc[red, "estimate"].isna().all()
+    np.testing.assert_allclose(back.loc[~red, "estimate"].to_numpy(), safe.loc[~red, "estimate"].to_numpy(),
+                               rtol=1e-8, equal_nan=True)
+    assert back.loc[red, "note"].eq("[REDACTED]").all()
+    # the human-facing formats show the marker in the redacted cells
+    md = paths[1].read_text(encoding="utf-8")
+    assert md.startswith("**Agreement**") and md.count("[REDACTED]") > red.sum()
+    # profile none: the table as computed, no companion columns
+    plain = A.export_protected_table(summary, tmp_path / "none", "t", formats=["csv"])
+    assert "redacted" not in pd.read_csv(plain[0]).columns
 
 
 def test_disclosure_sistan_min3_no_rounding():
