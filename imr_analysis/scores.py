@@ -1,0 +1,70 @@
+"""IMRS scoring: the one home of the total, the item mean and proration.
+
+The Illness Management and Recovery Scale has 15 items rated 1 to 5, in a user and a
+provider version. For each version:
+
+* the **item mean** is the mean of the items answered;
+* the **total** (15-75) is the sum of the 15 items when all are answered; when at most
+  ``max_missing`` items are missing it is *prorated*: item mean x 15;
+* with more items missing than allowed, both are missing.
+
+The cohort (notebook 01) keeps the total of complete scales only and the mean of whatever
+was answered (``total_max_missing=0``, ``mean_max_missing=14``); the agreement analysis
+(notebook 05) uses the same ``max_missing`` for both. Sums of whole ratings are exact in
+floating point, so the order of the additions never changes a score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .constants import IMRS_PROVIDER_COLUMNS, IMRS_USER_COLUMNS, N_IMRS_ITEMS
+
+#: The item columns of each version of the scale.
+VERSIONS = {"user": IMRS_USER_COLUMNS, "provider": IMRS_PROVIDER_COLUMNS}
+
+
+def imrs_scores(items: pd.DataFrame, max_missing: int = 0, mean_max_missing: int | None = None) -> pd.DataFrame:
+    """Items answered, total and item mean of one version of the IMRS, patient by patient.
+
+    Parameters
+    ----------
+    items : DataFrame
+        The 15 item columns of one version (ratings 1-5, missing as NA/NaN).
+    max_missing : int, default 0
+        Items that may be missing for a (prorated) total: 0 = complete scales only.
+    mean_max_missing : int, optional
+        Items that may be missing for the item mean; default ``max_missing``.
+
+    Returns
+    -------
+    DataFrame
+        ``n_items`` (items answered), ``total`` and ``mean`` (float, NaN when missing),
+        on ``items``' index.
+
+    Examples
+    --------
+    >>> items = pd.DataFrame([[4] * 15, [4] * 14 + [None], [None] * 15])
+    >>> imrs_scores(items).to_dict("list")
+    {'n_items': [15, 14, 0], 'total': [60.0, nan, nan], 'mean': [4.0, nan, nan]}
+    >>> imrs_scores(items, max_missing=1)["total"].tolist()  # prorated: 4.0 x 15
+    [60.0, 60.0, nan]
+    >>> imrs_scores(items, mean_max_missing=14)["mean"].tolist()  # the cohort's rule
+    [4.0, 4.0, nan]
+    """
+    if items.shape[1] != N_IMRS_ITEMS:
+        raise ValueError(f"expected the {N_IMRS_ITEMS} IMRS items, got {items.shape[1]} columns")
+    values = items.to_numpy(dtype="float64", na_value=np.nan)
+    answered = (~np.isnan(values)).sum(axis=1)
+    missing = N_IMRS_ITEMS - answered
+    answered_sum = np.nansum(values, axis=1)
+    mean_allowed = max_missing if mean_max_missing is None else mean_max_missing
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = answered_sum / answered
+    total = np.where(missing == 0, answered_sum, mean * N_IMRS_ITEMS)
+    return pd.DataFrame({
+        "n_items": answered.astype("int64"),
+        "total": np.where((answered > 0) & (missing <= max_missing), total, np.nan),
+        "mean": np.where((answered > 0) & (missing <= mean_allowed), mean, np.nan),
+    }, index=items.index)
