@@ -129,7 +129,7 @@ def _stage_function(stage: str, workdir: Path):
         return pd.read_parquet(cohort_path)
 
     if stage == "generate":
-        from imr_analysis.synth.generator import write_exports
+        from imr_synth.generator import write_exports
         n = int(workdir.name.split("_")[-1])
         return (lambda: None), (lambda _: write_exports(raw, seed=SEED, n_patients=n))
     if stage == "clean":

@@ -76,7 +76,7 @@ def parse_cohorts(text: str) -> list[tuple[str, int, tuple[int, ...] | None]]:
 def _private_exports(folder: Path, seed: int, n: int) -> None:
     """Write generated exports into ``folder`` without the synthetic marker line."""
     from imr_analysis import constants as C
-    from imr_analysis.synth.generator import write_exports
+    from imr_synth.generator import write_exports
 
     for path in write_exports(folder, seed=seed, n_patients=n):
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -229,7 +229,7 @@ def main(argv=None) -> int:
         print(json.dumps(measure(json.loads(args.measure_only), profiles)))
         return 0
 
-    from imr_analysis.synth.generator import DEFAULT_SEED
+    from imr_synth.generator import DEFAULT_SEED
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
     with tempfile.TemporaryDirectory(prefix="disclosure_share_") as tmp:

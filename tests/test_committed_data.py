@@ -14,7 +14,7 @@ from imr_analysis import paths
 from imr_analysis.clean import clean_raw
 from imr_analysis.cohort import load_cohort
 from imr_analysis.reproduce import check_published
-from imr_analysis.synth.generator import DEFAULT_SEED, export_texts, generate
+from imr_synth.generator import DEFAULT_SEED, write_exports
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,10 @@ def committed_cohort():
     return load_cohort()
 
 
-def test_raw_exports_are_the_generators_default_output():
-    syn = generate(seed=DEFAULT_SEED, n_patients=126)
-    texts = export_texts(syn)
-    for fname in C.RAW_FILES.values():
-        committed = (paths.raw_dir() / fname).read_bytes()
-        assert committed == texts[fname].encode("utf-8"), f"data/raw/{fname} differs from the generator's output"
+def test_raw_exports_are_the_generators_default_output(tmp_path):
+    for fresh in write_exports(tmp_path, seed=DEFAULT_SEED, n_patients=126):
+        committed = (paths.raw_dir() / fresh.name).read_bytes()
+        assert committed == fresh.read_bytes(), f"data/raw/{fresh.name} differs from the generator's output"
 
 
 def test_committed_cohort_is_what_the_cleaner_makes(committed_cohort):

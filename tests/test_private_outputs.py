@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from imr_analysis.runner import run_notebooks
-from imr_analysis.synth.generator import write_exports
+from imr_synth.generator import write_exports
 
 COUNT_COLUMNS = {"n", "n_missing", "denominator", "records", "patients", "missing", "non_missing", "excluded",
                  "included", "count", "n_patients", "n_pairs"}

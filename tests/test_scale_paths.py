@@ -208,7 +208,7 @@ def test_fast_reader_declines_irregular_files(tmp_path, damage):
 
 
 def test_clean_raw_fast_equals_plain_on_generated_cohort(tmp_path, monkeypatch):
-    from imr_analysis.synth.generator import write_exports
+    from imr_synth.generator import write_exports
 
     folder = tmp_path / "raw"
     write_exports(folder, seed=11, n_patients=3000)
@@ -227,7 +227,7 @@ def test_clean_raw_fast_equals_plain_on_generated_cohort(tmp_path, monkeypatch):
 def test_cohort_built_while_letting_go_of_its_inputs_equals_the_plain_join(tmp_path, monkeypatch):
     # clean_raw lets derive drop each harmonised column once gathered (lower peak memory);
     # the cohort and the flow must be those of the join that keeps its inputs whole
-    from imr_analysis.synth.generator import write_exports
+    from imr_synth.generator import write_exports
 
     folder = tmp_path / "raw"
     write_exports(folder, seed=12, n_patients=2000)

@@ -11,18 +11,17 @@ import pandas as pd
 import pytest
 
 from imr_analysis import constants as C
+from imr_analysis.published import load_published
 from imr_analysis.reproduce import check_published, compute_metrics
-from imr_analysis.synth import DEFAULT_SEED, generate, write_exports
-from imr_analysis.synth import cli
-from imr_analysis.synth.generator import (
+from imr_synth import DEFAULT_SEED, cli, generate, write_exports
+from imr_synth.generator import (
+    _TARGET,
     _adjust_integers,
-    _csv_text,
     _fmt,
     _pick_k,
     _rescale,
-    export_texts,
+    calibration_problems,
     marker_line,
-    structural_problems,
 )
 
 SEEDS = (DEFAULT_SEED, 1, 2)
@@ -61,7 +60,20 @@ def test_truth_reproduces_every_consistent_published_figure(seed):
     mismatched = check[check["status"] == "mismatch"]
     assert mismatched.empty, mismatched[["id", "published", "recomputed_printed"]].to_string()
     assert (check["status"] == "match").sum() >= 80
-    assert structural_problems(truth) == []
+    assert calibration_problems(truth) == []
+
+
+def test_calibration_targets_are_the_published_figures():
+    published = load_published().sort_values("decimals").drop_duplicates("metric", keep="last").set_index("metric")
+    metric = {"age": "age_imr", "age_first": "age_first", "dur": "imr_duration", "ses": "sessions",
+              "user_total": "imrs_user_total", "prov_total": "imrs_provider_total"}
+    for name, prefix in metric.items():
+        for stat in ("mean", "sd"):
+            value, decimals = _TARGET[f"{name}_{stat}"]
+            row = published.loc[f"{prefix}_{stat}"]
+            assert (value, decimals) == (row["value"], row["decimals"]), (name, stat)
+    assert _TARGET["item_r"] == (published.loc["imrs_item_profile_pearson_r", "value"], 2)
+    assert _TARGET["men"] == published.loc["n_men", "value"]
 
 
 def test_truth_structure_explicitly(syn):
@@ -103,9 +115,9 @@ def test_structural_check_can_fail(syn):
     t.loc[0, C.MODULE_COLUMNS] = True
     t.loc[0, "n_modules"] = 11
     t.loc[1, "age_at_imr_start"] = 17
-    problems = structural_problems(t)
-    assert any("all 11 modules" in p for p in problems)
-    assert any("18-year-olds" in p for p in problems)
+    problems = calibration_problems(t)
+    assert any("never all 11" in p for p in problems)
+    assert any("five 18-year-olds" in p for p in problems)
 
 
 def test_truth_is_what_the_raw_files_say(syn):
@@ -145,20 +157,18 @@ def test_the_cleaner_reproduces_the_truth(written, syn):
 
 
 def test_excluded_records(syn):
-    ex = syn.excluded
-    late = ex[ex["reason"].str.contains("after the observation")]
-    no_form = ex[ex["reason"].str.contains("no IMR summary form")]
+    """Beside the cohort: 3 EHR records without a form row, 2 form rows completed late (with EHR records)."""
+    ehr = pd.concat([syn.efeso["COD_PAZIENTE"].to_frame("code").assign(source="EFESO"),
+                     syn.sister["id_paziente"].to_frame("code").assign(source="Sister")])
+    form = syn.form.set_index(C.FORM_COLUMNS["patient_code"])
+    stops = pd.to_datetime(form[C.FORM_COLUMNS["stop_date"]], format="%d/%m/%Y")
+    cohort = set(syn.truth["patient_id"])
+    no_form = ehr[~ehr["code"].isin(form.index)]
+    late = stops[stops > pd.Timestamp("2021-07-31")]
     assert sorted(no_form["source"]) == ["EFESO", "EFESO", "Sister"]
-    assert len(late) == 2
-    form_codes = set(syn.form[C.FORM_COLUMNS["patient_code"]])
-    assert not set(no_form["patient_id"]) & form_codes
-    assert set(late["patient_id"]) <= form_codes
-    stops = pd.to_datetime(syn.form.set_index(C.FORM_COLUMNS["patient_code"]).loc[list(late["patient_id"]),
-                                                                                  C.FORM_COLUMNS["stop_date"]],
-                           format="%d/%m/%Y")
-    assert (stops > pd.Timestamp("2021-07-31")).all()
-    ehr_codes = set(syn.efeso["COD_PAZIENTE"]) | set(syn.sister["id_paziente"])
-    assert set(ex["patient_id"]) <= ehr_codes
+    assert len(late) == 2 and not set(late.index) & cohort
+    assert set(late.index) <= set(ehr["code"])
+    assert set(ehr["code"]) - cohort == set(no_form["code"]) | set(late.index)
     assert len(syn.efeso) + len(syn.sister) == 126 + 5 and len(syn.form) == 128
 
 
@@ -237,20 +247,11 @@ def test_form_codings(syn):
     assert f[fc["n_sessions"]].str.fullmatch(r"\d+").all()
 
 
-def test_csv_writer_matches_the_csv_module():
-    df = pd.DataFrame({"a": ["x", 'say "hi"', "", "semi;colon"], "b": ["1,2", "line\nbreak", "z", "w"]})
-    for delim in (",", ";"):
-        buf = io.StringIO()
-        buf.write("# m\n")
-        w = csv.writer(buf, delimiter=delim, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-        w.writerow(df.columns)
-        w.writerows(df.itertuples(index=False))
-        assert _csv_text(df, delim, "# m") == buf.getvalue()
-
-
-def test_export_texts_match_the_written_files(written, syn):
-    for name, text in export_texts(syn).items():
-        assert (written / name).read_text(encoding="utf-8") == text
+def test_the_written_files_are_the_export_frames(written, syn):
+    for source, frame in (("EFESO", syn.efeso), ("Sister", syn.sister), ("form", syn.form)):
+        delimiter = C.EHR_FORMATS[source]["delimiter"] if source in C.EHR_FORMATS else ","
+        back = pd.read_csv(written / C.RAW_FILES[source], sep=delimiter, skiprows=1, dtype=str, keep_default_na=False)
+        pd.testing.assert_frame_equal(back, frame, check_dtype=False)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -293,8 +294,8 @@ def test_large_cohort_keeps_proportions():
     assert m["age_imr_mean"] == pytest.approx(40.1, abs=1.5)
     assert m["imrs_user_item_mean_mean"] == pytest.approx(3.7, abs=0.1)
     assert m["illness_duration_service_p"] < 0.001
-    assert structural_problems(t, calibrated=False) == []
-    assert len(syn.form) > len(t) and len(syn.excluded) > 0
+    assert calibration_problems(t, calibrated=False) == []
+    assert len(syn.form) > len(t) and len(syn.efeso) + len(syn.sister) > len(t)
     ehr = pd.concat([syn.efeso["COD_PAZIENTE"], syn.sister["id_paziente"]])
     assert ehr.is_unique
 

@@ -1,4 +1,4 @@
-"""``python -m imr_analysis synth``: write the synthetic raw exports.
+"""Write the synthetic raw exports (``python -m imr_analysis synth``).
 
 Examples
 --------
@@ -15,8 +15,19 @@ import sys
 from .generator import DEFAULT_SEED, N_PUBLISHED, CalibrationError, write_exports
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command's argument parser."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit status.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> main(["--seed", "7", "--out", tempfile.mkdtemp()])  # doctest: +ELLIPSIS
+    wrote .../efeso_extract.csv
+    wrote .../sister_extract.csv
+    wrote .../imr_summary_form.csv
+    seed 7, 126 patients (synthetic; not real patients)
+    0
+    """
     parser = argparse.ArgumentParser(
         prog="python -m imr_analysis synth",
         description=("Write synthetic EFESO, Sister and IMR-summary-form exports. With 126 patients the cohort "
@@ -25,19 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-patients", type=int, default=N_PUBLISHED,
                         help=f"cohort size (default {N_PUBLISHED}, the paper's; only 126 is calibrated exactly)")
     parser.add_argument("--out", default="", help="output folder (default: the compendium's data/raw)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the command; returns the exit status.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> main(["--seed", "7", "--out", tempfile.mkdtemp()])  # doctest: +SKIP
-    0
-    """
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     if args.n_patients < 1:
         print(f"error: --n-patients must be at least 1, not {args.n_patients}", file=sys.stderr)
         return 2
@@ -52,5 +51,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":
     sys.exit(main())
