@@ -1,17 +1,10 @@
 """Direct identifiers: the guard every raw export passes, and the patterns the scanner shares.
 
-Methods: the analysis uses pseudonymous exports only (patient codes such as ``EF12345``,
-birth years). :func:`guard_dataframe` refuses an export that holds an Italian fiscal code
-(valid check character, checked by python-stdnum), an e-mail address, a phone number, a
-street address ("Via Roma 12"), person names (a name header, or values that look like
-"Firstname Lastname" in most rows and are mostly distinct) or full dates in a birth-date
-column (a birth year is allowed). A name header (``nome``, ``codice_fiscale``,
-``telefono`` ...) is refused whatever it holds. The error names the file, the column, the
-kind and an example row, with the value masked.
-
-The value patterns are written in the part of regular-expression syntax that Python's
-``re`` and RE2 share (no look-around, explicit character classes), so pandas runs them
-natively on pyarrow strings and ``python -m imr_analysis scan`` runs them with ``re``.
+Methods: the analysis uses pseudonymous exports only (patient codes, birth years).
+:func:`guard_dataframe` refuses an export holding Italian fiscal codes (verified by
+python-stdnum), e-mail addresses, phone numbers, street addresses, person names, full dates
+in a birth-date column, or a column whose header announces one of these. The patterns use
+only what Python's ``re`` and RE2 share: pandas runs them natively on pyarrow strings.
 """
 
 from __future__ import annotations
@@ -26,26 +19,19 @@ from stdnum.it import codicefiscale
 
 from imr_analysis import constants as c
 
-KINDS = ("fiscal_code", "person_name", "date_of_birth", "phone", "email", "address")
-KIND_LABELS = {
-    "fiscal_code": "Italian fiscal codes (codice fiscale, valid check character)",
-    "person_name": "person names",
-    "date_of_birth": "full dates of birth",
-    "phone": "phone numbers",
-    "email": "e-mail addresses",
-    "address": "street addresses",
-}
+KIND_LABELS = {"fiscal_code": "Italian fiscal codes (codice fiscale, valid check character)",
+               "person_name": "person names", "date_of_birth": "full dates of birth", "phone": "phone numbers",
+               "email": "e-mail addresses", "address": "street addresses"}
+KINDS = tuple(KIND_LABELS)
 
 
 def _bounded(kind: str, core: str, before: str, after: str) -> re.Pattern:
-    """``core`` as group ``kind``, not preceded by a character of class ``before`` and not
-    followed by what ``after`` excludes (boundaries are matched: RE2 has no look-around)."""
+    """``core`` as group ``kind``, not after a character of ``before`` nor before ``after`` (RE2: no look-around)."""
     return re.compile(rf"(?:^|[^{before}])(?P<{kind}>{core})(?:$|{after})")
 
 
 _D = "[0-9LMNPQRSTUVlmnpqrstuv]"  # a digit, or its omocodia letter
-_VIA = (r"(?:Via|VIA|via|Viale|VIALE|viale|Piazza|PIAZZA|piazza|Piazzale|PIAZZALE|piazzale|Corso|CORSO|"
-        r"corso|Largo|LARGO|largo|Vicolo|VICOLO|vicolo|P\.zza|P\.za|V\.le|C\.so)")
+_VIA = r"(?:(?i:via|viale|piazza|piazzale|corso|largo|vicolo)|P\.zza|P\.za|V\.le|C\.so)"
 _NUMBER_END = r"[^A-Za-z0-9_.,]|[.,](?:$|[^0-9])"  # not a word, nor a decimal point
 #: Where a value can hold each kind; :data:`CHECKS` then accepts or rejects each match.
 PATTERNS = {
@@ -56,8 +42,7 @@ PATTERNS = {
     "phone": _bounded("phone", r"(?:(?:\+|00)39[ .-]?)?(?:3[0-9]{2}(?:[ /-]?[0-9]{6,7}|[ -][0-9]{3}[ -][0-9]{3,4})"
                                r"|0[1-9][0-9]{0,3}(?:[ /-]?[0-9]{4,8}|[ -][0-9]{2,4}[ -][0-9]{2,4}))",
                       "A-Za-z0-9_.,/+-", _NUMBER_END),
-    "address": _bounded("address", rf"{_VIA}[ \t]+(?:(?:[Dd]ei|[Dd]egli|[Dd]elle|[Dd]ella|[Dd]ello|[Dd]el|[Dd]i|"
-                                   r"[Dd]e|[Ss]an|[Ss]anta|[Ss]\.|DEI|DEGLI|DELLE|DELLA|DELLO|DEL|DI|DE|SAN|SANTA)"
+    "address": _bounded("address", rf"{_VIA}[ \t]+(?:(?:(?i:dei|degli|delle|della|dello|del|di|de|san|santa)|[Ss]\.)"
                                    r"[ \t]+)*[A-ZÀ-Þ][A-Za-zÀ-ÿ'’.]*(?:[ \t]+[A-Za-zÀ-ÿ'’][A-Za-zÀ-ÿ'’.]*){0,4}?"
                                    r"[ \t]*,?[ \t]*(?:(?:n|nr|N|NR)\.?[ \t]*|n°[ \t]*|civico[ \t]+)?"
                                    r"[0-9]{1,4}(?:[ \t]?/?[ \t]?[A-Za-z])?", "A-Za-z0-9_.", _NUMBER_END),
@@ -77,17 +62,13 @@ _NOT_STREETS = {"Python", "Papermill", "PyPI", "GitHub", "GitLab", "Jupyter", "J
 
 
 def is_valid_fiscal_code(code: str) -> bool:
-    """True for a 16-character Italian fiscal code with a valid birth date and check character.
-
-    python-stdnum checks it (omocodia letters, spaces, hyphens and case allowed); the
-    11-digit codes of companies are not personal identifiers and are not accepted.
+    """True for a 16-character Italian fiscal code with a valid birth date and check character
+    (python-stdnum; omocodia, spaces, hyphens and any case allowed; a company's 11 digits are not).
 
     Examples
     --------
-    >>> is_valid_fiscal_code("RSSMRA85T10A562S"), is_valid_fiscal_code("RSSMRA85T10A562B")
-    (True, False)
-    >>> is_valid_fiscal_code("EF12345")
-    False
+    >>> is_valid_fiscal_code("RSSMRA85T10A562S"), is_valid_fiscal_code("RSSMRA85T10A562B"), is_valid_fiscal_code("EF1")
+    (True, False, False)
     """
     return len(codicefiscale.compact(code)) == 16 and codicefiscale.is_valid(code)
 
@@ -96,23 +77,16 @@ def _plausible_phone(number: str) -> bool:
     """Digit counts the phone pattern cannot express; dates are not phone numbers."""
     if _DATE_LIKE.fullmatch(number):
         return False
-    prefix = re.match(r"(?:\+|00)39[ .-]?", number)
-    body = number[prefix.end():] if prefix else number
-    digits = re.sub(r"[^0-9]", "", body)
-    if digits.startswith("3"):
-        return len(digits) in (9, 10) if prefix else len(digits) == 10
-    if prefix:
-        return 6 <= len(digits) <= 11
-    return 8 <= len(digits) <= 11 if re.search(r"[ /.-]", body) else 9 <= len(digits) <= 11
+    prefix = re.match(r"(?:(?:\+|00)39[ .-]?)?", number).end()  # the international prefix, if any
+    body, n = number[prefix:], len(re.sub(r"[^0-9]", "", number[prefix:]))
+    if body.startswith("3"):  # mobile
+        return n in (9, 10) if prefix else n == 10
+    return 6 <= n <= 11 if prefix else (8 if re.search(r"[ /.-]", body) else 9) <= n <= 11
 
 
 #: Which matches of :data:`PATTERNS` are identifiers.
-CHECKS = {
-    "fiscal_code": is_valid_fiscal_code,
-    "email": lambda v: not _DOCUMENTATION_DOMAIN.search(v),
-    "phone": _plausible_phone,
-    "address": lambda v: not _NOT_STREETS & set(v.split()),
-}
+CHECKS = {"fiscal_code": is_valid_fiscal_code, "email": lambda v: not _DOCUMENTATION_DOMAIN.search(v),
+          "phone": _plausible_phone, "address": lambda v: not _NOT_STREETS & set(v.split())}
 
 
 def find_all(kind: str, text: str) -> Iterator[tuple[int, str]]:
@@ -133,11 +107,9 @@ def find_all(kind: str, text: str) -> Iterator[tuple[int, str]]:
 
 
 def mask_value(value: str, kind: str = "") -> str:
-    """Mask a suspected identifier, keeping the length of each word.
-
-    Fiscal codes keep their first two characters, e-mails the first character of the
-    local part and of the domain and the top-level domain, phone numbers the prefix and
-    the last two digits; anything else the first character of each word.
+    """Mask a suspected identifier, keeping the length of each word: fiscal codes keep two
+    characters, e-mails the first of each part and the top-level domain, phone numbers the
+    prefix and the last two digits, anything else the first character of each word.
 
     Examples
     --------
@@ -154,26 +126,23 @@ def mask_value(value: str, kind: str = "") -> str:
         rest, _, tld = domain.rpartition(".")
         return f"{local[:1]}{'*' * (len(local) - 1)}@{rest[:1]}{'*' * (len(rest) - 1)}.{tld}"
     if kind == "phone":
-        prefix = re.match(r"(?:\+|00)39[ .-]?", v)
-        head, body = (v[:prefix.end()], v[prefix.end():]) if prefix else ("", v)
-        return head + re.sub(r"[0-9](?=(?:[^0-9]*[0-9]){2})", "*", body)
+        prefix = re.match(r"(?:(?:\+|00)39[ .-]?)?", v).end()
+        return v[:prefix] + re.sub(r"[0-9](?=(?:[^0-9]*[0-9]){2})", "*", v[prefix:])
     return re.sub(r"(?<=\w)\w", "*", v)
 
 
-_HEADERS = {
+_HEADERS = {kind: set(names.split()) for kind, names in {
     "fiscal_code": "codice_fiscale codicefiscale cod_fiscale cod_fisc codfisc cf c_f fiscal_code tax_code "
                    "codice_fiscale_paziente cf_paziente ssn",
-    "person_name": "nome cognome nominativo name surname first_name firstname last_name lastname full_name "
-                   "fullname given_name family_name forename patient_name nome_paziente cognome_paziente "
-                   "nome_cognome cognome_nome nome_e_cognome cognome_e_nome nome_assistito cognome_assistito "
-                   "nome_utente cognome_utente nominativo_paziente paziente_nome paziente_cognome",
+    "person_name": "nome cognome nominativo name surname first_name firstname last_name lastname full_name fullname "
+                   "given_name family_name forename patient_name nome_paziente cognome_paziente nome_cognome "
+                   "cognome_nome nome_e_cognome cognome_e_nome nome_assistito cognome_assistito nome_utente "
+                   "cognome_utente nominativo_paziente paziente_nome paziente_cognome",
     "email": "email e_mail mail pec indirizzo_email indirizzo_mail posta_elettronica email_address",
-    "phone": "telefono tel cellulare cell phone phone_number mobile mobile_phone recapito_telefonico "
-             "numero_telefono telefono_cellulare telefono_fisso fax",
-    "date_of_birth": "data_nascita data_di_nascita dt_nascita data_nasc datanascita date_of_birth dob "
-                     "birth_date birthdate birthday nascita d_nascita nato_il nata_il",
-}
-_HEADERS = {kind: set(names.split()) for kind, names in _HEADERS.items()}
+    "phone": "telefono tel cellulare cell phone phone_number mobile mobile_phone recapito_telefonico numero_telefono "
+             "telefono_cellulare telefono_fisso fax",
+    "date_of_birth": "data_nascita data_di_nascita dt_nascita data_nasc datanascita date_of_birth dob birth_date "
+                     "birthdate birthday nascita d_nascita nato_il nata_il"}.items()}
 
 
 def _normalise_header(name) -> str:
@@ -193,22 +162,18 @@ def header_kind(name) -> str | None:
     """
     h = _normalise_header(name)
     tokens = set(h.split("_"))
-    addressish = tokens & {"indirizzo", "address", "street"}
-    for kind in ("fiscal_code", "person_name"):
-        if h in _HEADERS[kind]:
-            return kind
-    if h in _HEADERS["email"] or (tokens & {"email", "mail", "pec"} and addressish):
+    address = tokens & {"indirizzo", "address", "street"}
+    if h in _HEADERS["fiscal_code"]:
+        return "fiscal_code"
+    if h in _HEADERS["person_name"]:
+        return "person_name"
+    if h in _HEADERS["email"] or (tokens & {"email", "mail", "pec"} and address):
         return "email"
     if h in _HEADERS["phone"] or tokens & {"telefono", "cellulare"}:
         return "phone"
-    if addressish:
+    if address:
         return "address"
     return "date_of_birth" if h in _HEADERS["date_of_birth"] else None
-
-
-def _is_birth_header(name) -> bool:
-    h = _normalise_header(name)
-    return "nascita" in h or "birth" in h or h in {"dob", "nato_il", "nata_il", "born", "yob"}
 
 
 #: Labels of the codebook (municipalities, units, modules, codings ...): never person names.
@@ -233,11 +198,6 @@ class Finding:
     detail: str = ""
     location: str = ""
 
-    def __str__(self) -> str:
-        extra = [f"column {self.column!r}"] * (self.column is not None) + [x for x in (self.location, self.detail) if x]
-        tail = f" [{'; '.join(extra)}]" if extra else ""
-        return f"{self.path}:{self.line or 0}: {self.kind} ({self.masked or 'header'}){tail}"
-
 
 class IdentifierError(ValueError):
     """A table holds direct identifiers; ``findings`` lists them."""
@@ -249,61 +209,61 @@ class IdentifierError(ValueError):
 
 #: Any of :data:`PATTERNS`, in one pass: the values worth checking kind by kind.
 _CANDIDATE = "|".join(p.pattern.replace(f"(?P<{kind}>", "(?:") for kind, p in PATTERNS.items())
+_DETAILS = {"fiscal_code": "valid check character", "person_name": "values look like 'Firstname Lastname'",
+            "date_of_birth": "full dates in a birth-date column (only the year is allowed)"}
+
+
+def _text_hits(column, s: pd.Series, present: pd.Series, distinct: pd.Series) -> dict[str, pd.Series]:
+    """The distinct values of a text column holding each kind (one pandas pass per pattern)."""
+    candidates = distinct[distinct.str.contains(_CANDIDATE)]
+    hits = {kind: candidates[[next(find_all(kind, v), None) is not None for v in candidates]] for kind in PATTERNS}
+    h = _normalise_header(column)
+    if "nascita" in h or "birth" in h or h in {"dob", "nato_il", "nata_il", "born", "yob"}:  # a birth-date column
+        hits["date_of_birth"] = distinct[distinct.str.fullmatch(FULL_DATE)]
+    # bare numbers are phone numbers in a column of mostly phone numbers, with a phone header
+    # or beside an international prefix; numbers inside text when no value is a bare number
+    bare = s.isin([v for v in hits["phone"] if next(find_all("phone", v))[1] == v.strip()])
+    if bare.any() and bare.sum() < 0.5 * present.sum() and header_kind(column) != "phone" and not (
+            hits["phone"].str.contains(r"(?:\+|00)39").any()):
+        del hits["phone"]
+    # names: "Firstname Lastname" (not a codebook label) in most rows, mostly distinct
+    names = distinct[distinct.str.fullmatch(NAME)]
+    names = names[~names.str.strip().str.casefold().isin(_VOCABULARY)]
+    if s.isin(names).sum() > 0.5 * present.sum() and len(names) >= 0.5 * s.isin(names).sum():
+        hits["person_name"] = names
+    return hits
 
 
 def _column_findings(column, s: pd.Series, file_name: str) -> list[Finding]:
-    """The findings of one column. Each check runs once per distinct value, as a pandas
-    string method (RE2 on pyarrow strings); ``isin`` then finds the rows."""
+    """One column's findings: its distinct values are checked, ``isin`` finds their rows."""
     s = s.reset_index(drop=True).dropna()  # index: the data row, from 0
     values = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else s
-    dates = pd.api.types.is_datetime64_any_dtype(values)
-    text = not (dates or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values))
-    present, rows, hkind = pd.Series(True, index=s.index), {}, header_kind(column)
-    if dates and _is_birth_header(column):
-        rows["date_of_birth"] = present
-    if text:
-        s = s.astype("str") if values.dtype == object else s  # mixed Python objects: their str()
+    present, rows = pd.Series(True, index=s.index), {}
+    if not pd.api.types.is_numeric_dtype(values):  # text, dates, mixed Python objects: their str()
+        s = s if pd.api.types.is_string_dtype(values) else s.astype("str")
         distinct = pd.Series(s.unique()).astype("str")
         present = ~s.isin(distinct[distinct.str.strip() == ""])
-        hits = {"date_of_birth": distinct[distinct.str.fullmatch(FULL_DATE)] if _is_birth_header(column) else []}
-        candidates = distinct[distinct.str.contains(_CANDIDATE)]
-        for kind in PATTERNS:
-            hits[kind] = candidates[[next(find_all(kind, v), None) is not None for v in candidates]]
-        # bare numbers are phone numbers in a column of mostly phone numbers, with a phone
-        # header or beside an international prefix; numbers in text when no value is a bare one
-        bare = s.isin([v for v in hits["phone"] if next(find_all("phone", v))[1] == v.strip()])
-        if bare.any() and bare.sum() < 0.5 * present.sum() and hkind != "phone" and not (
-                hits["phone"].str.contains(r"(?:\+|00)39").any()):
-            hits["phone"] = []
-        names = distinct[distinct.str.fullmatch(NAME)]
-        names = names[~names.str.strip().str.casefold().isin(_VOCABULARY)]
-        if s.isin(names).sum() > 0.5 * present.sum() and len(names) >= 0.5 * s.isin(names).sum():
-            hits["person_name"] = names
-        rows = {kind: s.isin(v) for kind, v in hits.items() if len(v)}
-    header = hkind not in (None, "date_of_birth", *rows) and present.any()
-    if header:
-        rows[hkind] = present
+        rows = {kind: s.isin(v) for kind, v in _text_hits(column, s, present, distinct).items() if len(v)}
+    header = header_kind(column)
+    if header in (None, "date_of_birth", *rows) or not present.any():
+        header = None
+    else:
+        rows[header] = present
     findings = []
     for kind in (k for k in KINDS if k in rows):
         first, count = rows[kind].idxmax(), f"{rows[kind].sum()} of {present.sum()} rows"
         example = str(s[first]).strip()
         value = next((v for _, v in find_all(kind, example)), example) if kind in PATTERNS else example
-        detail = "header" if header and kind == hkind else _DETAILS.get(kind, "")
-        masked = "" if detail == "header" and kind != "person_name" else mask_value(value, kind)
+        detail = "header" if kind == header else _DETAILS.get(kind, "")
+        masked = "" if kind == header and kind != "person_name" else mask_value(value, kind)
         findings.append(Finding(str(file_name), kind, masked, column=str(column), row=first + 1,
                                 detail=f"{detail}; {count}" if detail else count))
     return findings
 
 
-_DETAILS = {"fiscal_code": "valid check character", "person_name": "values look like 'Firstname Lastname'",
-            "date_of_birth": "full dates in a birth-date column (only the year is allowed)"}
-
-
 def find_identifier_columns(df: pd.DataFrame, file_name: str) -> list[Finding]:
-    """Find the columns of ``df`` that hold direct identifiers.
-
-    Returns one :class:`Finding` per (column, kind), in column order, with the first data
-    row (1-based) holding it, the masked value and how many rows do.
+    """One :class:`Finding` per (column, kind) of ``df``: the first data row (1-based) holding
+    it, its masked value and how many rows do.
 
     Examples
     --------
@@ -317,11 +277,8 @@ def find_identifier_columns(df: pd.DataFrame, file_name: str) -> list[Finding]:
 def guard_dataframe(df: pd.DataFrame, file_name: str) -> pd.DataFrame:
     """Refuse a raw export holding direct identifiers; return it unchanged otherwise.
 
-    Raises
-    ------
-    IdentifierError
-        Naming the file and, for each offending column, the kind, an example data row
-        and its masked value (never the value itself).
+    The :class:`IdentifierError` names the file and, per offending column, the kind, an
+    example data row and its masked value (never the value itself).
 
     Examples
     --------

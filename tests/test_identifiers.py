@@ -378,7 +378,7 @@ def test_compendium_data_and_outputs_are_clean():
     if not raw:
         pytest.skip("data/raw/*.csv not generated yet")
     findings = scan_paths(paths)
-    assert findings == [], "\n".join(map(str, findings))
+    assert findings == [], "\n".join(map(scan.format_finding, findings))
     for p in raw:
         lines = p.read_text(encoding="utf-8").splitlines()
         skip = sum(1 for line in lines[:3] if line.startswith("#"))
@@ -389,7 +389,7 @@ def test_compendium_data_and_outputs_are_clean():
 
 def test_finding_str_format():
     f = Finding(path="a.csv", kind="email", masked="m***@a***.it", line=4, column="MAIL", detail="header")
-    assert str(f) == "a.csv:4: email (m***@a***.it) [column 'MAIL'; header]"
+    assert scan.format_finding(f) == "a.csv:4: email (m***@a***.it) [column 'MAIL'; header]"
 
 
 def test_doctests():

@@ -37,6 +37,12 @@ def _blank(pattern: re.Pattern, text: str) -> str:
     return pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
 
 
+def format_finding(f: Finding) -> str:
+    """``path:line: kind (masked value) [column; location; detail]``, as the command prints it."""
+    where = ([f"column {f.column!r}"] if f.column is not None else []) + [x for x in (f.location, f.detail) if x]
+    return f"{f.path}:{f.line or 0}: {f.kind} ({f.masked or 'header'})" + (f" [{'; '.join(where)}]" if where else "")
+
+
 def scan_text(text: str, path: str = "<text>", location: str = "") -> list[Finding]:
     """Find fiscal codes, e-mails, phone numbers and street addresses in free text.
 
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     findings = [f for r in results for f in r]
     for f in findings:
-        print(f)
+        print(format_finding(f))
     if findings:
         print(f"{len(findings)} suspected direct identifier(s) in {len({f.path for f in findings})} "
               f"of {len(results)} files")
