@@ -1,10 +1,8 @@
 """Direct identifiers: the guard every raw export passes, and the patterns the scanner shares.
 
-Methods: the analysis uses pseudonymous exports only (patient codes, birth years).
-:func:`guard_dataframe` refuses an export holding Italian fiscal codes (verified by
-python-stdnum), e-mail addresses, phone numbers, street addresses, person names, full dates
-in a birth-date column, or a column whose header announces one of these. The patterns use
-only what Python's ``re`` and RE2 share: pandas runs them natively on pyarrow strings.
+Methods: the exports must be pseudonymous (patient codes, birth years). :func:`guard_dataframe`
+refuses Italian fiscal codes (verified by python-stdnum), e-mail addresses, phone numbers, street
+addresses, person names and full dates of birth, found in the values or announced by a header.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ KINDS = tuple(KIND_LABELS)
 
 
 def _bounded(kind: str, core: str, before: str, after: str) -> re.Pattern:
-    """``core`` as group ``kind``, not after a character of ``before`` nor before ``after`` (RE2: no look-around)."""
+    """``core`` as group ``kind`` between boundaries, in the syntax ``re`` and RE2 share (pandas runs RE2)."""
     return re.compile(rf"(?:^|[^{before}])(?P<{kind}>{core})(?:$|{after})")
 
 
@@ -115,8 +113,10 @@ def mask_value(value: str, kind: str = "") -> str:
     --------
     >>> mask_value("Mario Rossi", "person_name"), mask_value("+39 340 1234567", "phone")
     ('M**** R****', '+39 *** *****67')
-    >>> mask_value("mario.rossi@asl.fe.it", "email")
-    'm**********@a*****.it'
+    >>> mask_value("mario.rossi@asl.fe.it", "email"), mask_value("RSSMRA85T10A562S", "fiscal_code")
+    ('m**********@a*****.it', 'RS**************')
+    >>> mask_value("Via Roma 12", "address")
+    'V** R*** 1*'
     """
     v = str(value).strip()
     if kind == "fiscal_code":
@@ -155,25 +155,17 @@ def header_kind(name) -> str | None:
 
     Examples
     --------
-    >>> header_kind("Codice Fiscale"), header_kind("COGNOME"), header_kind("ANNO_NASCITA")
-    ('fiscal_code', 'person_name', None)
-    >>> header_kind("DATA_NASCITA"), header_kind("DATA_PRIMO_ACCESSO")
-    ('date_of_birth', None)
+    >>> [header_kind(h) for h in ("Codice Fiscale", "COGNOME", "ANNO_NASCITA", "DATA_NASCITA", "DATA_ACCESSO")]
+    ['fiscal_code', 'person_name', None, 'date_of_birth', None]
     """
     h = _normalise_header(name)
     tokens = set(h.split("_"))
-    address = tokens & {"indirizzo", "address", "street"}
-    if h in _HEADERS["fiscal_code"]:
-        return "fiscal_code"
-    if h in _HEADERS["person_name"]:
-        return "person_name"
-    if h in _HEADERS["email"] or (tokens & {"email", "mail", "pec"} and address):
-        return "email"
-    if h in _HEADERS["phone"] or tokens & {"telefono", "cellulare"}:
-        return "phone"
-    if address:
-        return "address"
-    return "date_of_birth" if h in _HEADERS["date_of_birth"] else None
+    for kind, headers in _HEADERS.items():
+        if h in headers:
+            return kind
+    if tokens & {"indirizzo", "address", "street"}:  # an address, or an e-mail address
+        return "email" if tokens & {"email", "mail", "pec"} else "address"
+    return "phone" if tokens & {"telefono", "cellulare"} else None
 
 
 #: Labels of the codebook (municipalities, units, modules, codings ...): never person names.
@@ -186,8 +178,7 @@ _VOCABULARY = frozenset(w.casefold() for w in [
 
 @dataclass(frozen=True)
 class Finding:
-    """One suspected direct identifier: where (file, line, column, data row, notebook
-    location), which :data:`KINDS` it is, the masked value ("" for a header) and why."""
+    """A suspected identifier: where (file, line, column, data row, notebook cell), kind, masked value, why."""
 
     path: str
     kind: str
@@ -213,41 +204,47 @@ _DETAILS = {"fiscal_code": "valid check character", "person_name": "values look 
             "date_of_birth": "full dates in a birth-date column (only the year is allowed)"}
 
 
-def _text_hits(column, s: pd.Series, present: pd.Series, distinct: pd.Series) -> dict[str, pd.Series]:
-    """The distinct values of a text column holding each kind (one pandas pass per pattern)."""
-    candidates = distinct[distinct.str.contains(_CANDIDATE)]
-    hits = {kind: candidates[[next(find_all(kind, v), None) is not None for v in candidates]] for kind in PATTERNS}
-    h = _normalise_header(column)
-    if "nascita" in h or "birth" in h or h in {"dob", "nato_il", "nata_il", "born", "yob"}:  # a birth-date column
-        hits["date_of_birth"] = distinct[distinct.str.fullmatch(FULL_DATE)]
-    # bare numbers are phone numbers in a column of mostly phone numbers, with a phone header
-    # or beside an international prefix; numbers inside text when no value is a bare number
-    bare = s.isin([v for v in hits["phone"] if next(find_all("phone", v))[1] == v.strip()])
-    if bare.any() and bare.sum() < 0.5 * present.sum() and header_kind(column) != "phone" and not (
-            hits["phone"].str.contains(r"(?:\+|00)39").any()):
-        del hits["phone"]
-    # names: "Firstname Lastname" (not a codebook label) in most rows, mostly distinct
-    names = distinct[distinct.str.fullmatch(NAME)]
-    names = names[~names.str.strip().str.casefold().isin(_VOCABULARY)]
-    if s.isin(names).sum() > 0.5 * present.sum() and len(names) >= 0.5 * s.isin(names).sum():
-        hits["person_name"] = names
-    return hits
-
-
-def _column_findings(column, s: pd.Series, file_name: str) -> list[Finding]:
-    """One column's findings: its distinct values are checked, ``isin`` finds their rows."""
-    s = s.reset_index(drop=True).dropna()  # index: the data row, from 0
+def _as_text(s: pd.Series) -> pd.Series | None:
+    """A column's values as text (dates and mixed objects: their ``str``); None for numbers."""
     values = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else s
-    present, rows = pd.Series(True, index=s.index), {}
-    if not pd.api.types.is_numeric_dtype(values):  # text, dates, mixed Python objects: their str()
-        s = s if pd.api.types.is_string_dtype(values) else s.astype("str")
-        distinct = pd.Series(s.unique()).astype("str")
-        present = ~s.isin(distinct[distinct.str.strip() == ""])
-        rows = {kind: s.isin(v) for kind, v in _text_hits(column, s, present, distinct).items() if len(v)}
+    if not pd.api.types.is_numeric_dtype(values):
+        return s.dropna() if pd.api.types.is_string_dtype(values) else s.dropna().astype("str")
+
+
+def _value_hits(text: dict) -> pd.DataFrame:
+    """``column, value, kind``: the distinct values of the text columns that hold each kind,
+    one pandas pass per pattern over the distinct values of all columns together."""
+    if not text:
+        return pd.DataFrame(columns=["column", "value", "kind"])
+    values = pd.concat({c: pd.Series(s.unique()).astype("str") for c, s in text.items()}, names=["column", None])
+    values = values.rename("value").reset_index(level=0)
+    candidates = values[values["value"].str.contains(_CANDIDATE)]
+    found = [(c, v, k) for c, v in candidates.itertuples(index=False) for k in PATTERNS if next(find_all(k, v), None)]
+    names = values[values["value"].str.fullmatch(NAME)]
+    names = names[~names["value"].str.strip().str.casefold().isin(_VOCABULARY)]
+    birth = values[values["column"].isin([c for c in text if re.search(  # birth-date columns
+        r"nascita|birth|^(?:dob|nato_il|nata_il|born|yob)$", _normalise_header(c))])]
+    return pd.concat([pd.DataFrame(found, columns=["column", "value", "kind"]), names.assign(kind="person_name"),
+                      birth[birth["value"].str.fullmatch(FULL_DATE)].assign(kind="date_of_birth")])
+
+
+def _column_findings(column, s: pd.Series, hits: pd.DataFrame, file_name: str) -> list[Finding]:
+    """One column's findings from its value hits (``isin`` finds their rows) and its header."""
+    present = s.astype("str").str.strip() != ""
+    rows = {kind: s.isin(group["value"]) for kind, group in hits.groupby("kind")}
     header = header_kind(column)
-    if header in (None, "date_of_birth", *rows) or not present.any():
-        header = None
-    else:
+    # bare numbers are phones in a column of mostly phones, with a phone header or a +39 beside
+    phones, names = (hits.loc[hits["kind"] == kind, "value"] for kind in ("phone", "person_name"))
+    bare = s.isin([v for v in phones if next(find_all("phone", v))[1] == v.strip()])
+    if bare.any() and bare.sum() < 0.5 * present.sum() and header != "phone" and not (
+            phones.str.contains("[+]39|0039").any()):
+        del rows["phone"]
+    # names: "Firstname Lastname" (not a codebook label) in most rows, mostly distinct
+    n_names = rows["person_name"].sum() if len(names) else 0
+    if n_names and not (n_names > 0.5 * present.sum() and len(names) >= 0.5 * n_names):
+        del rows["person_name"]
+    header = header if header not in (None, "date_of_birth", *rows) and present.any() else None
+    if header:
         rows[header] = present
     findings = []
     for kind in (k for k in KINDS if k in rows):
@@ -271,7 +268,11 @@ def find_identifier_columns(df: pd.DataFrame, file_name: str) -> list[Finding]:
     >>> [(f.column, f.kind, f.row, f.masked) for f in find_identifier_columns(df, "x.csv")]
     [('NOTE', 'phone', 2, '**** ****56')]
     """
-    return [f for column in df.columns for f in _column_findings(column, df[column], file_name)]
+    df = df.reset_index(drop=True)  # index: the data row, from 0
+    text = {c: t for c in df.columns if (t := _as_text(df[c])) is not None}
+    hits = _value_hits(text)
+    return [f for c in df.columns if header_kind(c) or (hits["column"] == c).any()
+            for f in _column_findings(c, text.get(c, df[c].dropna()), hits[hits["column"] == c], file_name)]
 
 
 def guard_dataframe(df: pd.DataFrame, file_name: str) -> pd.DataFrame:

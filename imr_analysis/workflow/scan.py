@@ -28,8 +28,8 @@ SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".ipynb_checkpoints", ".pyt
              "node_modules", ".mypy_cache", ".ruff_cache"}
 _BASE64 = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
 #: SVG geometry (path data are numbers that look like phone numbers); text is kept.
-_SVG_GEOMETRY = re.compile(r"""\s(?:d|points|transform|viewBox|style|x|y|x1|x2|y1|y2|dx|dy|width|height|cx|cy|"""
-                           r"""r|rx|ry|offset|stroke-dasharray|clip-path|xlink:href|href|id)\s*=\s*(?:"[^"]*"|'[^']*')""")
+_SVG_GEOMETRY = re.compile(r"""\s(?:d|points|transform|viewBox|style|x|y|x1|x2|y1|y2|dx|dy|width|height|cx|cy|r|"""
+                           r"""rx|ry|offset|stroke-dasharray|clip-path|xlink:href|href|id)\s*=\s*(?:"[^"]*"|'[^']*')""")
 
 
 def _blank(pattern: re.Pattern, text: str) -> str:
@@ -74,10 +74,12 @@ def _notebook_texts(nb: dict) -> Iterator[tuple[str, str]]:
             if out.get("output_type") == "stream":
                 yield f"{where}, {out.get('name', 'stream')}", joined(out.get("text", ""))
             elif out.get("output_type") == "error":
-                yield f"{where}, error", "\n".join([out.get("ename", ""), out.get("evalue", ""), *out.get("traceback", [])])
-            for mime, payload in sorted(out.get("data", {}).items()):
+                yield f"{where}, error", "\n".join([out.get("ename", ""), out.get("evalue", ""),
+                                                    *out.get("traceback", [])])
+            for mime, payload in sorted(out.get("data", {}).items()):  # text outputs; images are skipped
                 if mime.startswith("text/") or mime.endswith(("json", "svg+xml")):
-                    yield f"{where}, {mime}", _blank(_SVG_GEOMETRY, joined(payload))
+                    text = joined(payload)
+                    yield f"{where}, {mime}", _blank(_SVG_GEOMETRY, text) if "<svg" in text else text
 
 
 def _scan_notebook(raw: str, path: str) -> list[Finding]:
