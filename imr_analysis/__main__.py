@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 import sys
 
+#: command -> ("module:function" taking the remaining arguments, help line)
 COMMANDS = {
-    "synth": ("imr_analysis.synth.cli", "write synthetic raw exports"),
-    "clean": ("imr_analysis.clean", "validate and clean raw exports into the cohort"),
-    "run": ("imr_analysis.runner", "execute the numbered notebooks in order"),
-    "scan": ("imr_analysis.identifiers", "scan files for direct identifiers"),
+    "synth": ("imr_synth.cli:main", "write synthetic raw exports"),
+    "clean": ("imr_analysis.cohort:main", "validate and clean raw exports into the cohort"),
+    "run": ("imr_analysis.workflow.runner:main", "execute the numbered notebooks in order"),
+    "scan": ("imr_analysis.workflow.scan:main", "scan files for direct identifiers"),
 }
 
 
@@ -37,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    module, function = COMMANDS[name][0].split(":")
+    return int(getattr(importlib.import_module(module), function)(rest) or 0)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Tests of imr_analysis.identifiers: the identifier guard and the scan command.
+"""Tests of imr_analysis.identifiers (the identifier guard) and imr_analysis.workflow.scan.
 
 Known fiscal codes are assembled from pieces at run time so that this file itself
 never holds a 16-character code (the scanner runs over the repository).
@@ -7,7 +7,6 @@ never holds a 16-character code (the scanner runs over the repository).
 from __future__ import annotations
 
 import json
-import random
 import string
 import subprocess
 import sys
@@ -24,14 +23,12 @@ from imr_analysis.identifiers import (
     Finding,
     IdentifierError,
     find_identifier_columns,
-    fiscal_code_check_character,
     guard_dataframe,
     is_valid_fiscal_code,
-    main,
     mask_value,
-    scan_paths,
-    scan_text,
 )
+from imr_analysis.workflow import scan
+from imr_analysis.workflow.scan import main, scan_paths, scan_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,15 +64,27 @@ INVALID_CODES = [
 # --------------------------------------------------------------------------------------
 # fiscal code algorithm
 # --------------------------------------------------------------------------------------
+ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+               [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20,
+                11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23]))
+EVEN = {ch: (int(ch) if ch.isdigit() else ord(ch) - ord("A")) for ch in "0123456789" + string.ascii_uppercase}
+
+
+def check_character_by_hand(first15: str) -> str:
+    """DM 23/12/1976: odd positions (1st, 3rd ...) use the odd table, even positions the plain values."""
+    total = sum(ODD[ch] if i % 2 == 0 else EVEN[ch] for i, ch in enumerate(first15))
+    return chr(ord("A") + total % 26)
+
+
 @pytest.mark.parametrize("code", VALID_CODES)
 def test_valid_fiscal_codes_and_check_character(code):
     assert is_valid_fiscal_code(code)
     assert is_valid_fiscal_code(code.lower())
     assert is_valid_fiscal_code(" ".join([code[:3], code[3:6], code[6:11], code[11:]]))
-    assert fiscal_code_check_character(code[:15]) == code[15]
+    assert check_character_by_hand(code[:15]) == code[15]
 
 
-@pytest.mark.parametrize("code", INVALID_CODES)
+@pytest.mark.parametrize("code", INVALID_CODES + ["SHORT", "00743110157"])  # a company's 11-digit code
 def test_invalid_fiscal_codes(code):
     assert not is_valid_fiscal_code(code)
 
@@ -84,40 +93,15 @@ def test_every_wrong_check_letter_is_rejected():
     base = VALID_CODES[0]
     wrong = [base[:15] + ch for ch in string.ascii_uppercase if ch != base[15]]
     assert len(wrong) == 25 and not any(is_valid_fiscal_code(w) for w in wrong)
-    assert not ident._valid_cf_mask(pd.Series(wrong)).any()
+    assert find_identifier_columns(pd.DataFrame({"CODE": wrong}), "x.csv") == []
 
 
-def test_vectorised_check_matches_scalar_on_random_codes():
-    rng = random.Random(7)
-    digits = "0123456789" + ident.OMOCODIA_LETTERS
-    codes = []
-    for _ in range(3000):
-        body = ("".join(rng.choice(string.ascii_uppercase) for _ in range(6))
-                + "".join(rng.choice(digits) for _ in range(2)) + rng.choice(ident.MONTH_LETTERS)
-                + rng.choice("0123LMNPQ") + rng.choice(digits) + rng.choice(string.ascii_uppercase)
-                + "".join(rng.choice(digits) for _ in range(3)))
-        good = body + fiscal_code_check_character(body)
-        codes += [good, body + ("A" if good[-1] != "A" else "B")]
-    scalar = np.array([is_valid_fiscal_code(x) for x in codes])
-    np.testing.assert_array_equal(ident._valid_cf_mask(pd.Series(codes)).to_numpy(), scalar)
-    # days 00, 32-40 (and their omocodia forms) are invalid even with the right check letter
-    days = [int("".join(str(ident.OMOCODIA_LETTERS.index(ch)) if ch in ident.OMOCODIA_LETTERS else ch
-                        for ch in x[9:11])) for x in codes[0::2]]
-    np.testing.assert_array_equal(scalar[0::2], [(1 <= d <= 31) or (41 <= d <= 71) for d in days])
-    assert not scalar[1::2].any()
-
-
-def test_check_character_by_hand():
-    # odd positions (1st, 3rd ...) use the odd table, even positions the plain values
-    code = VALID_CODES[0]
-    odd = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                   [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20,
-                    11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23]))
-    even = {ch: (int(ch) if ch.isdigit() else ord(ch) - ord("A")) for ch in "0123456789" + string.ascii_uppercase}
-    total = sum(odd[ch] if i % 2 == 0 else even[ch] for i, ch in enumerate(code[:15]))
-    assert chr(ord("A") + total % 26) == code[15]
-    with pytest.raises(ValueError):
-        fiscal_code_check_character("SHORT")
+@pytest.mark.parametrize("birth", ["85T32", "85T00", "85B30", "85T72"])  # day 32, 0, 30 Feb, 72
+def test_impossible_birth_dates_are_rejected_even_with_the_right_check_letter(birth):
+    first15 = "RSSMRA" + birth + "A562"
+    assert not is_valid_fiscal_code(first15 + check_character_by_hand(first15))
+    ok = "RSSMRA85T41A562"  # day 41: a woman born on the 1st
+    assert is_valid_fiscal_code(ok + check_character_by_hand(ok))
 
 
 # --------------------------------------------------------------------------------------
@@ -394,7 +378,7 @@ def test_compendium_data_and_outputs_are_clean():
     if not raw:
         pytest.skip("data/raw/*.csv not generated yet")
     findings = scan_paths(paths)
-    assert findings == [], "\n".join(map(str, findings))
+    assert findings == [], "\n".join(map(scan.format_finding, findings))
     for p in raw:
         lines = p.read_text(encoding="utf-8").splitlines()
         skip = sum(1 for line in lines[:3] if line.startswith("#"))
@@ -405,7 +389,7 @@ def test_compendium_data_and_outputs_are_clean():
 
 def test_finding_str_format():
     f = Finding(path="a.csv", kind="email", masked="m***@a***.it", line=4, column="MAIL", detail="header")
-    assert str(f) == "a.csv:4: email (m***@a***.it) [column 'MAIL'; header]"
+    assert scan.format_finding(f) == "a.csv:4: email (m***@a***.it) [column 'MAIL'; header]"
 
 
 def test_doctests():
@@ -413,13 +397,15 @@ def test_doctests():
 
     result = doctest.testmod(ident, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 10
+    result = doctest.testmod(scan, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 2
 
 
 # --------------------------------------------------------------------------------------
-# Large tables: distinct values and RE2 pre-filters give the row-wise answer
+# Large tables
 # --------------------------------------------------------------------------------------
 def _large_mixed_frame(n=6000, seed=3):
-    """Columns with > 2000 distinct values (pre-filters active), identifiers hidden in a few rows."""
+    """Columns with thousands of distinct values, identifiers hidden in a few rows."""
     rng = np.random.default_rng(seed)
     codes = [f"EF{i:07d}" for i in range(n)]
     stamps = [f"{d:02d}/{m:02d}/20{y:02d} {h:02d}:{mi:02d}:{s:02d}" for d, m, y, h, mi, s in
@@ -441,18 +427,30 @@ def _large_mixed_frame(n=6000, seed=3):
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])
-def test_prefilters_and_distinct_values_change_no_finding(monkeypatch, seed):
+@pytest.mark.parametrize("dtype", [None, "category"])
+def test_large_mixed_frames_give_the_row_by_row_findings(seed, dtype):
     df = _large_mixed_frame(seed=seed)
-    fast = find_identifier_columns(df, "big.csv")
-    # what the former row-by-row scan reported on these frames (checked when it was replaced)
+    if dtype:
+        df = df.astype({"COD_PAZIENTE": dtype, "Timestamp": dtype, "NOTE": dtype, "ALTRO": dtype})
+    # what a row-by-row scan reports on these frames
     expected = {3: {("NOTE", "phone"), ("NOTE", "email"), ("NOTE", "address"), ("ALTRO", "phone"),
                     ("ALTRO", "address")},
                 4: {("NOTE", "address"), ("ALTRO", "email")},
                 5: {("NOTE", "phone"), ("NOTE", "email"), ("NOTE", "address"), ("ALTRO", "address")}}[seed]
-    assert {(f.column, f.kind) for f in fast} == expected
-    # the full patterns on every distinct value (no pre-filter) find exactly the same
-    monkeypatch.setattr(ident, "_PREFILTER_MIN", 10 ** 9)
-    assert find_identifier_columns(df, "big.csv") == fast
+    assert {(f.column, f.kind) for f in find_identifier_columns(df, "big.csv")} == expected
+
+
+def test_one_identifier_among_thousands_of_codes_is_found_at_its_row():
+    codes = [f"EF{i:08d}" for i in range(5000)]
+    assert find_identifier_columns(pd.DataFrame({"COD": pd.Series(codes, dtype="str")}), "x.csv") == []
+    stamps = ["15/07/2021 10:32:11", "03/06/2017 03:33:33", "00/00/3939 39:39:39"]
+    assert find_identifier_columns(pd.DataFrame({"NOTE": pd.Series(codes[:50] + stamps, dtype="str")}), "x") == []
+    with_phone = pd.Series(codes + ["tel 333 1234567"], dtype="str")
+    found = find_identifier_columns(pd.DataFrame({"NOTE": with_phone}), "x.csv")
+    assert [(f.kind, f.row) for f in found] == [("phone", 5001)]
+    with_cf = pd.Series(codes + ["RSSMRA80A01H501U"], dtype="str")
+    found = find_identifier_columns(pd.DataFrame({"NOTE": with_cf}), "x.csv")
+    assert [(f.kind, f.row) for f in found] == [("fiscal_code", 5001)]
 
 
 def test_large_clean_table_has_no_finding():

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from imr_analysis import colophon, runner
+from imr_analysis.workflow import colophon, runner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runner"
 REPO = Path(__file__).resolve().parents[1]
@@ -33,11 +33,11 @@ DATA_FILES = {
 
 
 def _synthetic(raw_dir):
-    return "synthetic", ""
+    return "synthetic"
 
 
 def _private(raw_dir):
-    return "private", ""
+    return "private"
 
 
 def _make_data(folder: Path) -> Path:
@@ -58,8 +58,8 @@ def _run_main(argv):
 
 @pytest.fixture(autouse=True)
 def _synthetic_mode(monkeypatch):
-    """Tests do not depend on imr_analysis.ingest: the data mode is set explicitly."""
-    monkeypatch.setattr(runner, "_detect_data_mode", _synthetic)
+    """The fixtures' data are not exports: the data mode is set explicitly."""
+    monkeypatch.setattr(runner, "detect_data_mode", _synthetic)
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def full_run(tmp_path_factory):
     ]  # fmt: skip
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IMR_PROJECT_ROOT", str(root))
-        mp.setattr(runner, "_detect_data_mode", _synthetic)
+        mp.setattr(runner, "detect_data_mode", _synthetic)
         rc, stdout, stderr = _run_main(argv)
     return {"rc": rc, "stdout": stdout, "stderr": stderr, "out": out, "work": work, "data": data}
 
@@ -232,6 +232,7 @@ def test_failing_cell_stops_with_clear_message(tmp_path):
     partial = out / "reports" / "02_b.ipynb"
     assert f"partially executed notebook: {partial}" in stderr
     assert partial.exists() and not partial.with_suffix(".html").exists()
+    assert "cell source:" in stderr and "fixture asked to fail" in stderr
     assert "Traceback" not in stderr
     assert not (out / "reports" / "colophon.json").exists()
 
@@ -295,7 +296,7 @@ def test_default_run_injects_nothing_and_writes_repo_reports(project, tmp_path):
 
 
 def test_private_data_default_output_is_outputs_private(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "_detect_data_mode", _private)
+    monkeypatch.setattr(runner, "detect_data_mode", _private)
     work = tmp_path / "work"
     work.mkdir()
     argv = ["--notebooks-dir", str(FIXTURES), "--only", "02", "--no-html", "-p", "out_dir", str(work)]
@@ -311,19 +312,13 @@ def test_private_data_default_output_is_outputs_private(project, tmp_path, monke
     assert col["data_mode"] == "private"
 
 
-def test_data_mode_unknown_without_ingest_is_treated_as_private(monkeypatch, tmp_path):
-    monkeypatch.undo()  # the real _detect_data_mode
-    monkeypatch.setitem(sys.modules, "imr_analysis.ingest", None)  # import fails
-    mode, note = runner._detect_data_mode(tmp_path)
-    assert mode == "unknown" and "treating them as private" in note
-
-
-def test_data_mode_uses_ingest_when_available(monkeypatch, tmp_path):
-    monkeypatch.undo()
-    fake = type(sys)("imr_analysis.ingest")
-    fake.detect_data_mode = lambda raw: "synthetic" if Path(raw) == tmp_path else "private"
-    monkeypatch.setitem(sys.modules, "imr_analysis.ingest", fake)
-    assert runner._detect_data_mode(tmp_path) == ("synthetic", "")
+def test_data_mode_comes_from_the_exports(monkeypatch, tmp_path):
+    monkeypatch.undo()  # the real detect_data_mode: exports without the synthetic label are private
+    _make_data(tmp_path / "raw")
+    result = runner.run_notebooks(notebooks_dir=FIXTURES, data_dir=tmp_path / "raw", output_dir=tmp_path / "out",
+                                  only=["01"], html=False, stream=io.StringIO())
+    assert result.data_mode == "private"
+    assert json.loads((tmp_path / "out" / "reports" / "colophon.json").read_text())["data_mode"] == "private"
 
 
 # --------------------------------------------------------------------------------------
@@ -388,7 +383,7 @@ def test_inplace_failure_leaves_the_notebook_untouched(project, tmp_path):
 def test_inplace_refuses_parameters_and_private_data(project, monkeypatch):
     rc, _, stderr = _run_main(["--notebooks-dir", str(FIXTURES), "--inplace", "-p", "x", "2"])
     assert rc == 2 and "--inplace" in stderr
-    monkeypatch.setattr(runner, "_detect_data_mode", _private)
+    monkeypatch.setattr(runner, "detect_data_mode", _private)
     rc, _, stderr = _run_main(["--notebooks-dir", str(FIXTURES), "--inplace"])
     assert rc == 2 and "refused" in stderr and "private" in stderr
 
@@ -454,12 +449,6 @@ def test_strip_volatile_metadata_renumbers_and_cleans():
     assert nb.cells[3].outputs[0].execution_count == 2
 
 
-def test_importing_runner_does_not_import_papermill():
-    code = "import sys, imr_analysis.runner; print('papermill' in sys.modules, 'nbconvert' in sys.modules)"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert res.stdout.split() == ["False", "False"]
-
-
 def test_git_revision_outside_git(tmp_path):
     assert colophon.git_revision(tmp_path) == "not a git checkout"
     assert colophon.git_revision(tmp_path / "missing") == "not a git checkout"
@@ -508,8 +497,6 @@ def test_build_colophon_is_deterministic_and_markdown_lists_everything(tmp_path)
 
 
 def test_colophon_records_the_disclosure_profile():
-    from imr_analysis import colophon
-
     synthetic = colophon.disclosure_facts("synthetic", {})
     assert synthetic["profile"] == "none" and not synthetic["weaker_than_default"]
     private = colophon.disclosure_facts("private", {"disclosure_profile": "auto"})
@@ -531,9 +518,7 @@ def test_kernel_manager_skips_only_the_interrupt_before_shutdown(monkeypatch):
 
     from jupyter_client.manager import AsyncKernelManager
 
-    from imr_analysis import runner as r
-
-    cls = r._engine_kwargs()["kernel_manager_class"]
+    cls = runner.KERNEL_OPTIONS["kernel_manager_class"]
     assert issubclass(cls, AsyncKernelManager)
     calls = []
 

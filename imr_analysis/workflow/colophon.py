@@ -1,0 +1,209 @@
+"""The colophon of a run: what produced a report, from which data, with which software.
+
+Every report of ``python -m imr_analysis run`` ends with it, and ``reports/colophon.json``
+holds the same facts: the git commit (``+dirty`` with uncommitted changes), the Python
+version and the installed versions of the key packages (:mod:`importlib.metadata`), the
+parameters, the data mode, the disclosure profile and the SHA-256 of every raw input.
+No timestamps: two runs on the same commit and data give the same colophon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from imr_analysis import disclosure, paths
+
+#: Distributions whose versions every colophon reports.
+KEY_PACKAGES = ("pandas", "numpy", "scipy", "pingouin", "statsmodels", "matplotlib", "seaborn", "pandera",
+                "papermill", "nbformat", "nbconvert", "ipykernel", "pyarrow", "python-stdnum", "imr_analysis")
+NOT_A_GIT_CHECKOUT = "not a git checkout"
+
+
+def git_revision(root: str | os.PathLike) -> str:
+    """The commit checked out at ``root``, ``+dirty`` if ``git status`` shows changes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     git_revision(tmp)
+    'not a git checkout'
+    """
+    def git(*args):
+        return subprocess.run(["git", "--no-optional-locks", *args], cwd=root, capture_output=True, text=True,
+                              env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    try:
+        head = git("rev-parse", "--verify", "HEAD")
+    except OSError:  # no such folder, or git not installed
+        return NOT_A_GIT_CHECKOUT
+    if head.returncode != 0 or not head.stdout.strip():
+        return NOT_A_GIT_CHECKOUT
+    return head.stdout.strip() + ("+dirty" if git("status", "--porcelain").stdout.strip() else "")
+
+
+def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str]:
+    """The installed version of each distribution (``"not installed"`` if absent).
+
+    Examples
+    --------
+    >>> package_versions(["no-such-distribution-xyz"])
+    {'no-such-distribution-xyz': 'not installed'}
+    """
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = pathlib.Path(tmp, "x.txt").write_bytes(b"abc")
+    ...     sha256_file(pathlib.Path(tmp, "x.txt"))[:16]
+    'ba7816bf8f01cfea'
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def sha256_files(directory: str | os.PathLike) -> dict[str, str]:
+    """``{relative POSIX path: SHA-256}`` of every file under ``directory``, sorted; hidden
+    files and folders (``.gitkeep``) are not inputs.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = pathlib.Path(tmp, "b.csv").write_text("")
+    ...     _ = pathlib.Path(tmp, ".gitkeep").write_text("")
+    ...     list(sha256_files(tmp))
+    ['b.csv']
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise NotADirectoryError(f"data folder not found: {directory}")
+    files = {p.relative_to(directory).as_posix(): p for p in directory.rglob("*") if p.is_file()}
+    return {rel: sha256_file(p) for rel, p in sorted(files.items())
+            if not any(part.startswith(".") for part in rel.split("/"))}
+
+
+def disclosure_facts(data_mode: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The disclosure profile the notebooks resolve from the parameters, and whether it is
+    weaker than the data mode's default (a choice a reader of the outputs must see).
+
+    Examples
+    --------
+    >>> disclosure_facts("private", {})["profile"]
+    'opensafely'
+    >>> facts = disclosure_facts("private", {"disclosure_profile": "none", "allow_weaker_profile": True})
+    >>> facts["profile"], facts["weaker_than_default"]
+    ('none', True)
+    """
+    requested = parameters.get("disclosure_profile", "auto")
+    allow = bool(parameters.get("allow_weaker_profile", False))
+    try:
+        profile = disclosure.resolve_profile(requested, data_mode, allow_weaker_profile=allow)
+    except Exception as err:  # noqa: BLE001 - the notebooks stop on the same error; record it
+        return {"requested": requested, "profile": None, "error": str(err)}
+    return {"requested": requested, "profile": profile.name, "profiles_version": disclosure.profiles_version(),
+            "weaker_than_default": bool(profile.weaker_than_default), "allow_weaker_profile": allow}
+
+
+def build_colophon(*, data_dir: str | os.PathLike, data_mode: str, parameters: Mapping[str, Any] | None = None,
+                   root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Collect the facts of a run (git is asked at ``root``, default the project root).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = pathlib.Path(tmp, "a.csv").write_bytes(b"abc")
+    ...     c = build_colophon(data_dir=tmp, data_mode="synthetic", root=tmp)
+    >>> c["git_commit"], c["raw_inputs"]["a.csv"][:8], c["data_dir"], c["disclosure"]["profile"]
+    ('not a git checkout', 'ba7816bf', '.', 'none')
+    """
+    root = Path(root or paths.project_root()).resolve()
+    data_dir = Path(data_dir).resolve()
+    return {
+        "git_commit": git_revision(root),
+        "python": platform.python_version(),
+        "platform": sys.platform,
+        "packages": package_versions(),
+        "data_mode": data_mode,
+        "data_dir": data_dir.relative_to(root).as_posix() if data_dir.is_relative_to(root) else str(data_dir),
+        "raw_inputs": sha256_files(data_dir),
+        "parameters": dict(parameters or {}),
+        "disclosure": disclosure_facts(data_mode, dict(parameters or {})),
+    }
+
+
+def _disclosure_text(facts: Mapping[str, Any] | None) -> str:
+    if not facts:
+        return "not recorded"
+    if facts.get("profile") is None:
+        return f"profile {facts.get('requested')!r} refused: {facts.get('error', '')}"
+    text = f"profile {facts['profile']} (profiles file version {facts.get('profiles_version')})"
+    return text + ("; WEAKER than the default for this data, explicitly allowed" if facts.get("weaker_than_default")
+                   else "")
+
+
+def colophon_markdown(colophon: Mapping[str, Any], parameters: Mapping[str, Any] | None = None) -> str:
+    """The ``## Colophon`` section closing a report: facts, the parameters injected into
+    this notebook (default the run's) and the SHA-256 of each raw input.
+
+    Examples
+    --------
+    >>> c = {"git_commit": "not a git checkout", "python": "3.11.7", "platform": "linux",
+    ...      "packages": {"pandas": "3.1.1"}, "data_mode": "synthetic", "data_dir": "data/raw",
+    ...      "raw_inputs": {"a.csv": "ab" * 32}, "parameters": {}}
+    >>> md = colophon_markdown(c, {"alpha": 0.01})
+    >>> "| Data mode | synthetic |" in md, "alpha = 0.01" in md
+    (True, True)
+    """
+    def esc(text):
+        return str(text).replace("|", "\\|")
+
+    params = colophon.get("parameters", {}) if parameters is None else parameters
+    packages = ", ".join(f"{k} {v}" for k, v in colophon.get("packages", {}).items())
+    lines = ["## Colophon", "", "| | |", "|---|---|",
+             f"| Compendium commit | `{esc(colophon['git_commit'])}` |",
+             f"| Data mode | {esc(colophon['data_mode'])} |",
+             f"| Raw data folder | `{esc(colophon['data_dir'])}` |",
+             f"| Disclosure control | {esc(_disclosure_text(colophon.get('disclosure')))} |",
+             f"| Python | {colophon['python']} ({colophon.get('platform', '')}) |",
+             f"| Packages | {esc(packages)} |", ""]
+    if params:
+        lines += ["Parameters injected into this notebook:", "", "```python",
+                  *(f"{name} = {value!r}" for name, value in params.items()), "```", ""]
+    else:
+        lines += ["Parameters: none injected (the notebook's own defaults).", ""]
+    raw = colophon.get("raw_inputs", {})
+    if not raw:
+        return "\n".join([*lines, "Raw input files: none found."])
+    return "\n".join([*lines, "Raw input files:", "", "| file | SHA-256 |", "|---|---|",
+                      *(f"| `{esc(f)}` | `{h}` |" for f, h in raw.items())])
+
+
+def write_colophon_json(colophon: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write a colophon as indented, key-sorted UTF-8 JSON ending in a newline."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(colophon, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
+                    encoding="utf-8")
+    return path
