@@ -1,43 +1,33 @@
-"""Figure 1 (modules received by each patient) and the module x service-unit heatmap.
+"""Figure 1 (the modules each patient received) and Supplementary Figure S1 (modules by unit).
 
-* :func:`figure1_data` / :func:`plot_figure1` - the paper's Figure 1: one bar per
-  patient, stacked unit-height segments coloured by module, bars grouped by service.
-  This figure shows individual patients (microdata).
-* :func:`figure1_aggregate_data` / :func:`plot_figure1_aggregate` - a non-microdata
-  alternative for private data: per service type, the distribution of the number of
-  modules received (percent of patients), no individual bars.
-* :func:`module_heatmap_data` / :func:`plot_module_heatmap` - supplementary figure:
-  percent of patients receiving each module in each service unit, annotated.
+* :func:`figure1_data`, :func:`plot_figure1` - the paper's Figure 1: one bar per patient,
+  stacked unit-high segments coloured by module, bars grouped by service. Microdata.
+* :func:`figure1_aggregate_data`, :func:`plot_figure1_aggregate` - Figure 1 without
+  microdata: per service, the percentage of patients by number of modules received (its
+  numbers have the layout of Table 1's, so disclosure control protects them the same way).
+* :func:`module_heatmap_data`, :func:`plot_module_heatmap` - Figure S1: the percentage of
+  each unit's patients who received each module, from the Table 2 numbers.
 
-Save figures with :func:`imr_analysis.figio.save_figure` (byte-stable PNG/PDF/SVG).
-
-Colours
--------
-The 11 module colours are Paul Tol's colour-blind-safe "muted" scheme (9 colours,
-M1-M9) plus "pale grey" and "pear" from his "light" scheme (M10, M11): P. Tol,
-*Colour Schemes*, SRON technical note SRON/EPS/TN/09-002, issue 3.2 (2021),
-https://personal.sron.nl/~pault/. Adding these two keeps the smallest pairwise
-CIELAB distance (CIE 1976 Delta E*ab) of the set, under normal vision and simulated deuteranopia and
-protanopia (Machado et al. 2009), equal to that of the muted scheme alone.
-Service types use Tol's "bright" blue, red and green.
-
-Examples
---------
->>> import pandas as pd
->>> cohort = pd.DataFrame({"patient_id": ["a", "b", "c"], "service_type": ["SerD", "CMHC", "CMHC"],
-...     **{f"module_{k:02d}": [k == 6, k <= 2, k == 1] for k in range(1, 12)}})
->>> figure1_data(cohort)[["patient_id", "n_modules", "x"]].to_numpy().tolist()
-[['b', 2, 0.0], ['c', 1, 1.0], ['a', 1, 5.0]]
+The 11 module colours are Paul Tol's colour-blind-safe "muted" scheme (M1-M9) plus "pale
+grey" and "pear" of his "light" scheme (M10, M11): P. Tol, *Colour Schemes*, SRON/EPS/TN/09-002,
+issue 3.2 (2021). The two added colours keep the smallest pairwise CIELAB distance of the set,
+under normal vision and simulated deuteranopia and protanopia (Machado et al. 2009), that of
+the muted scheme. Services use Tol's "bright" blue, red and green. Save figures with
+:func:`imr_analysis.figio.save_figure` (byte-stable PNG, PDF and SVG).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.patches import Patch
 
-from .constants import MODULE_COLUMNS, MODULES, SERVICE_UNITS
+from .constants import MODULE_COLUMNS, MODULES
+from .figio import setup_matplotlib
 from .table1 import require_columns, select_services
 
 #: Paul Tol "muted" (9) + "light" pale grey and pear; see the module docstring.
@@ -58,12 +48,8 @@ MODULE_COLOURS: dict[int, str] = dict(zip(MODULES, [
 SERVICE_COLOURS = {"CMHC": "#4477AA", "SerD": "#EE6677", "EDP": "#228833"}
 MODULE_LEGEND_LABELS = {k: f"M{k} {title}" for k, title in MODULES.items()}
 FIGURE1_TITLE = "Modules received by individual patients (N = {n}), and service that administered IMR"
-FIGURE1_CAPTION = (
-    "Each bar corresponds to a single patient. Each colour represents a single module. On the x-axis "
-    "the services that provided IMR; on the y-axis the number of modules administered to each individual. "
-    "CMHC: Community Mental Health Centres; SerD: Services for Addictions and Dependence; "
-    "EDP: Eating Disorders Programme."
-)
+#: File stems of the per-patient Figure 1 and of its aggregate form (when microdata are not allowed).
+FIGURE1_STEM, FIGURE1_AGGREGATE_STEM = "figure1_modules_per_patient", "figure1_modules_aggregate"
 #: Above this many patients :func:`plot_figure1` refuses (one rectangle per module received).
 MAX_PATIENTS = 5000
 
@@ -103,7 +89,6 @@ def figure1_data(cohort: pd.DataFrame, services: Sequence[str] | None = None, ga
 
     Examples
     --------
-    >>> import pandas as pd
     >>> cohort = pd.DataFrame({"patient_id": ["p1", "p2"], "service_type": ["CMHC"] * 2,
     ...     **{f"module_{k:02d}": [k == 3, k in (1, 3)] for k in range(1, 12)}})
     >>> figure1_data(cohort)[["patient_id", "modules"]].to_numpy().tolist()
@@ -141,18 +126,7 @@ def figure1_data(cohort: pd.DataFrame, services: Sequence[str] | None = None, ga
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def _setup():
-    from .figio import setup_matplotlib
-
-    setup_matplotlib()
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _module_handles():
-    from matplotlib.patches import Patch
-
+def _module_handles() -> list[Patch]:
     return [Patch(facecolor=MODULE_COLOURS[k], edgecolor="0.4", linewidth=0.4, label=MODULE_LEGEND_LABELS[k])
             for k in MODULES]
 
@@ -180,7 +154,6 @@ def plot_figure1(data: pd.DataFrame, title: str | None = None, figsize=(13, 5.5)
 
     Examples
     --------
-    >>> import pandas as pd
     >>> cohort = pd.DataFrame({"patient_id": ["a", "b"], "service_type": ["CMHC", "SerD"],
     ...     **{f"module_{k:02d}": [k <= 2, k == 6] for k in range(1, 12)}})
     >>> fig = plot_figure1(figure1_data(cohort))
@@ -191,7 +164,7 @@ def plot_figure1(data: pd.DataFrame, title: str | None = None, figsize=(13, 5.5)
     if len(data) > max_patients:
         raise ValueError(f"{len(data)} patients is more than max_patients={max_patients} individual bars; "
                          "use plot_figure1_aggregate() or raise max_patients")
-    plt = _setup()
+    setup_matplotlib()
     fig, ax = plt.subplots(figsize=figsize)
     x = data["x"].to_numpy(dtype="float64")
     mods = data[MODULE_COLUMNS].to_numpy(dtype="int64")
@@ -240,7 +213,6 @@ def figure1_aggregate_data(cohort: pd.DataFrame, services: Sequence[str] | None 
 
     Examples
     --------
-    >>> import pandas as pd
     >>> cohort = pd.DataFrame({"service_type": ["CMHC", "CMHC", "SerD"],
     ...     **{f"module_{k:02d}": [k <= 2, k == 1, k == 6] for k in range(1, 12)}})
     >>> agg = figure1_aggregate_data(cohort)
@@ -285,7 +257,6 @@ def plot_figure1_aggregate(data: pd.DataFrame, title: str | None = None, figsize
 
     Examples
     --------
-    >>> import pandas as pd
     >>> cohort = pd.DataFrame({"service_type": ["CMHC", "SerD"],
     ...     **{f"module_{k:02d}": [k <= 2, k == 6] for k in range(1, 12)}})
     >>> fig = plot_figure1_aggregate(figure1_aggregate_data(cohort))
@@ -293,7 +264,7 @@ def plot_figure1_aggregate(data: pd.DataFrame, title: str | None = None, figsize
     2
     """
     require_columns(data, ["group", "level", "percent", "denominator"], what="aggregate data")
-    plt = _setup()
+    setup_matplotlib()
     fig, ax = plt.subplots(figsize=figsize)
     groups = [g for g in pd.unique(data["group"]) if include_total or g != "Total"]
     width = 0.8 / max(len(groups), 1)
@@ -324,98 +295,40 @@ HEATMAP_COLUMNS = ["module", "module_label", "service_unit", "service_type", "co
 TOTAL_COLUMN = "All units"
 
 
-def _column_labels(units: pd.Series, sizes: pd.Series) -> pd.Series:
-    size = pd.to_numeric(sizes, errors="coerce")
-    text = size.map(lambda v: f"n={v:.0f}" if pd.notna(v) else "n redacted")
-    return units.astype("str") + " (" + text.astype("str") + ")"
+def module_heatmap_data(long: pd.DataFrame, include_total: bool = True) -> pd.DataFrame:
+    """Percent of each unit's patients who received each module, from the Table 2 numbers.
 
-
-def module_heatmap_data(cohort: pd.DataFrame, services: Sequence[str] | None = None,
-                        include_total: bool = True) -> pd.DataFrame:
-    """Percent of patients receiving each module in each service unit.
-
-    Units with no patient are left out. With ``include_total`` a last column
-    ``"All units"`` gives the percent over all included patients. For a
-    disclosure-protected version build it from the protected Table 2 long table with
-    :func:`module_heatmap_from_long` (same output).
+    Parameters
+    ----------
+    long : :func:`imr_analysis.table2.table2_long`, possibly protected by disclosure control:
+        redacted counts stay missing (blank cells), unit sizes are the published ones ("n
+        redacted" when missing). Units whose size is 0 are left out.
+    include_total : add the column ``"All units"`` (all included patients).
 
     Returns
     -------
     DataFrame
-        One row per (module, unit): ``module`` (1-11), ``module_label``
-        ("M1 Recovery Strategies"), ``service_unit``, ``service_type`` (``"All"``
-        for the total), ``column_label`` ("CMHC Cento (n=14)"), ``n`` (receiving the
-        module), ``denominator`` (patients of the unit), ``percent``.
+        One row per (module, unit): ``module`` (1-11), ``module_label`` ("M1 Recovery
+        Strategies"), ``service_unit``, ``service_type`` (``"All"`` for the total),
+        ``column_label`` ("CMHC Cento (n=14)"), ``n``, ``denominator`` (patients of the unit),
+        ``percent``.
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> cohort = pd.DataFrame({"service_type": ["CMHC", "CMHC", "SerD"],
-    ...     "service_unit": ["CMHC Cento", "CMHC Cento", "SerD Cento"],
-    ...     **{f"module_{k:02d}": [k == 1, False, k == 6] for k in range(1, 12)}})
-    >>> hm = module_heatmap_data(cohort)
-    >>> hm.query("module == 1")[["column_label", "percent"]].to_numpy().tolist()
-    [['CMHC Cento (n=2)', 50.0], ['SerD Cento (n=1)', 0.0], ['All units (n=3)', 33.333333333333336]]
-    """
-    require_columns(cohort, ["service_type", "service_unit", *MODULE_COLUMNS])
-    data, groups = select_services(cohort, services)
-    mods = _module_matrix(data).astype("int64")
-    sums = mods.groupby(data["service_unit"]).sum()
-    sizes = data["service_unit"].value_counts()
-    unit_type = data.drop_duplicates("service_unit").set_index("service_unit")["service_type"]
-    known = [u for u in SERVICE_UNITS if u in sizes.index]
-    extra = sorted(set(sizes.index) - set(known))
-    units = sorted(known + extra, key=lambda u: (groups.index(unit_type[u]), (known + extra).index(u)))
-    sums, sizes = sums.reindex(units), sizes.reindex(units)
-    types = unit_type.reindex(units)
-    if include_total:
-        sums.loc[TOTAL_COLUMN] = mods.sum(axis=0)
-        sizes.loc[TOTAL_COLUMN] = len(data)
-        types.loc[TOTAL_COLUMN] = "All"
-    long = sums.rename_axis(index="service_unit", columns="column").stack().rename("n").reset_index()
-    long["module"] = long["column"].map(dict(zip(MODULE_COLUMNS, MODULES))).astype("int64")
-    long["module_label"] = long["module"].map(MODULE_LEGEND_LABELS)
-    long["service_type"] = long["service_unit"].map(types)
-    long["denominator"] = long["service_unit"].map(sizes).astype("int64")
-    long["n"] = long["n"].astype("int64")
-    long["percent"] = 100 * long["n"] / long["denominator"]
-    long["column_label"] = _column_labels(long["service_unit"], long["denominator"])
-    long["_u"] = long["service_unit"].map({u: i for i, u in enumerate(sums.index)})
-    long = long.sort_values(["module", "_u"], kind="stable").drop(columns=["_u", "column"]).reset_index(drop=True)
-    for c in ["module_label", "service_unit", "service_type", "column_label"]:
-        long[c] = long[c].astype("str")
-    return long[HEATMAP_COLUMNS]
-
-
-def module_heatmap_from_long(long: pd.DataFrame, include_total: bool = True) -> pd.DataFrame:
-    """Heatmap data from a Table 2 long table (:func:`imr_analysis.table2.table2_long`).
-
-    Use it with the table protected by ``disclosure.apply_to_long``: redacted counts
-    and percentages stay missing (blank cells), the unit sizes in the labels are the
-    published (rounded) ones, and a redacted unit size reads "n redacted". Units
-    whose published size is 0 are left out.
-
-    Returns
-    -------
-    DataFrame
-        As :func:`module_heatmap_data`.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> long = pd.DataFrame({"unit": ["EDP Ferrara", "All"], "service_type": ["EDP", "All"],
-    ...     "level": ["unit", "total"], "measure": "module_03", "n": [5, 5], "denominator": [5, 5],
-    ...     "percent": [100.0, 100.0]})
-    >>> module_heatmap_from_long(long)[["column_label", "percent"]].to_numpy().tolist()
-    [['EDP Ferrara (n=5)', 100.0], ['All units (n=5)', 100.0]]
+    >>> long = pd.DataFrame({"unit": ["EDP Ferrara", "CMHC Cento", "All"], "service_type": ["EDP", "CMHC", "All"],
+    ...     "level": ["unit", "unit", "total"], "measure": "module_03", "n": [5, 0, 5], "denominator": [5, 0, 5],
+    ...     "percent": [100.0, None, 100.0]})
+    >>> module_heatmap_data(long)[["column_label", "n", "percent"]].to_numpy().tolist()
+    [['EDP Ferrara (n=5)', 5, 100.0], ['All units (n=5)', 5, 100.0]]
     """
     require_columns(long, ["unit", "service_type", "level", "measure", "n", "denominator", "percent"],
                     what="long Table 2")
     keep = long["measure"].isin(MODULE_COLUMNS) & (long["level"].eq("unit")
                                                     | (include_total & long["level"].eq("total")))
     d = long.loc[keep].copy()
-    d["service_unit"] = d["unit"].where(d["level"].eq("unit"), TOTAL_COLUMN).astype("str")
-    d["service_type"] = d["service_type"].where(d["level"].eq("unit"), "All").astype("str")
+    is_unit = d["level"].eq("unit")
+    d["service_unit"] = d["unit"].where(is_unit, TOTAL_COLUMN).astype("str")
+    d["service_type"] = d["service_type"].where(is_unit, "All").astype("str")
     d["module"] = d["measure"].map(dict(zip(MODULE_COLUMNS, MODULES))).astype("int64")
     d["module_label"] = d["module"].map(MODULE_LEGEND_LABELS).astype("str")
     d["denominator"] = pd.to_numeric(d["denominator"], errors="coerce").astype("float64")
@@ -423,20 +336,18 @@ def module_heatmap_from_long(long: pd.DataFrame, include_total: bool = True) -> 
     d["n"] = pd.to_numeric(d["n"], errors="coerce").astype("Int64")
     d["denominator"] = d["denominator"].astype("Int64")
     d["percent"] = pd.to_numeric(d["percent"], errors="coerce").astype("float64")
-    d["column_label"] = _column_labels(d["service_unit"], d["denominator"])
-    order = {u: i for i, u in enumerate(pd.unique(d["service_unit"]))}
-    d["_u"] = d["service_unit"].map(order)
-    d = d.sort_values(["module", "_u"], kind="stable")
-    return d[HEATMAP_COLUMNS].reset_index(drop=True)
+    size = d["denominator"].map(lambda v: f"n={v:.0f}" if pd.notna(v) else "n redacted")
+    d["column_label"] = d["service_unit"] + " (" + size.astype("str") + ")"
+    d["_u"] = d["service_unit"].map({u: i for i, u in enumerate(pd.unique(d["service_unit"]))})
+    return d.sort_values(["module", "_u"], kind="stable")[HEATMAP_COLUMNS].reset_index(drop=True)
 
 
 def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(11, 6), cmap: str = "viridis"):
     """Heatmap of :func:`module_heatmap_data`: modules (rows) x units (columns), annotated %.
 
-    Columns keep the order of ``data`` (units grouped by service type, then the
-    total); thick white lines separate service types. Missing (redacted) cells are
-    left blank. ``viridis`` is perceptually
-    uniform and readable with colour-vision deficiencies.
+    Columns keep the order of ``data`` (units grouped by service type, then the total); thick
+    white lines separate service types; missing (redacted) cells are blank. ``viridis`` is
+    perceptually uniform and readable with colour-vision deficiencies.
 
     Returns
     -------
@@ -444,18 +355,15 @@ def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(1
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> cohort = pd.DataFrame({"service_type": ["CMHC", "SerD"], "service_unit": ["CMHC Cento", "SerD Cento"],
-    ...     **{f"module_{k:02d}": [k == 1, k == 6] for k in range(1, 12)}})
-    >>> fig = plot_module_heatmap(module_heatmap_data(cohort))
-    >>> len(fig.axes[0].get_yticklabels())
-    11
+    >>> long = pd.DataFrame({"unit": ["CMHC Cento", "All"], "service_type": ["CMHC", "All"], "level": ["unit", "total"],
+    ...     "measure": "module_01", "n": [3, 3], "denominator": [4, 4], "percent": [75.0, 75.0]})
+    >>> fig = plot_module_heatmap(module_heatmap_data(long))
+    >>> [t.get_text() for t in fig.axes[0].texts], [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    (['75', '75'], ['CMHC Cento (n=4)', 'All units (n=4)'])
     """
     require_columns(data, ["module_label", "column_label", "percent", "service_type"], what="heatmap data")
     data = data.assign(percent=pd.to_numeric(data["percent"], errors="coerce").astype("float64"))
-    plt = _setup()
-    import seaborn as sns
-
+    setup_matplotlib()
     cols = list(pd.unique(data["column_label"]))
     rows = list(pd.unique(data["module_label"]))
     grid = data.pivot(index="module_label", columns="column_label", values="percent").reindex(index=rows, columns=cols)
@@ -477,48 +385,3 @@ def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(1
                  fontsize=11)
     fig.tight_layout()
     return fig
-
-
-
-FIGURE1_STEM = "figure1_modules_per_patient"
-FIGURE1_AGGREGATE_STEM = "figure1_modules_aggregate"
-
-
-def figure1_for_profile(cohort, profile, services=None):
-    """Figure 1 in the form a disclosure profile allows.
-
-    With a profile that allows microdata (``none``, the default on synthetic data) this is
-    the paper's figure, one bar per patient, saved as ``figure1_modules_per_patient``.
-    Otherwise it is the aggregate version (patients by number of modules, per service),
-    with disclosure control applied to its counts, saved under a different name,
-    ``figure1_modules_aggregate``, so a per-patient file is never produced on private data.
-
-    Parameters
-    ----------
-    cohort : pandas.DataFrame
-        The cleaned cohort.
-    profile : disclosure profile (name or Profile).
-    services : optional service types to include.
-
-    Returns
-    -------
-    tuple
-        ``(figure, stem, report)``: the matplotlib figure, the file stem to save it
-        under, and the disclosure report of its data (empty when nothing was done).
-
-    Examples
-    --------
-    >>> fig, stem, report = figure1_for_profile(load_cohort(), "none")  # doctest: +SKIP
-    >>> stem
-    'figure1_modules_per_patient'
-    """
-    import pandas as pd
-
-    from . import disclosure
-
-    policy = disclosure.figure_policy(profile)
-    if policy["figure1"] == "per_patient":
-        return plot_figure1(figure1_data(cohort, services=services)), FIGURE1_STEM, pd.DataFrame()
-    aggregate, report = disclosure.apply_to_long(figure1_aggregate_data(cohort, services=services), profile,
-                                                 "figure1_aggregate")
-    return plot_figure1_aggregate(aggregate, note=policy["note"]), FIGURE1_AGGREGATE_STEM, report

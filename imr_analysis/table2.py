@@ -1,26 +1,13 @@
-"""Table 2: services where IMR was implemented, modules and sessions administered.
+"""Table 2: services where IMR was implemented, and the modules and sessions administered.
 
-* :func:`table2_long` - tidy numbers for each of the ten service units, each service
-  type and the total: patients, group format, IMR duration, sessions, modules per
-  patient and the patients receiving each module M1-M11.
-* :func:`table2_tests` - sessions, modules per patient and duration compared across
-  service types (ANOVA and Kruskal-Wallis) and CMHC vs SerD (t-test and
-  Mann-Whitney U), with the reported test chosen as in :mod:`imr_analysis.stats`.
-* :func:`module_frequency` - modules ranked by how many patients received them,
-  overall and by service type.
-* :func:`format_table2` - the display table.
-
-Examples
---------
->>> import pandas as pd
->>> cohort = pd.DataFrame({"service_type": ["CMHC", "CMHC", "SerD"],
-...     "service_unit": ["CMHC Cento", "CMHC Ferrara", "SerD Cento"],
-...     "imr_format": ["group", "individual", "group"], "imr_duration_months": [3.0, 6.0, 9.0],
-...     "n_sessions": [10, 20, 30], "n_modules": [1, 2, 1],
-...     **{f"module_{k:02d}": [k == 1, k <= 2, k == 6] for k in range(1, 12)}})
->>> long = table2_long(cohort)
->>> long.query("level == 'total' and measure == 'n_sessions'")[["n", "mean", "min", "max"]].to_numpy().tolist()
-[[3.0, 20.0, 10.0, 30.0]]
+* :func:`table2_long` - the numbers of each of the ten service units, each service type and
+  the total: patients, group format, IMR duration, sessions, modules per patient and the
+  patients who received each module M1-M11;
+* :func:`table2_tests` - sessions, modules per patient and duration compared between service
+  types (test selection in :mod:`imr_analysis.stats`);
+* :func:`module_frequency_from_long` - the modules ranked by how many patients received them
+  (the Results' 70.6% for M1), from the Table 2 numbers, protected or not;
+* :func:`format_table2`, :func:`format_module_frequency` - the tables as printed.
 """
 
 from __future__ import annotations
@@ -33,17 +20,14 @@ import pandas as pd
 from . import stats as st
 from .constants import MODULE_COLUMNS, MODULES, SERVICE_UNITS
 from .table1 import (
-    ALL_SERVICES,
-    _float_values,
     _given,
-    _median_sorted,
     _number,
     format_count_percent,
     format_mean_sd,
     format_p,
     require_columns,
-    service_codes,
-    stacked_mean_sd,
+    select_services,
+    service_comparisons,
 )
 
 ALL = "All"
@@ -64,166 +48,27 @@ REQUIRED = ["service_type", "service_unit", "imr_format", *CONTINUOUS_MEASURES, 
 TEST_VARIABLES = ("n_sessions", "n_modules", "imr_duration_months")
 
 
-def _unit_entities(data_units: pd.Series, data_types: pd.Series, codes: np.ndarray,
-                   groups: list[str]) -> tuple[list[tuple[str, str]], np.ndarray]:
-    """The (unit, service type) rows of Table 2 and each patient's row among them (-1: none).
+def _units(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
+    """The (unit, service type) rows of Table 2.
 
-    Units of the vocabulary (:data:`SERVICE_UNITS`) of the included types come in
-    its order, units outside it follow within their type, sorted; a unit recorded
-    under a type other than its own raises ``ValueError``. One pass over the unit
-    column (:func:`imr_analysis.stats.level_codes`, else :func:`pandas.factorize`).
+    The units of :data:`~imr_analysis.constants.SERVICE_UNITS` of the shown types, in its
+    order and with or without patients, then units outside it, sorted within their type. A
+    unit recorded under a type other than its own raises ``ValueError``.
     """
-    known = list(SERVICE_UNITS)
-    unit = st.level_codes(data_units, known)
-    names = known
-    if unit is None:
-        unit, uniques = pd.factorize(data_units)
-        names = list(uniques)
-    n_groups = len(groups)
-    selected = (codes >= 0) & (unit >= 0)
-    pairs = np.bincount(unit[selected].astype(np.int64) * n_groups + codes[selected],
-                        minlength=len(names) * n_groups).reshape(len(names), n_groups)
-    own_type = {u: v["service_type"] for u, v in SERVICE_UNITS.items()}
-    if any(names[u] in own_type and own_type[names[u]] != groups[g] for u, g in zip(*np.nonzero(pairs))):
-        observed = pd.DataFrame({"service_unit": data_units, "service_type": data_types})[codes >= 0]
-        observed = observed.astype("str")  # plain text: comparing categoricals needs equal categories
-        observed = observed.drop_duplicates()
-        mismatch = observed.loc[observed["service_unit"].isin(SERVICE_UNITS)
-                                & (observed["service_unit"].map(own_type) != observed["service_type"])]
-        raise ValueError("service_unit and service_type disagree for "
-                         f"{mismatch.to_dict('records')}; check the cleaned cohort")
-    entities: list[tuple[str, str]] = []
-    for g_idx, g in enumerate(groups):
-        entities += [(u, t) for u, t in own_type.items() if t == g]
-        extra = [names[u] for u in np.flatnonzero(pairs[:, g_idx]) if names[u] not in own_type]
-        entities += sorted((u, g) for u in extra)
-    position = {e: i for i, e in enumerate(entities)}
-    lookup = np.full((len(names), max(n_groups, 1)), -1, dtype=np.int64)
-    for u_idx, name in enumerate(names):
-        for g_idx, g in enumerate(groups):
-            lookup[u_idx, g_idx] = position.get((name, g), -1)
-    row_entity = np.full(len(codes), -1, dtype=np.int64)
-    row_entity[selected] = lookup[unit[selected], codes[selected]]
-    return entities, row_entity
-
-
-def _table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
-                 modules_only: bool = False) -> pd.DataFrame:
-    """:func:`table2_long`; ``modules_only`` keeps the module rows of the type and total levels."""
-    require_columns(cohort, REQUIRED)
-    codes, groups = service_codes(cohort, services)
-    selected = codes >= 0
-    if not selected.all():  # copy only the columns used
-        cohort, codes = cohort.loc[selected, REQUIRED], codes[selected]
-    n_groups = len(groups)
-    n_total = float(len(codes))
-    if modules_only:
-        units: list[tuple[str, str]] = []
-        unit_codes = np.full(len(codes), -1, dtype=np.int64)
-    else:
-        units, unit_codes = _unit_entities(cohort["service_unit"], cohort["service_type"], codes, groups)
-    entities = pd.DataFrame(
-        [("unit", u, t) for u, t in units]
-        + [("service_type", ALL, t) for t in groups]
-        + [("total", ALL, ALL)],
-        columns=["level", "unit", "service_type"],
-    )
-    n_units = len(units)
-    n_entities = len(entities)
-    # each patient counts under its unit, its service type and the total: count once per
-    # cell (its unit, or its type when the unit is missing) and add the cells up
-    cell = np.where(unit_codes >= 0, unit_codes, n_units + codes).astype(np.int32)
-    cell_type = np.array([groups.index(t) for _, t in units] + list(range(n_groups)), dtype=np.int64)
-    n_cells = n_units + n_groups
-    cell2 = cell * np.int32(2)
-
-    def roll_up(per_cell: np.ndarray) -> np.ndarray:
-        """Cell counts -> counts of the units, the service types and the total (entity order)."""
-        per_type = np.bincount(cell_type, weights=per_cell, minlength=n_groups)
-        return np.concatenate([per_cell[:n_units], per_type, [per_cell.sum()]]).astype("float64")
-
-    def count(mask: np.ndarray | None = None) -> np.ndarray:
-        """Patients (with ``mask`` true) per entity."""
-        if mask is None:
-            return roll_up(np.bincount(cell, minlength=n_cells).astype("float64"))
-        return roll_up(np.bincount(cell2 + mask.view(np.int8), minlength=2 * n_cells)[1::2].astype("float64"))
-
-    def entity_sorted(x: np.ndarray) -> list[np.ndarray]:
-        """Sorted non-missing values of each entity (units, service types, total)."""
-        keep = ~np.isnan(x)
-        xs, cs = (x, cell) if keep.all() else (x[keep], cell[keep])
-        encoding = st._distinct_encoding(xs)
-        if encoding is None:
-            per_unit = st.sorted_by_group(xs, cs, n_units)
-            per_type = st.sorted_by_group(xs, cell_type[cs], n_groups, total=True)
-            return per_unit + per_type
-        distinct, index = encoding
-        width = len(distinct)
-        per_cell = np.bincount(cs.astype(np.int64) * width + index,
-                               minlength=n_cells * width).reshape(n_cells, width)
-        per_type = np.zeros((n_groups, width), dtype=np.int64)
-        np.add.at(per_type, cell_type, per_cell)
-        rows = list(per_cell[:n_units]) + list(per_type) + [per_cell.sum(axis=0)]
-        return [np.repeat(distinct, r) for r in rows]
-
-    keys = [unit_codes, codes.astype(np.int64), np.zeros(len(codes), dtype=np.int64)]
-    n_codes = [n_units, n_groups, 1]
-    offsets = np.cumsum([0] + n_codes[:-1])
-
-    measures = list(MODULE_COLUMNS) if modules_only else list(MEASURES)
-    columns = {c: np.full((n_entities, len(measures)), np.nan) for c in LONG_COLUMNS[4:]}
-
-    def put(measure: str, **values) -> None:
-        j = measures.index(measure)
-        for c, v in values.items():
-            columns[c][:, j] = v
-
-    patients = count()
-    if not modules_only:
-        put("patients", n=patients, denominator=np.full(n_entities, n_total))
-        fmt = cohort["imr_format"]
-        known = fmt.notna().to_numpy()
-        is_group = (fmt == "group").to_numpy(dtype=bool, na_value=False)
-        put("group_format", n=count(is_group), denominator=count(known))
-        values = {m: _float_values(cohort[m]) for m in CONTINUOUS_MEASURES}
-        moments = stacked_mean_sd(values, keys, n_codes)
-        for m in CONTINUOUS_MEASURES:
-            ordered = entity_sorted(values[m])
-            n_obs = np.array([len(s) for s in ordered], dtype="float64")
-            put(m, n=n_obs, denominator=n_obs,
-                mean=np.concatenate([mean for mean, _ in moments[m]]),
-                sd=np.concatenate([sd for _, sd in moments[m]]),
-                median=[_median_sorted(s) for s in ordered],
-                min=[float(s[0]) if len(s) else np.nan for s in ordered],
-                max=[float(s[-1]) if len(s) else np.nan for s in ordered])
-    for c in MODULE_COLUMNS:
-        col = cohort[c]
-        received = col.to_numpy() if col.dtype == bool else col.astype("boolean").to_numpy(dtype=bool, na_value=False)
-        put(c, n=count(received), denominator=patients)
-    counted = np.array([m not in CONTINUOUS_MEASURES for m in measures])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        den = columns["denominator"]
-        percent = 100 * columns["n"] / np.where(den > 0, den, np.nan)
-    columns["percent"] = np.where(counted[None, :], percent, np.nan)
-    if modules_only:  # the service type and total rows only
-        keep = offsets[1]
-        entities = entities.iloc[keep:]
-        columns = {c: v[keep:] for c, v in columns.items()}
-    n_rows = len(entities) * len(measures)
-    long = pd.DataFrame({
-        "unit": np.repeat(entities["unit"].to_numpy(dtype=object), len(measures)),
-        "service_type": np.repeat(entities["service_type"].to_numpy(dtype=object), len(measures)),
-        "level": np.repeat(entities["level"].to_numpy(dtype=object), len(measures)),
-        "measure": np.tile(np.array(measures, dtype=object), len(entities)),
-        **{c: columns[c].reshape(n_rows) for c in LONG_COLUMNS[4:]},
-    })
-    for c in ["unit", "service_type", "level", "measure"]:
-        long[c] = long[c].astype("str")
-    return long
+    own = {u: v["service_type"] for u, v in SERVICE_UNITS.items()}
+    pairs = data.groupby(["service_unit", "service_type"], observed=True).size().index.to_frame(index=False)
+    pairs = pairs.astype("str")  # plain text: categoricals with different categories do not compare
+    wrong = pairs.loc[pairs["service_unit"].isin(own) & pairs["service_unit"].map(own).ne(pairs["service_type"])]
+    if len(wrong):
+        raise ValueError(f"service_unit and service_type disagree for {wrong.to_dict('records')}; "
+                         "check the cleaned cohort")
+    extra = pairs.loc[~pairs["service_unit"].isin(own)]
+    return [(u, g) for g in groups for u in [u for u, t in own.items() if t == g]
+            + sorted(extra.loc[extra["service_type"].eq(g), "service_unit"])]
 
 
 def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
-    """Table 2 numbers, tidy: one row per (unit or aggregate, measure).
+    """Table 2 numbers, tidy: one row per (service unit, service type or total) and measure.
 
     Parameters
     ----------
@@ -233,96 +78,104 @@ def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> 
     Returns
     -------
     DataFrame
-        Columns ``unit, service_type, level, measure, n, denominator, percent, mean,
-        sd, median, min, max``. ``level`` is ``"unit"`` (each of the service units of
-        the included types, in :data:`imr_analysis.constants.SERVICE_UNITS` order,
-        units without patients included), ``"service_type"`` (``unit`` = ``"All"``)
-        or ``"total"`` (``unit`` = ``service_type`` = ``"All"``). Measures:
+        :data:`LONG_COLUMNS`. ``level`` is ``"unit"`` (the units of the included types, see
+        :func:`_units`), ``"service_type"`` (``unit`` = ``"All"``) or ``"total"`` (``unit`` =
+        ``service_type`` = ``"All"``). Measures, in :data:`MEASURES` order:
 
-        * ``patients`` - n patients, denominator all included patients;
-        * ``group_format`` - n in group format / patients with a known format;
-        * ``imr_duration_months``, ``n_sessions``, ``n_modules`` - non-missing n
-          (= denominator), mean, SD (ddof=1), median, min, max;
-        * ``module_01`` ... ``module_11`` - n receiving the module / patients.
+        * ``patients`` - n patients / all included patients;
+        * ``group_format`` - n treated in group format / patients with a known format;
+        * ``imr_duration_months``, ``n_sessions``, ``n_modules`` - n with a value (= denominator),
+          mean, SD (ddof 1), median, min, max;
+        * ``module_01`` ... ``module_11`` - n who received the module / patients.
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> cohort = pd.DataFrame({"service_type": ["SerD", "SerD"], "service_unit": ["SerD Cento"] * 2,
-    ...     "imr_format": ["group", "group"], "imr_duration_months": [3.0, 5.0], "n_sessions": [8, 12],
-    ...     "n_modules": [1, 1], **{f"module_{k:02d}": [k == 6, k == 6] for k in range(1, 12)}})
+    >>> cohort = pd.DataFrame({"service_type": ["CMHC", "CMHC", "SerD"],
+    ...     "service_unit": ["CMHC Cento", "CMHC Ferrara", "SerD Cento"],
+    ...     "imr_format": ["group", "individual", "group"], "imr_duration_months": [3.0, 6.0, 9.0],
+    ...     "n_sessions": [10, 20, 30], "n_modules": [1, 2, 1],
+    ...     **{f"module_{k:02d}": [k == 1, k <= 2, k == 6] for k in range(1, 12)}})
     >>> long = table2_long(cohort)
-    >>> long.query("unit == 'SerD Cento' and measure == 'module_06'")[["n", "percent"]].to_numpy().tolist()
-    [[2.0, 100.0]]
+    >>> long.query("level == 'total' and measure == 'n_sessions'")[["n", "mean", "min", "max"]].to_numpy().tolist()
+    [[3.0, 20.0, 10.0, 30.0]]
+    >>> long.query("unit == 'CMHC Cento' and measure == 'module_01'")[["n", "percent"]].to_numpy().tolist()
+    [[1.0, 100.0]]
     """
-    return _table2_long(cohort, services)
+    require_columns(cohort, REQUIRED)
+    data, groups = select_services(cohort, services)
+    entities = pd.MultiIndex.from_tuples(
+        [("unit", u, t) for u, t in _units(data, groups)] + [("service_type", ALL, t) for t in groups]
+        + [("total", ALL, ALL)], names=["level", "unit", "service_type"])
+    values = pd.DataFrame({
+        "group_format": data["imr_format"].eq("group").fillna(False), "format_known": data["imr_format"].notna(),
+        **data[list(CONTINUOUS_MEASURES)].apply(pd.to_numeric, errors="raise").astype("float64"),
+        **data[MODULE_COLUMNS].astype("boolean").fillna(False)})
+    everyone = pd.Series(ALL, index=data.index)
+    by_level = {level: values.groupby(keys, observed=True) for level, keys in [
+        ("unit", [data["service_unit"], data["service_type"]]), ("service_type", [everyone, data["service_type"]]),
+        ("total", [everyone, everyone])]}
+
+    def per_entity(statistic) -> pd.DataFrame:
+        """``statistic`` of each unit, service type and the total: a patient counts in all three."""
+        out = pd.concat({level: statistic(by) for level, by in by_level.items()})
+        return out.rename_axis(entities.names).reindex(entities)
+
+    patients = per_entity(lambda by: by.size()).fillna(0)
+    counts = per_entity(lambda by: by[["group_format", "format_known", *MODULE_COLUMNS]].sum()).fillna(0)
+    summary = per_entity(lambda by: by[list(CONTINUOUS_MEASURES)].agg(["count", "mean", "std", "median", "min",
+                                                                        "max"]))
+    blocks = {"patients": pd.DataFrame({"n": patients, "denominator": len(data)}),
+              "group_format": pd.DataFrame({"n": counts["group_format"], "denominator": counts["format_known"]})}
+    for m in CONTINUOUS_MEASURES:
+        block = summary[m].rename(columns={"count": "n", "std": "sd"}).fillna({"n": 0})
+        blocks[m] = block.assign(denominator=block["n"])
+    blocks |= {c: pd.DataFrame({"n": counts[c], "denominator": patients}) for c in MODULE_COLUMNS}
+    long = pd.concat(blocks, names=["measure"]).reorder_levels([1, 2, 3, 0])
+    long = long.reindex(pd.MultiIndex.from_tuples([(*e, m) for e in entities for m in MEASURES], names=long.index.names))
+    long["percent"] = (100 * long["n"] / long["denominator"].where(long["denominator"] > 0)).where(
+        ~long.index.get_level_values("measure").isin(CONTINUOUS_MEASURES))
+    return long.reset_index().reindex(columns=LONG_COLUMNS).astype(dict.fromkeys(LONG_COLUMNS[:4], "str")
+                                                                    | dict.fromkeys(LONG_COLUMNS[4:], "float64"))
 
 
 def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
     """Sessions, modules per patient and IMR duration compared between service types.
 
     One row per variable and comparison: ``"all services"`` (one-way ANOVA and
-    Kruskal-Wallis) and ``"CMHC vs SerD"`` when both are included (t-test and
-    Mann-Whitney U), each with the reported test and the reason
-    (:func:`imr_analysis.stats.compare_continuous`; normality by Shapiro-Wilk, or by
-    D'Agostino-Pearson K² in groups of more than 5000 patients, as the ``note`` says).
-    ``service_type`` is encoded once and each variable split into its groups once
-    (:func:`imr_analysis.stats.compare_continuous_samples`).
-
-    Returns
-    -------
-    DataFrame
-        :func:`imr_analysis.stats.results_frame` columns.
+    Kruskal-Wallis) and ``"CMHC vs SerD"`` when both are included (t-test and Mann-Whitney U),
+    the reported test chosen by :func:`imr_analysis.stats.compare_continuous`.
 
     Examples
     --------
-    >>> import pandas as pd
     >>> cohort = pd.DataFrame({"service_type": ["CMHC"] * 3 + ["SerD"] * 3,
     ...     "n_sessions": [10, 12, 14, 30, 33, 36], "n_modules": [3, 4, 5, 1, 2, 3],
     ...     "imr_duration_months": [2.0, 3.0, 4.0, 8.0, 9.0, 10.0]})
-    >>> table2_tests(cohort)["test"].tolist()[:2]
-    ['Student t-test', 'Student t-test']
+    >>> table2_tests(cohort)[["variable", "comparison", "test"]].head(2).to_numpy().tolist()
+    [['n_sessions', 'all services', 'Student t-test'], ['n_sessions', 'CMHC vs SerD', 'Student t-test']]
     """
-    st._check_alpha(alpha)
     require_columns(cohort, ["service_type", *TEST_VARIABLES])
-    codes, groups = service_codes(cohort, services)
-    comparisons = [(ALL_SERVICES, groups)]
-    if "CMHC" in groups and "SerD" in groups:
-        comparisons.append(("CMHC vs SerD", ["CMHC", "SerD"]))
+    data, groups = select_services(cohort, services)
     rows = []
     for var in TEST_VARIABLES:
-        parts = st.split_by_group(_float_values(cohort[var]), codes, len(groups))
-        samples = {g: st.GroupSample(x) for g, x in zip(groups, parts)}  # sorted once for both comparisons
-        rows += [st.compare_continuous_samples({g: samples[g] for g in levels}, var, alpha=alpha, comparison=label)
-                 for label, levels in comparisons]
+        samples = st.group_samples(data, var, "service_type", groups)
+        rows += [st.compare_continuous({g: samples[g] for g in levels}, var, alpha, comparison=label)
+                 for label, levels in service_comparisons(groups)]
     return st.results_frame(rows)
 
 
 def module_frequency(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
-    """Modules ranked by the number of patients who received them, overall and by service.
-
-    Computed from the module rows of :func:`table2_long` (service type and total
-    levels; the other rows are not computed) by :func:`module_frequency_from_long`,
-    so a disclosure-protected long table gives the published ranking with the same code.
-
-    Returns
-    -------
-    DataFrame
-        One row per module, sorted by overall rank then module number: ``module``
-        (1-11), ``label`` ("M1"), ``title``, ``n``, ``percent`` (of included
-        patients), ``rank`` (1 = most frequent; ties share the lowest rank), then
-        ``n_<type>``, ``percent_<type>``, ``rank_<type>`` for each service type.
+    """Modules ranked by the number of patients who received them: :func:`module_frequency_from_long`
+    of :func:`table2_long`.
 
     Examples
     --------
-    >>> import pandas as pd
     >>> cohort = pd.DataFrame({"service_type": ["CMHC", "SerD"], "service_unit": ["CMHC Cento", "SerD Cento"],
     ...     "imr_format": ["group"] * 2, "imr_duration_months": [3.0, 4.0], "n_sessions": [5, 6],
     ...     "n_modules": [2, 1], **{f"module_{k:02d}": [k in (1, 6), k == 6] for k in range(1, 12)}})
     >>> module_frequency(cohort)[["label", "n", "rank", "n_SerD"]].head(2).to_numpy().tolist()
     [['M6', 2, 1, 1], ['M1', 1, 2, 0]]
     """
-    return module_frequency_from_long(_table2_long(cohort, services, modules_only=True))
+    return module_frequency_from_long(table2_long(cohort, services))
 
 
 def module_frequency_from_long(long: pd.DataFrame) -> pd.DataFrame:
