@@ -32,26 +32,13 @@ def setup_matplotlib() -> None:
 
 def save_figure(fig, out_dir: str | Path, stem: str, formats: Iterable[str] = FIGURE_FORMATS,
                 dpi: int = 300) -> list[Path]:
-    """Save ``fig`` as ``out_dir/stem.<format>`` for each of ``formats``, reproducibly.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-    out_dir : folder to write into (created if missing).
-    stem : file name without extension.
-    formats : any of ``png``, ``pdf``, ``svg``.
-    dpi : resolution of raster output.
-
-    Returns
-    -------
-    list of Path
-        The files written, in the order of ``formats``.
+    """Save ``fig`` as ``out_dir/stem.<format>`` for each of ``formats`` (png, pdf, svg); return the paths.
 
     Examples
     --------
     >>> import matplotlib.pyplot as plt
-    >>> fig, ax = plt.subplots()
-    >>> paths = save_figure(fig, "/tmp", "demo", formats=["svg"])  # doctest: +SKIP
+    >>> [p.name for p in save_figure(plt.figure(), "/tmp", "demo", formats=["svg"])]  # doctest: +SKIP
+    ['demo.svg']
     """
     setup_matplotlib()
     out = Path(out_dir)

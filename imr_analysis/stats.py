@@ -100,8 +100,6 @@ def _finish(row: dict, notes: list[str]) -> dict:
 def group_levels(df: pd.DataFrame, group: str, levels: Sequence | None = None, columns: Iterable[str] = ()) -> list:
     """The groups to compare: ``levels`` as given, else those present (service order, or sorted).
 
-    ``df`` must hold ``group`` and ``columns``.
-
     Examples
     --------
     >>> group_levels(pd.DataFrame({"s": ["EDP", "CMHC", "SerD"]}), "s")
@@ -155,16 +153,14 @@ def compare_categorical(table: pd.DataFrame, variable: str = "variable", alpha: 
     table : patients by level (rows) and group (columns, in order), as :func:`contingency_table`
         gives; rows and columns without patients are left out.
     variable, comparison : names for the result; ``comparison`` defaults to "A vs B" or "all groups".
-    alpha : significance level.
-    seed, n_resamples : of the Monte-Carlo resampling (``numpy.random.default_rng(seed)``).
+    seed, n_resamples : of the Monte-Carlo test (``numpy.random.default_rng(seed)``).
     min_expected : expected count below which the asymptotic test is not used.
 
     Returns
     -------
     dict
-        :data:`RESULT_COLUMNS` and :data:`CATEGORICAL_EXTRA_COLUMNS`. ``statistic`` is the
-        chi-square, or Fisher's odds ratio. With fewer than two groups or levels with data
-        ``p_value`` is NaN and ``note`` says why.
+        :data:`RESULT_COLUMNS` and :data:`CATEGORICAL_EXTRA_COLUMNS`; ``statistic`` is the chi-square
+        or Fisher's odds ratio. Without two groups and two levels with data ``p_value`` is NaN.
 
     Examples
     --------
@@ -242,19 +238,15 @@ def compare_continuous(samples: dict, variable: str = "variable", alpha: float =
                        comparison: str | None = None) -> dict:
     """Compare a continuous variable across groups: the parametric and the rank test, one reported.
 
-    Parameters
-    ----------
-    samples : ``{group: values}`` in the order of comparison, as :func:`group_samples` gives;
-        missing values are dropped.
-    variable, comparison : names for the result; ``comparison`` defaults to "A vs B" or "all groups".
-    alpha : significance level of the assumption checks and of ``significant``.
+    ``samples`` is ``{group: values}`` in the order of comparison (:func:`group_samples`); missing
+    values are dropped. ``variable`` and ``comparison`` name the result; ``alpha`` is the level of
+    the assumption checks and of ``significant``.
 
     Returns
     -------
     dict
-        :data:`RESULT_COLUMNS` for the reported test (``reason`` says why it was chosen),
-        ``reported_test`` and :data:`CONTINUOUS_EXTRA_COLUMNS` (both tests, the smallest normality
-        p-value ``shapiro_p_min`` whichever the normality test, Levene's test).
+        :data:`RESULT_COLUMNS` for the reported test (``reason`` says why), ``reported_test`` and
+        :data:`CONTINUOUS_EXTRA_COLUMNS` (both tests, the smallest normality p, Levene's test).
 
     Examples
     --------
@@ -335,13 +327,12 @@ def results_frame(rows: Iterable[dict]) -> pd.DataFrame:
 def public_results(frame: pd.DataFrame) -> pd.DataFrame:
     """The result columns that reveal no patient count, for outputs under disclosure control.
 
-    Dropped: group sizes, degrees of freedom (they give group sizes), test statistics (with the
-    margins they can give cell counts), expected counts, ``reason`` and ``note`` (they quote sizes).
+    Group sizes, degrees of freedom and statistics (which give sizes and cell counts), expected
+    counts and ``reason``/``note`` (which quote sizes) go; test names and p-values stay.
 
     Examples
     --------
-    >>> rows = [compare_continuous({"a": [1, 2], "b": [3, 5]}, "x")]
-    >>> list(public_results(results_frame(rows)).columns)[:5]
+    >>> list(public_results(results_frame([compare_continuous({"a": [1, 2], "b": [3, 5]})])).columns)[:5]
     ['variable', 'comparison', 'kind', 'groups', 'test']
     """
     return frame[[c for c in PUBLIC_RESULT_COLUMNS if c in frame.columns]].copy()

@@ -1,14 +1,10 @@
 """Table 1: demographic and clinical characteristics, by service type and in total.
 
-* :func:`table1_long` - the numbers, one tidy row per (variable, level, group);
-* :func:`table1_tests` - the between-service tests, one row per variable and comparison
-  (test selection in :mod:`imr_analysis.stats`);
-* :func:`format_table1` - the table as printed in the paper.
-
-Percentages of a categorical variable have the patients with a known value as denominator;
-the patients with a missing value are counted on their own. Quartiles use linear
-interpolation (the pandas default, numpy/R type 7), SDs ddof 1. The selection of service
-types (:func:`select_services`) and the cell formats are shared with Table 2 and Figure 1.
+:func:`table1_long` gives the numbers, :func:`table1_tests` the between-service tests (chosen as
+:mod:`imr_analysis.stats` says), :func:`format_table1` the table as printed. Percentages of a
+categorical variable are of the patients with a known value; the others are counted as missing.
+Quartiles interpolate linearly (pandas' default), SDs have ddof 1. Table 2 and Figure 1 share
+the service selection (:func:`select_services`) and the cell formats.
 """
 
 from __future__ import annotations
@@ -20,17 +16,8 @@ import numpy as np
 import pandas as pd
 
 from . import stats as st
-from .constants import (
-    DIAGNOSIS_GROUP_LABELS,
-    DIAGNOSIS_GROUPS,
-    DISTRICTS,
-    EMPLOYMENT_STATUS,
-    LIVING_CONDITION,
-    MARITAL_STATUS,
-    MEDICATION_CLASS_LABELS,
-    SERVICE_TYPES,
-    SEXES,
-)
+from .constants import (DIAGNOSIS_GROUP_LABELS, DIAGNOSIS_GROUPS, DISTRICTS, EMPLOYMENT_STATUS, LIVING_CONDITION,
+                        MARITAL_STATUS, MEDICATION_CLASS_LABELS, SERVICE_TYPES, SEXES)
 
 GROUP_COLUMN = "service_type"
 TOTAL = "Total"
@@ -43,11 +30,7 @@ LONG_DTYPES = {c: "str" if i < 4 else "int64" if c in ("n", "denominator", "n_mi
 
 @dataclass(frozen=True)
 class Variable:
-    """A Table 1 row block: cohort column, label, kind and canonical levels.
-
-    ``kind`` is ``"categorical"``, ``"continuous"`` or ``"binary"`` (a boolean shown as its
-    ``"yes"`` level, a categorical variable in the long table).
-    """
+    """A Table 1 variable; ``kind`` "binary" is a boolean shown as its level "yes"."""
 
     column: str
     label: str
@@ -89,7 +72,7 @@ DEFAULT_DECIMALS = {"percent": 1, "mean": 2, "quantile": 1, "p": 3}
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "cohort") -> None:
-    """Raise a ``KeyError`` naming the columns of ``columns`` that ``df`` lacks."""
+    """Raise a ``KeyError`` naming the ``columns`` that ``df`` lacks."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise KeyError(f"the {what} lacks column(s) {missing}; is it the cleaned cohort "
@@ -97,70 +80,66 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "cohor
 
 
 def select_services(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """The patients of ``services`` and the service types to show, in canonical order.
+    """The patients of ``services`` (default: all) and the service types to show, in canonical order.
 
-    Parameters
-    ----------
-    cohort : the cleaned cohort (needs ``service_type``).
-    services : any of ``CMHC``, ``SerD``, ``EDP``; ``None`` means those present. Requested types
-        without patients are kept, so they show as zero.
+    Requested types without patients are kept, so they show as zero.
 
     Examples
     --------
-    >>> df = pd.DataFrame({"service_type": ["SerD", "CMHC", "EDP"]})
-    >>> data, groups = select_services(df, ["SerD", "CMHC"])
+    >>> data, groups = select_services(pd.DataFrame({"service_type": ["SerD", "CMHC", "EDP"]}), ["SerD", "CMHC"])
     >>> len(data), groups
     (2, ['CMHC', 'SerD'])
     """
     require_columns(cohort, [GROUP_COLUMN])
     present = set(cohort[GROUP_COLUMN].dropna().unique())
-    unknown = sorted(map(str, present - set(SERVICE_TYPES)))
-    if unknown:
+    if unknown := sorted(map(str, present - set(SERVICE_TYPES))):
         raise ValueError(f"unknown service type(s) in the data: {unknown}; expected {list(SERVICE_TYPES)}")
-    if services is not None:
-        services = [services] if isinstance(services, str) else list(services)
-        unknown = sorted(set(services) - set(SERVICE_TYPES))
-        if unknown:
-            raise ValueError(f"unknown service type(s) {unknown}; choose from {list(SERVICE_TYPES)}")
-    groups = [s for s in SERVICE_TYPES if s in (present if services is None else set(services))]
-    if not groups:
+    services = present if services is None else {services} if isinstance(services, str) else set(services)
+    if unknown := sorted(services - set(SERVICE_TYPES)):
+        raise ValueError(f"unknown service type(s) {unknown}; choose from {list(SERVICE_TYPES)}")
+    if not (groups := [s for s in SERVICE_TYPES if s in services]):
         raise ValueError("no service type selected (empty cohort or empty 'services')")
     return cohort.loc[cohort[GROUP_COLUMN].isin(groups)], groups
 
 
-def service_comparisons(groups: list[str]) -> list[tuple[str, list[str]]]:
-    """The comparisons of the paper: all services, and CMHC vs SerD when both are shown."""
-    pair = ["CMHC", "SerD"]
-    return [(ALL_SERVICES, groups)] + ([("CMHC vs SerD", pair)] if set(pair) <= set(groups) else [])
+def compare_services(data: pd.DataFrame, variable: str, kind: str, groups: list[str], alpha: float = 0.05,
+                     seed: int = 0, n_resamples: int = st.N_RESAMPLES) -> list[dict]:
+    """The paper's comparisons of a variable: all ``groups``, then CMHC vs SerD when both are in them.
+
+    A ``"continuous"`` variable goes to :func:`imr_analysis.stats.compare_continuous`, any other
+    to :func:`imr_analysis.stats.compare_categorical` (``seed``, ``n_resamples``: its Monte-Carlo test).
+    """
+    comparisons = [(ALL_SERVICES, groups)] + ([("CMHC vs SerD", ["CMHC", "SerD"])]
+                                              if {"CMHC", "SerD"} <= set(groups) else [])
+    if kind == "continuous":
+        samples = st.group_samples(data, variable, GROUP_COLUMN, groups)
+        return [st.compare_continuous({g: samples[g] for g in levels}, variable, alpha, comparison=label)
+                for label, levels in comparisons]
+    table = st.contingency_table(data, variable, GROUP_COLUMN, groups)
+    return [st.compare_categorical(table[levels], variable, alpha, seed, n_resamples, comparison=label)
+            for label, levels in comparisons]
 
 
-def _variables(variables: Sequence[str | Variable] | None) -> list[Variable]:
-    if variables is None:
-        return list(TABLE1_VARIABLES)
-    unknown = [v for v in variables if not isinstance(v, Variable) and v not in VARIABLES_BY_COLUMN]
-    if unknown:
+def _variables(cohort: pd.DataFrame, variables: Sequence[str | Variable] | None) -> list[Variable]:
+    if unknown := [v for v in variables or [] if not isinstance(v, Variable) and v not in VARIABLES_BY_COLUMN]:
         raise KeyError(f"unknown Table 1 variable(s) {unknown}; known: {list(VARIABLES_BY_COLUMN)}")
-    return [v if isinstance(v, Variable) else VARIABLES_BY_COLUMN[v] for v in variables]
-
-
-def _with_total(data: pd.DataFrame, groups: list[str], columns: list[str]) -> pd.DataFrame:
-    """``data[columns]`` twice: under each patient's service type, then all under "Total" (``group``)."""
-    dtype = pd.CategoricalDtype([*groups, TOTAL])
-    by_service = data[columns].assign(group=data[GROUP_COLUMN].astype(dtype))
-    total = data[columns].assign(group=pd.Series(TOTAL, index=data.index, dtype=dtype))
-    return pd.concat([by_service, total], ignore_index=True)
+    variables = [v if isinstance(v, Variable) else VARIABLES_BY_COLUMN[v] for v in variables or TABLE1_VARIABLES]
+    require_columns(cohort, [v.column for v in variables])
+    return variables
 
 
 def _continuous_rows(data: pd.DataFrame, groups: list[str], columns: list[str], sizes: pd.Series) -> pd.DataFrame:
-    """n, mean, SD, median, quartiles and range of each column in each group and in total."""
-    both = _with_total(data, groups, columns)
+    """n, mean, SD, median, quartiles and range of each column in each group, then in total."""
+    group = pd.CategoricalDtype([*groups, TOTAL])
+    both = pd.concat([data[columns].assign(group=data[GROUP_COLUMN].astype(group)),  # each patient twice
+                      data[columns].assign(group=pd.Series(TOTAL, index=data.index, dtype=group))], ignore_index=True)
     by = both[columns].apply(pd.to_numeric, errors="raise").astype("float64").groupby(both["group"], observed=False)
     summary = by.agg(["count", "mean", "std", "median", "min", "max"])
     quartiles = by.quantile([0.25, 0.75]).unstack()
     parts = []
     for c in columns:
-        part = summary[c].rename(columns={"count": "n", "std": "sd"})
-        part[["q1", "q3"]] = quartiles[c].to_numpy()
+        part = summary[c].rename(columns={"count": "n", "std": "sd"}).assign(q1=quartiles[c][0.25],
+                                                                             q3=quartiles[c][0.75])
         parts.append(part.assign(variable=c, level="", kind="continuous", denominator=part["n"],
                                  n_missing=sizes.to_numpy() - part["n"]).rename_axis("group").reset_index())
     return pd.concat(parts, ignore_index=True)
@@ -174,34 +153,28 @@ def _categorical_rows(data: pd.DataFrame, var: Variable, groups: list[str], size
     table[TOTAL] = table.sum(axis=1)
     table.index = table.index.map({True: "yes", False: "no"}) if binary else table.index.astype("str")
     shown = list(var.levels) + ([] if binary else sorted(set(table.index) - set(var.levels)))
-    denominator = table.sum()
     long = table.reindex(shown, fill_value=0).rename_axis(index="level", columns="group").stack().rename("n")
-    long = long.reset_index()
-    long["denominator"] = long["group"].map(denominator).astype("int64")
-    long["n_missing"] = long["group"].map(sizes - denominator).astype("int64")
+    long = long.reset_index().assign(variable=var.column, kind="categorical")
+    long["denominator"] = long["group"].map(table.sum())
+    long["n_missing"] = long["group"].map(sizes - table.sum())
     long["percent"] = 100 * long["n"] / long["denominator"].where(long["denominator"] > 0)
-    return long.assign(variable=var.column, kind="categorical")
+    return long
 
 
 def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
                 variables: Sequence[str | Variable] | None = None) -> pd.DataFrame:
     """Table 1 numbers, tidy: one row per (variable, level, group).
 
-    Parameters
-    ----------
-    cohort : the cleaned cohort, one row per patient.
-    services : service types to include (default all present); each is a group, then
-        ``"Total"`` (all included patients).
-    variables : column names (or :class:`Variable`) of :data:`TABLE1_VARIABLES`, default all.
+    Groups are the service types of ``services`` (default: those present), then "Total";
+    ``variables`` are columns of :data:`TABLE1_VARIABLES` (default all).
 
     Returns
     -------
     DataFrame
-        :data:`LONG_COLUMNS`. Categorical rows: ``n`` patients with the level, ``denominator``
-        patients with a known value, ``percent`` = 100 n / denominator, ``n_missing`` (repeated on
-        each level); levels in the codebook's order, unexpected ones after them, sorted; a
-        medication class has the single level ``"yes"``. Continuous rows (``level`` ""):
-        ``n`` = ``denominator`` = patients with a value, and the summary statistics.
+        :data:`LONG_COLUMNS`. Categorical rows: ``n`` with the level, ``denominator`` with a known
+        value, ``percent``, ``n_missing``; levels in the codebook's order, unexpected ones after them;
+        a medication class has the one level "yes". Continuous rows (``level`` ""): ``n`` with a
+        value, mean, SD, median, quartiles, min, max.
 
     Examples
     --------
@@ -213,8 +186,7 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
     >>> long.query("variable == 'age_at_imr_start'")[["group", "n", "mean", "q1"]].to_numpy().tolist()
     [['CMHC', 2, 35.0, 32.5], ['SerD', 1, 50.0, 50.0], ['Total', 3, 40.0, 35.0]]
     """
-    variables = _variables(variables)
-    require_columns(cohort, [v.column for v in variables])
+    variables = _variables(cohort, variables)
     data, groups = select_services(cohort, services)
     sizes = data[GROUP_COLUMN].value_counts().reindex(groups, fill_value=0).set_axis(groups)
     sizes[TOTAL] = sizes.sum()
@@ -228,16 +200,7 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
 def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, alpha: float = 0.05,
                  seed: int = 0, n_resamples: int = st.N_RESAMPLES,
                  variables: Sequence[str | Variable] | None = None) -> pd.DataFrame:
-    """Between-service tests of the Table 1 variables.
-
-    One row per variable and comparison: ``"all services"`` (chi-square or its Monte-Carlo
-    version; ANOVA or Kruskal-Wallis) and ``"CMHC vs SerD"`` when both are included
-    (chi-square or Fisher; t-test or Mann-Whitney U), chosen as :mod:`imr_analysis.stats` says.
-
-    Returns
-    -------
-    DataFrame
-        :func:`imr_analysis.stats.results_frame` of the comparisons.
+    """Between-service tests of the Table 1 variables: :func:`compare_services` of each.
 
     Examples
     --------
@@ -246,33 +209,18 @@ def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
     >>> table1_tests(cohort, variables=["age_at_imr_start"])[["comparison", "test"]].to_numpy().tolist()
     [['all services', 'Student t-test'], ['CMHC vs SerD', 'Student t-test']]
     """
-    variables = _variables(variables)
-    require_columns(cohort, [v.column for v in variables])
+    variables = _variables(cohort, variables)
     data, groups = select_services(cohort, services)
-    rows = []
-    for v in variables:
-        if v.kind == "continuous":
-            samples = st.group_samples(data, v.column, GROUP_COLUMN, groups)
-            rows += [st.compare_continuous({g: samples[g] for g in levels}, v.column, alpha, comparison=label)
-                     for label, levels in service_comparisons(groups)]
-        else:
-            table = st.contingency_table(data, v.column, GROUP_COLUMN, groups)
-            rows += [st.compare_categorical(table[levels], v.column, alpha, seed, n_resamples, comparison=label)
-                     for label, levels in service_comparisons(groups)]
-    return st.results_frame(rows)
+    return st.results_frame(row for v in variables
+                            for row in compare_services(data, v.column, v.kind, groups, alpha, seed, n_resamples))
 
 
 # The cells of the display tables. Disclosure control may leave a string in a numeric cell
 # ("[REDACTED]", "~"): it is printed as given; a missing number prints as ``na_rep``.
 def _number(x) -> float | None:
     """A finite float, or None (missing, or text)."""
-    if x is None or x is pd.NA or isinstance(x, str):
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
+    f = pd.to_numeric(x, errors="coerce") if not isinstance(x, str) else np.nan
+    return float(f) if pd.notna(f) and np.isfinite(f) else None
 
 
 def _given(x) -> str | None:
@@ -288,11 +236,9 @@ def format_p(p, digits: int = 3) -> str:
     >>> format_p(0.00002), format_p(0.0456), format_p(float("nan"))
     ('<0.001', '0.046', '')
     """
-    if _given(p):
-        return p
     v = _number(p)
-    if v is None:
-        return ""
+    if _given(p) or v is None:
+        return _given(p) or ""
     return f"<{10 ** -digits:.{digits}f}" if v < 10 ** -digits else f"{v:.{digits}f}"
 
 
@@ -304,11 +250,9 @@ def format_count_percent(n, percent, decimals: int = 1, na_rep: str = "[REDACTED
     >>> format_count_percent(77, 61.111), format_count_percent("~", None), format_count_percent(0, None)
     ('77 (61.1%)', '~', '0 (–)')
     """
-    if _given(n):
-        return n
     v = _number(n)
-    if v is None:
-        return na_rep
+    if _given(n) or v is None:
+        return _given(n) or na_rep
     pv = _number(percent)
     pct = f"{pv:.{decimals}f}%" if pv is not None else (_given(percent) or "–")
     return f"{v:.0f} ({pct})" if v.is_integer() else f"{v:g} ({pct})"
@@ -322,11 +266,9 @@ def format_mean_sd(mean, sd, decimals: int = 2, na_rep: str = "[REDACTED]") -> s
     >>> format_mean_sd(40.1428, 12.921), format_mean_sd(3.0, float("nan"))
     ('40.14 (12.92)', '3.00 (–)')
     """
-    if _given(mean):
-        return mean
     m, s = _number(mean), _number(sd)
-    if m is None:
-        return na_rep
+    if _given(mean) or m is None:
+        return _given(mean) or na_rep
     return f"{m:.{decimals}f} ({s:.{decimals}f})" if s is not None else f"{m:.{decimals}f} (–)"
 
 
@@ -337,20 +279,15 @@ def _quantile_texts(values: list, decimals: int) -> list[str]:
 
 
 def format_median_iqr(median, q1, q3, vmin=None, vmax=None, decimals: int = 1, na_rep: str = "[REDACTED]") -> str:
-    """``"40 [29-50]; 18-70"``: median [Q1-Q3]; min-max (no range when it is absent).
-
-    Median and quartiles print without decimals when all three are whole, else with
-    ``decimals``; likewise the range.
+    """``"40 [29-50]; 18-70"``: median [Q1-Q3]; min-max, without decimals when all are whole.
 
     Examples
     --------
     >>> format_median_iqr(40, 29, 50, 18, 70), format_median_iqr(48.5, 35.75, 58.5, 18, 69)
     ('40 [29-50]; 18-70', '48.5 [35.8-58.5]; 18-69')
     """
-    if _given(median):
-        return median
-    if _number(median) is None:
-        return na_rep
+    if _given(median) or _number(median) is None:
+        return _given(median) or na_rep
     med, lo, hi = _quantile_texts([median, q1, q3], decimals)
     out = f"{med} [{lo}-{hi}]"
     if any(_number(v) is not None or _given(v) for v in (vmin, vmax)):
@@ -359,10 +296,7 @@ def format_median_iqr(median, q1, q3, vmin=None, vmax=None, decimals: int = 1, n
 
 
 def _group_sizes(long: pd.DataFrame) -> dict:
-    """Patients per group: the most frequent ``denominator + n_missing`` over its rows (ties: smallest).
-
-    Without disclosure control all rows agree; after rounding they can differ by a step.
-    """
+    """Patients per group: the commonest ``denominator + n_missing`` (rounding can make rows differ)."""
     size = pd.to_numeric(long["denominator"], errors="coerce") + pd.to_numeric(long["n_missing"], errors="coerce")
     counts = pd.DataFrame({"group": long["group"], "size": size}).dropna().value_counts(sort=False)
     counts = counts.rename("k").reset_index().sort_values(["group", "k", "size"], ascending=[True, False, True],
@@ -376,21 +310,12 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
 
     Parameters
     ----------
-    long : :func:`table1_long`, possibly after disclosure control (text in numeric cells,
-        missing numbers, ``min``/``max`` dropped).
-    tests : :func:`table1_tests` (or its public columns); adds ``p`` and ``Test`` for "all
-        services" and ``p (<comparison>)``, ``Test (<comparison>)`` for the others.
-    decimals : keys ``percent`` (1), ``mean`` (2, also the SD), ``quantile`` (1), ``p`` (3); an
-        int sets ``mean``.
-    na_rep : text of a missing (redacted) number.
+    long : :func:`table1_long`, possibly after disclosure control (text in a numeric cell is
+        printed as given, a missing number as ``na_rep``; ``min``/``max`` may be dropped).
+    tests : :func:`table1_tests` (or its public columns): ``p`` and ``Test`` for all services,
+        ``p (<comparison>)`` and ``Test (<comparison>)`` for the others.
+    decimals : ``percent`` (1), ``mean`` (2, also the SD), ``quantile`` (1), ``p`` (3); an int sets ``mean``.
     missing_rows : add a "Missing" row under variables with missing values.
-
-    Returns
-    -------
-    DataFrame of strings
-        ``Characteristic, Level``, ``<group> (n=N)`` per group, then the test columns.
-        Categorical cells are ``n (%)``; a continuous variable has a ``Mean (SD)`` row and a
-        ``Median [IQR]; range`` row.
 
     Examples
     --------
