@@ -84,11 +84,6 @@ def figure1_data(cohort: pd.DataFrame, services: Sequence[str] | None = None, ga
     return out[["order", "x", "group_index", *out.columns[2:-1]]]
 
 
-def _module_handles() -> list[Patch]:
-    return [Patch(facecolor=MODULE_COLOURS[k], edgecolor="0.4", linewidth=0.4, label=MODULE_LEGEND_LABELS[k])
-            for k in MODULES]
-
-
 def plot_figure1(data: pd.DataFrame, title: str | None = None, figsize=(13, 5.5),
                  max_patients: int = MAX_PATIENTS):
     """Figure 1 from :func:`figure1_data`: per patient, one unit-high segment per module received.
@@ -132,7 +127,9 @@ def plot_figure1(data: pd.DataFrame, title: str | None = None, figsize=(13, 5.5)
     if len(data):
         ax.set_xlim(x.min() - 1, x.max() + 1)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(handles=_module_handles(), title="IMR module", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+    handles = [Patch(facecolor=MODULE_COLOURS[k], edgecolor="0.4", linewidth=0.4, label=MODULE_LEGEND_LABELS[k])
+               for k in MODULES]
+    ax.legend(handles=handles, title="IMR module", loc="upper left", bbox_to_anchor=(1.01, 1.0),
               frameon=False, fontsize=8, title_fontsize=9)
     ax.set_title(title if title is not None else FIGURE1_TITLE.format(n=len(data)), fontsize=11)
     fig.tight_layout()

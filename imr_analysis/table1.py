@@ -30,13 +30,12 @@ LONG_DTYPES = {c: "str" if i < 4 else "int64" if c in ("n", "denominator", "n_mi
 
 @dataclass(frozen=True)
 class Variable:
-    """A Table 1 variable; ``kind`` "binary" is a boolean shown as its level "yes"."""
+    """A Table 1 variable; a ``"binary"`` one is a medication class, shown as its level "yes"."""
 
     column: str
     label: str
     kind: str
     levels: tuple = ()
-    section: str | None = None
 
 
 MEDICATION_SECTION = "Psychotropic medication at IMR start"
@@ -51,14 +50,13 @@ TABLE1_VARIABLES: tuple[Variable, ...] = (
     Variable("employment_status", "Employment", "categorical", EMPLOYMENT_STATUS),
     Variable("diagnosis_group", "Diagnosis (ICD-10)", "categorical", DIAGNOSIS_GROUPS),
     Variable("illness_duration_years", "Duration of illness, years", "continuous"),
-    *(Variable(f"med_{c}", MEDICATION_CLASS_LABELS[c], "binary", ("yes",), MEDICATION_SECTION)
+    *(Variable(f"med_{c}", MEDICATION_CLASS_LABELS[c], "binary", ("yes",))
       for c in ("antipsychotic", "antidepressant", "mood_stabilizer", "anxiolytic_sedative", "addiction", "none")),
 )
 VARIABLES_BY_COLUMN = {v.column: v for v in TABLE1_VARIABLES}
 LEVEL_LABELS: dict[str, dict[str, str]] = {
     "sex": {"M": "Male", "F": "Female"},
-    "residence_district": {"Centro-Nord": "Centro-Nord", "Ovest": "Ovest", "Sud-Est": "Sud-Est",
-                           "outside": "Outside the province"},
+    "residence_district": {"outside": "Outside the province"},
     "marital_status": {"never_married": "Never married", "married_cohabiting": "Married or cohabiting",
                        "separated_divorced": "Separated or divorced", "widowed": "Widowed"},
     "living_condition": {"alone": "Alone", "family_of_origin": "With family of origin",
@@ -80,9 +78,7 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "cohor
 
 
 def select_services(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """The patients of ``services`` (default: all) and the service types to show, in canonical order.
-
-    Requested types without patients are kept, so they show as zero.
+    """The patients of ``services`` (default: all) and the service types to show, even without patients.
 
     Examples
     --------
@@ -106,8 +102,8 @@ def compare_services(data: pd.DataFrame, variable: str, kind: str, groups: list[
                      seed: int = 0, n_resamples: int = st.N_RESAMPLES) -> list[dict]:
     """The paper's comparisons of a variable: all ``groups``, then CMHC vs SerD when both are in them.
 
-    A ``"continuous"`` variable goes to :func:`imr_analysis.stats.compare_continuous`, any other
-    to :func:`imr_analysis.stats.compare_categorical` (``seed``, ``n_resamples``: its Monte-Carlo test).
+    With :func:`imr_analysis.stats.compare_continuous` for a ``"continuous"`` variable, else
+    :func:`imr_analysis.stats.compare_categorical`.
     """
     comparisons = [(ALL_SERVICES, groups)] + ([("CMHC vs SerD", ["CMHC", "SerD"])]
                                               if {"CMHC", "SerD"} <= set(groups) else [])
@@ -258,18 +254,22 @@ def format_count_percent(n, percent, decimals: int = 1, na_rep: str = "[REDACTED
     return f"{v:.0f} ({pct})" if v.is_integer() else f"{v:g} ({pct})"
 
 
-def format_mean_sd(mean, sd, decimals: int = 2, na_rep: str = "[REDACTED]") -> str:
-    """``"40.14 (12.92)"``; without an SD (one patient) ``"40.00 (–)"``.
+def format_mean_sd(mean, sd, decimals: int = 2, na_rep: str = "[REDACTED]", vmin=None, vmax=None) -> str:
+    """``"40.14 (12.92)"``; with ``vmin`` and ``vmax`` the range too, without decimals when both are whole.
 
     Examples
     --------
-    >>> format_mean_sd(40.1428, 12.921), format_mean_sd(3.0, float("nan"))
-    ('40.14 (12.92)', '3.00 (–)')
+    >>> format_mean_sd(40.1428, 12.921), format_mean_sd(3.0, None), format_mean_sd(9.64, 7.49, 1, vmin=2, vmax=38)
+    ('40.14 (12.92)', '3.00 (–)', '9.6 (7.5) [2-38]')
     """
-    m, s = _number(mean), _number(sd)
+    m, s, lo, hi = _number(mean), _number(sd), _number(vmin), _number(vmax)
     if _given(mean) or m is None:
         return _given(mean) or na_rep
-    return f"{m:.{decimals}f} ({s:.{decimals}f})" if s is not None else f"{m:.{decimals}f} (–)"
+    out = f"{m:.{decimals}f} ({s:.{decimals}f})" if s is not None else f"{m:.{decimals}f} (–)"
+    if lo is not None and hi is not None:
+        d = 0 if lo.is_integer() and hi.is_integer() else decimals
+        return out + f" [{lo:.{d}f}-{hi:.{d}f}]"
+    return out + (f" [{_given(vmin) or lo}-{_given(vmax) or hi}]" if _given(vmin) or _given(vmax) else "")
 
 
 def _quantile_texts(values: list, decimals: int) -> list[str]:
@@ -308,14 +308,11 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
                   na_rep: str = "[REDACTED]", missing_rows: bool = True) -> pd.DataFrame:
     """The display Table 1: one row per variable and level, one column per group, the p-values.
 
-    Parameters
-    ----------
-    long : :func:`table1_long`, possibly after disclosure control (text in a numeric cell is
-        printed as given, a missing number as ``na_rep``; ``min``/``max`` may be dropped).
-    tests : :func:`table1_tests` (or its public columns): ``p`` and ``Test`` for all services,
-        ``p (<comparison>)`` and ``Test (<comparison>)`` for the others.
-    decimals : ``percent`` (1), ``mean`` (2, also the SD), ``quantile`` (1), ``p`` (3); an int sets ``mean``.
-    missing_rows : add a "Missing" row under variables with missing values.
+    ``long`` is :func:`table1_long`, possibly after disclosure control (text in a numeric cell is
+    printed as given, a missing number as ``na_rep``; ``min``/``max`` may be dropped). ``tests``
+    (:func:`table1_tests`, or its public columns) adds ``p`` and ``Test`` per comparison.
+    ``decimals``: ``percent`` (1), ``mean`` (2, also the SD), ``quantile`` (1), ``p`` (3); an int
+    sets ``mean``. ``missing_rows`` adds a "Missing" row under variables with missing values.
 
     Examples
     --------
@@ -337,42 +334,42 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
         for r in tests.itertuples(index=False):
             pvalues[(r.variable, r.comparison)] = (format_p(r.p_value, dec["p"]),
                                                    st.TEST_ABBREVIATIONS.get(r.test, r.test or ""))
+    cells = long.assign(
+        count=[format_count_percent(n, p, dec["percent"], na_rep) for n, p in zip(long["n"], long["percent"])],
+        mean_sd=["–" if _number(r.n) == 0 else format_mean_sd(r.mean, r.sd, dec["mean"], na_rep)
+                 for r in long.itertuples()],
+        median_iqr=["–" if _number(r.n) == 0 else format_median_iqr(r.median, r.q1, r.q3, r.min, r.max,
+                                                                     dec["quantile"], na_rep)
+                    for r in long.itertuples()])
     rows: list[dict] = []
 
-    def add(characteristic: str, level: str, cells: dict, variable: str | None = None) -> None:
-        row = {"Characteristic": characteristic, "Level": level, **{headers[g]: cells.get(g, "") for g in groups}}
+    def add(characteristic: str, level: str, by_group=None, variable: str | None = None) -> None:
+        by_group = {} if by_group is None else by_group
+        row = {"Characteristic": characteristic, "Level": level, **{headers[g]: by_group.get(g, "") for g in groups}}
         for comp, pcol, tcol in test_columns:
             row[pcol], row[tcol] = pvalues.get((variable, comp), ("", ""))
         rows.append(row)
 
-    sections = set()
-    for variable, block in long.groupby("variable", sort=False):
+    medication_header = False
+    for variable, block in cells.groupby("variable", sort=False):
         spec = VARIABLES_BY_COLUMN.get(variable, Variable(variable, variable, block["kind"].iloc[0]))
         levels = {lvl: b.set_index("group") for lvl, b in block.groupby("level", sort=False)}
-        if block["kind"].iloc[0] == "continuous":
-            b = next(iter(levels.values()))
-            empty = {g: _number(b.at[g, "n"]) == 0 for g in b.index}
-            add(spec.label, "", {}, variable)
-            add("", "Mean (SD)", {g: "–" if empty[g] else format_mean_sd(b.at[g, "mean"], b.at[g, "sd"], dec["mean"],
-                                                                          na_rep) for g in b.index})
-            ranged = any(_number(v) is not None or _given(v) for v in b[["min", "max"]].to_numpy().ravel())
-            add("", "Median [IQR]; range" if ranged else "Median [IQR]",
-                {g: "–" if empty[g] else format_median_iqr(*b.loc[g, ["median", "q1", "q3", "min", "max"]],
-                                                           dec["quantile"], na_rep) for g in b.index})
+        first = next(iter(levels.values()))
+        if spec.kind == "continuous":
+            ranged = any(_number(v) is not None or _given(v) for v in first[["min", "max"]].to_numpy().ravel())
+            add(spec.label, "", None, variable)
+            add("", "Mean (SD)", first["mean_sd"])
+            add("", "Median [IQR]; range" if ranged else "Median [IQR]", first["median_iqr"])
         elif spec.kind == "binary":
-            if spec.section and spec.section not in sections:
-                add(f"{spec.section}, n (%)", "", {})
-                sections.add(spec.section)
-            b = levels.get("yes", next(iter(levels.values())))
-            add("", spec.label, {g: format_count_percent(b.at[g, "n"], b.at[g, "percent"], dec["percent"], na_rep)
-                                 for g in b.index}, variable)
+            if not medication_header:
+                add(f"{MEDICATION_SECTION}, n (%)", "")
+                medication_header = True
+            add("", spec.label, levels.get("yes", first)["count"], variable)
         else:
-            add(f"{spec.label}, n (%)", "", {}, variable)
+            add(f"{spec.label}, n (%)", "", None, variable)
             for lvl, b in levels.items():
-                add("", LEVEL_LABELS.get(variable, {}).get(lvl, lvl),
-                    {g: format_count_percent(b.at[g, "n"], b.at[g, "percent"], dec["percent"], na_rep)
-                     for g in b.index})
-        missing = block.drop_duplicates("group").set_index("group")["n_missing"]
+                add("", LEVEL_LABELS.get(variable, {}).get(lvl, lvl), b["count"])
+        missing = first["n_missing"]
         if missing_rows and any((_number(m) or 0) > 0 or _given(m) for m in missing):
             pct = {g: 100 * _number(m) / _number(sizes.get(g)) if _number(m) is not None and _number(sizes.get(g))
                    else None for g, m in missing.items()}

@@ -106,8 +106,8 @@ def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> 
         block = summary[m].rename(columns={"count": "n", "std": "sd"}).fillna({"n": 0})
         blocks[m] = block.assign(denominator=block["n"])
     blocks |= {c: pd.DataFrame({"n": counts[c], "denominator": patients}) for c in MODULE_COLUMNS}
-    long = pd.concat(blocks, names=["measure"]).reorder_levels([1, 2, 3, 0])
-    long = long.reindex(pd.MultiIndex.from_tuples([(*e, m) for e in entities for m in MEASURES], names=long.index.names))
+    long = pd.concat(blocks, names=["measure"]).reorder_levels([1, 2, 3, 0])  # entity, then measure
+    long = long.reindex([(*e, m) for e in entities for m in MEASURES])
     counted = ~long.index.get_level_values("measure").isin(CONTINUOUS_MEASURES)
     long["percent"] = (100 * long["n"] / long["denominator"].where(long["denominator"] > 0)).where(counted)
     return long.reset_index().reindex(columns=LONG_COLUMNS).astype(LONG_DTYPES)
@@ -192,26 +192,6 @@ def format_module_frequency(freq: pd.DataFrame, decimals: int = 1, na_rep: str =
     return out
 
 
-def format_mean_sd_range(mean, sd, vmin, vmax, decimals: int = 1, na_rep: str = "[REDACTED]") -> str:
-    """``"9.6 (7.5) [2-38]"``; the range without decimals when both ends are whole, omitted when missing.
-
-    Examples
-    --------
-    >>> format_mean_sd_range(9.64, 7.49, 2, 38), format_mean_sd_range(2.0, float("nan"), 2, 2)
-    ('9.6 (7.5) [2-38]', '2.0 (–) [2-2]')
-    """
-    if _given(mean) or _number(mean) is None:
-        return _given(mean) or na_rep
-    out = format_mean_sd(mean, sd, decimals=decimals, na_rep=na_rep)
-    lo, hi = _number(vmin), _number(vmax)
-    if lo is not None and hi is not None:
-        d = 0 if lo.is_integer() and hi.is_integer() else decimals
-        out += f" [{lo:.{d}f}-{hi:.{d}f}]"
-    elif _given(vmin) or _given(vmax):
-        out += f" [{_given(vmin) or lo}-{_given(vmax) or hi}]"
-    return out
-
-
 def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimals: dict | None = None,
                   na_rep: str = "[REDACTED]") -> pd.DataFrame:
     """The display Table 2: units by service type, the service types, the total, the p-values.
@@ -245,7 +225,7 @@ def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
             row[MEASURE_LABELS[m]] = (
                 format_count_percent(r["n"], r["percent"], dec["percent"], na_rep) if m not in CONTINUOUS_MEASURES
                 else "–" if _number(r["n"]) == 0 else
-                format_mean_sd_range(r["mean"], r["sd"], r["min"], r["max"], dec["mean"], na_rep))
+                format_mean_sd(r["mean"], r["sd"], dec["mean"], na_rep, r["min"], r["max"]))
         rows.append(row)
     for comp, comp_tests in ([] if tests is None else tests.groupby("comparison", sort=False)):
         row = dict.fromkeys(columns, "") | {"Service type": f"p ({comp})"}
