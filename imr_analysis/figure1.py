@@ -3,7 +3,7 @@
 :func:`figure1_data` and :func:`plot_figure1` draw the paper's Figure 1, one bar per patient
 (microdata). :func:`figure1_aggregate_data` and :func:`plot_figure1_aggregate` draw it without
 microdata: per service, the percentage of patients by number of modules, with Table 1's layout
-so that disclosure control protects it alike. :func:`module_heatmap_data` and
+so that disclosure control protects it alike. :func:`module_heatmap_from_long` and
 :func:`plot_module_heatmap` draw Figure S1 from the Table 2 numbers.
 
 Module colours: Paul Tol's colour-blind-safe "muted" scheme (M1-M9) and "pale grey" and "pear"
@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 from .constants import MODULE_COLUMNS, MODULES
 from .figio import setup_matplotlib
 from .table1 import LONG_COLUMNS, Variable, require_columns, select_services, table1_long
+from .table2 import table2_long
 
 #: Paul Tol "muted" (9) + "light" pale grey and pear; see the module docstring.
 MODULE_COLOURS: dict[int, str] = dict(zip(MODULES, [  # rose, indigo, sand, green, cyan, wine, teal, olive, purple,
@@ -202,7 +203,7 @@ HEATMAP_COLUMNS = ["module", "module_label", "service_unit", "service_type", "co
 TOTAL_COLUMN = "All units"
 
 
-def module_heatmap_data(long: pd.DataFrame, include_total: bool = True) -> pd.DataFrame:
+def module_heatmap_from_long(long: pd.DataFrame, include_total: bool = True) -> pd.DataFrame:
     """Percent of each unit's patients who received each module, from the Table 2 numbers.
 
     ``long`` is :func:`imr_analysis.table2.table2_long`, possibly protected (a redacted count stays
@@ -214,7 +215,7 @@ def module_heatmap_data(long: pd.DataFrame, include_total: bool = True) -> pd.Da
     >>> long = pd.DataFrame({"unit": ["EDP Ferrara", "CMHC Cento", "All"], "service_type": ["EDP", "CMHC", "All"],
     ...     "level": ["unit", "unit", "total"], "measure": "module_03", "n": [5, 0, 5], "denominator": [5, 0, 5],
     ...     "percent": [100.0, None, 100.0]})
-    >>> module_heatmap_data(long)[["column_label", "n", "percent"]].to_numpy().tolist()
+    >>> module_heatmap_from_long(long)[["column_label", "n", "percent"]].to_numpy().tolist()
     [['EDP Ferrara (n=5)', 5, 100.0], ['All units (n=5)', 5, 100.0]]
     """
     require_columns(long, ["unit", "service_type", "level", "measure", "n", "denominator", "percent"],
@@ -235,8 +236,14 @@ def module_heatmap_data(long: pd.DataFrame, include_total: bool = True) -> pd.Da
     return out.assign(_u=position).sort_values(["module", "_u"], kind="stable")[HEATMAP_COLUMNS].reset_index(drop=True)
 
 
+def module_heatmap_data(cohort: pd.DataFrame, services: Sequence[str] | None = None,
+                        include_total: bool = True) -> pd.DataFrame:
+    """:func:`module_heatmap_from_long` of :func:`imr_analysis.table2.table2_long` (before disclosure control)."""
+    return module_heatmap_from_long(table2_long(cohort, services), include_total)
+
+
 def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(11, 6), cmap: str = "viridis"):
-    """Heatmap of :func:`module_heatmap_data`: modules (rows) x units (columns), annotated %.
+    """Heatmap of :func:`module_heatmap_from_long`: modules (rows) x units (columns), annotated %.
 
     Columns keep the order of ``data``; white lines separate service types; redacted cells are
     blank. ``viridis`` is perceptually uniform and readable with colour-vision deficiencies.
@@ -245,7 +252,7 @@ def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(1
     --------
     >>> long = pd.DataFrame({"unit": ["CMHC Cento", "All"], "service_type": ["CMHC", "All"], "level": ["unit", "total"],
     ...     "measure": "module_01", "n": [3, 3], "denominator": [4, 4], "percent": [75.0, 75.0]})
-    >>> fig = plot_module_heatmap(module_heatmap_data(long))
+    >>> fig = plot_module_heatmap(module_heatmap_from_long(long))
     >>> [t.get_text() for t in fig.axes[0].texts], [t.get_text() for t in fig.axes[0].get_xticklabels()]
     (['75', '75'], ['CMHC Cento (n=4)', 'All units (n=4)'])
     """

@@ -2,7 +2,7 @@
 
 :func:`table2_long` gives the numbers of each service unit, service type and the total;
 :func:`table2_tests` compares sessions, modules per patient and duration between service types;
-:func:`module_frequency` ranks the modules (the Results' 70.6% for M1); :func:`format_table2`
+:func:`module_frequency_from_long` ranks the modules (the Results' 70.6% for M1); :func:`format_table2`
 and :func:`format_module_frequency` print them.
 """
 
@@ -132,7 +132,7 @@ def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
                             for row in compare_services(data, var, "continuous", groups, alpha))
 
 
-def module_frequency(long: pd.DataFrame) -> pd.DataFrame:
+def module_frequency_from_long(long: pd.DataFrame) -> pd.DataFrame:
     """Modules ranked by the patients who received them, overall and by service type.
 
     From the module rows of a (possibly protected) :func:`table2_long`; ties share the lowest rank.
@@ -148,7 +148,7 @@ def module_frequency(long: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> long = pd.DataFrame({"unit": "All", "service_type": "All", "level": "total",
     ...     "measure": ["module_01", "module_02"], "n": [3, 5], "percent": [30.0, 50.0]})
-    >>> module_frequency(long)[["label", "n", "rank"]].head(3).to_numpy().tolist()
+    >>> module_frequency_from_long(long)[["label", "n", "rank"]].head(3).to_numpy().tolist()
     [['M1', 3, <NA>], ['M2', 5, <NA>], ['M3', <NA>, <NA>]]
     """
     require_columns(long, ["service_type", "level", "measure", "n", "percent"], what="long Table 2")
@@ -171,6 +171,11 @@ def module_frequency(long: pd.DataFrame) -> pd.DataFrame:
     return out.assign(_r=order).sort_values(["_r", "module"], kind="stable").drop(columns="_r").reset_index(drop=True)
 
 
+def module_frequency(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
+    """:func:`module_frequency_from_long` of :func:`table2_long` (the numbers before disclosure control)."""
+    return module_frequency_from_long(table2_long(cohort, services))
+
+
 def format_module_frequency(freq: pd.DataFrame, decimals: int = 1, na_rep: str = "[REDACTED]") -> pd.DataFrame:
     """The module ranking as printed: ``n (%)`` and rank overall and per service type ("–": no rank).
 
@@ -178,7 +183,7 @@ def format_module_frequency(freq: pd.DataFrame, decimals: int = 1, na_rep: str =
     --------
     >>> long = pd.DataFrame({"unit": "All", "service_type": "All", "level": "total",
     ...     "measure": ["module_01", "module_02"], "n": [3, None], "percent": [30.0, None]})
-    >>> format_module_frequency(module_frequency(long)).iloc[:2].to_numpy().tolist()
+    >>> format_module_frequency(module_frequency_from_long(long)).iloc[:2].to_numpy().tolist()
     [['M1 Recovery Strategies', '3 (30.0%)', '–'], ['M2 Basic Facts About Mental Illness', '[REDACTED]', '–']]
     """
     require_columns(freq, ["label", "title", "n", "percent", "rank"], what="module frequency table")

@@ -176,7 +176,7 @@ def test_aggregate_after_disclosure_control(tiny):
 # heatmap
 # --------------------------------------------------------------------------------------
 def test_heatmap_data_known_answers(tiny):
-    hm = f1.module_heatmap_data(_table2(tiny))
+    hm = f1.module_heatmap_from_long(_table2(tiny))
     cols = list(pd.unique(hm["column_label"]))
     assert cols == ["CMHC Cento (n=2)", "CMHC Ferrara (n=3)", "SerD Cento (n=1)", "SerD Ferrara (n=1)",
                     "EDP Ferrara (n=1)", "All units (n=8)"]
@@ -186,11 +186,11 @@ def test_heatmap_data_known_answers(tiny):
     tot = hm[(hm["module"] == 1) & (hm["service_unit"] == "All units")].iloc[0]
     assert (tot["n"], tot["percent"]) == (4, 50.0)
     assert hm.loc[hm["module"] == 3, "module_label"].iloc[0] == "M3 The Stress-Vulnerability Model"
-    assert len(f1.module_heatmap_data(_table2(tiny), include_total=False)["column_label"].unique()) == 5
+    assert len(f1.module_heatmap_from_long(_table2(tiny), include_total=False)["column_label"].unique()) == 5
 
 
 def test_heatmap_plot(tiny):
-    hm = f1.module_heatmap_data(_table2(tiny))
+    hm = f1.module_heatmap_from_long(_table2(tiny))
     fig = f1.plot_module_heatmap(hm)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
@@ -210,7 +210,7 @@ def test_figures_are_byte_stable(tiny, tmp_path, kind):
             return f1.plot_figure1(f1.figure1_data(tiny))
         if kind == "aggregate":
             return f1.plot_figure1_aggregate(f1.figure1_aggregate_data(tiny))
-        return f1.plot_module_heatmap(f1.module_heatmap_data(_table2(tiny)))
+        return f1.plot_module_heatmap(f1.module_heatmap_from_long(_table2(tiny)))
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -224,7 +224,7 @@ def test_figures_are_byte_stable(tiny, tmp_path, kind):
 
 def test_heatmap_from_protected_long(tiny):
     safe, _ = disclosure.apply_to_long(_table2(tiny), "opensafely", "table2")
-    hm = f1.module_heatmap_data(safe)
+    hm = f1.module_heatmap_from_long(safe)
     assert hm["percent"].isna().any()
     assert hm["column_label"].str.contains("n redacted").any()
     fig = f1.plot_module_heatmap(hm)

@@ -132,7 +132,7 @@ def test_tests_cross_checked_with_scipy(tiny):
 
 
 def test_module_frequency(tiny):
-    mf = t2.module_frequency(t2.table2_long(tiny))
+    mf = t2.module_frequency(tiny)
     assert mf["label"].tolist()[:3] == ["M1", "M3", "M6"]
     top = mf.iloc[0]
     assert (top["module"], top["n"], top["percent"], top["rank"]) == (1, 5, 62.5, 1)
@@ -178,14 +178,14 @@ def test_no_warnings(tiny):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         t2.format_table2(t2.table2_long(tiny), t2.table2_tests(tiny))
-        t2.module_frequency(t2.table2_long(tiny))
+        t2.module_frequency(tiny)
 
 
 def test_module_frequency_from_protected_long(tiny):
     long = t2.table2_long(tiny)
     hidden = long["measure"].eq("module_03") & long["level"].isin(["total", "service_type"])
     long.loc[hidden, ["n", "percent"]] = np.nan  # as disclosure control leaves a redacted cell
-    mf = t2.module_frequency(long).set_index("label")
+    mf = t2.module_frequency_from_long(long).set_index("label")
     assert pd.isna(mf.loc["M3", "n"])
     assert mf["rank"].isna().all() and mf["rank_CMHC"].isna().all()  # no partial ranking
     assert mf.index.tolist() == [f"M{k}" for k in C.MODULES]  # unranked: module order
@@ -203,12 +203,12 @@ def test_format_table2_after_disclosure_module(tiny):
 
 
 def test_format_module_frequency(tiny):
-    table = t2.format_module_frequency(t2.module_frequency(t2.table2_long(tiny)))
+    table = t2.format_module_frequency(t2.module_frequency(tiny))
     assert table.columns.tolist() == ["Module", "All services, n (%)", "Rank", "CMHC, n (%)", "Rank in CMHC",
                                       "SerD, n (%)", "Rank in SerD", "EDP, n (%)", "Rank in EDP"]
     assert table.iloc[0].tolist()[:5] == ["M1 Recovery Strategies", "5 (62.5%)", "1", "4 (100.0%)", "1"]
     long = t2.table2_long(tiny)
     long.loc[long["measure"].eq("module_01") & long["level"].eq("total"), ["n", "percent"]] = np.nan
-    redacted = t2.format_module_frequency(t2.module_frequency(long)).set_index("Module")
+    redacted = t2.format_module_frequency(t2.module_frequency_from_long(long)).set_index("Module")
     assert redacted.loc["M1 Recovery Strategies", ["All services, n (%)", "Rank"]].tolist() == ["[REDACTED]", "–"]
     assert redacted.loc["M1 Recovery Strategies", "Rank in CMHC"] == "1"  # CMHC counts are all published

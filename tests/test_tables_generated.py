@@ -134,7 +134,7 @@ def test_table2_long_adds_up(cohort, services):
     zeta = long.loc[long["unit"].eq("Zeta unit") & long["measure"].eq("patients"), "service_type"].tolist()
     _, groups = t1.select_services(cohort, services)
     assert zeta == [g for g in groups if g in ("CMHC", "SerD")]
-    freq = t2.module_frequency(long)
+    freq = t2.module_frequency_from_long(long)
     assert freq["n"].tolist() == sorted(freq["n"].tolist(), reverse=True)
 
 
@@ -167,7 +167,7 @@ def test_errors_name_the_problem():
         t2.table2_long(bad)
     odd = df.copy()
     odd.loc[odd.index[0], "service_type"] = "Hospital"
-    for f in (t1.table1_long, t1.table1_tests, t2.table2_long, t2.table2_tests):
+    for f in (t1.table1_long, t1.table1_tests, t2.table2_long, t2.table2_tests, t2.module_frequency):
         with pytest.raises(ValueError, match="unknown service type"):
             f(odd)
     with pytest.raises(ValueError, match="unknown service type"):
