@@ -1,8 +1,4 @@
-"""Figures written byte for byte the same on every run.
-
-PNG from Agg is byte-stable as it is; PDF needs its creation date removed and SVG a fixed
-hash salt and no date. :func:`save_figure` does all of that.
-"""
+"""Figures written byte for byte the same on every run: PDF without its dates, SVG with a fixed hash salt."""
 
 from __future__ import annotations
 

@@ -1,15 +1,13 @@
 """Figure 1 (the modules each patient received) and Supplementary Figure S1 (modules by unit).
 
-:func:`figure1_data` and :func:`plot_figure1` draw the paper's Figure 1, one bar per patient
-(microdata). :func:`figure1_aggregate_data` and :func:`plot_figure1_aggregate` draw it without
-microdata: per service, the percentage of patients by number of modules, with Table 1's layout
-so that disclosure control protects it alike. :func:`module_heatmap_from_long` and
-:func:`plot_module_heatmap` draw Figure S1 from the Table 2 numbers.
-
-Module colours: Paul Tol's colour-blind-safe "muted" scheme (M1-M9) and "pale grey" and "pear"
-of his "light" scheme (M10, M11) (*Colour Schemes*, SRON/EPS/TN/09-002, 2021), which keep the
-smallest CIELAB distance of the set under normal vision, deuteranopia and protanopia (Machado et
-al. 2009); services: his "bright" blue, red and green.
+Figure 1 is drawn per patient (:func:`figure1_data`, :func:`plot_figure1`: microdata) or, without
+microdata, as the percentage of each service's patients by number of modules
+(:func:`figure1_aggregate_data`, with Table 1's layout so disclosure control protects it alike,
+and :func:`plot_figure1_aggregate`). Figure S1 comes from the Table 2 numbers
+(:func:`module_heatmap_from_long`, :func:`plot_module_heatmap`). Module colours: Paul Tol's
+colour-blind-safe "muted" scheme and "pale grey" and "pear" of his "light" one (SRON/EPS/TN/09-002,
+2021), which keep the set's smallest CIELAB distance under normal vision, deuteranopia and
+protanopia (Machado et al. 2009); services: his "bright" blue, red and green.
 """
 
 from __future__ import annotations
@@ -27,18 +25,14 @@ from .figio import setup_matplotlib
 from .table1 import LONG_COLUMNS, Variable, require_columns, select_services, table1_long
 from .table2 import table2_long
 
-#: Paul Tol "muted" (9) + "light" pale grey and pear; see the module docstring.
 MODULE_COLOURS: dict[int, str] = dict(zip(MODULES, [  # rose, indigo, sand, green, cyan, wine, teal, olive, purple,
     "#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
     "#DDDDDD", "#BBCC33"]))  # pale grey, pear
-#: Paul Tol "bright" blue, red, green.
 SERVICE_COLOURS = {"CMHC": "#4477AA", "SerD": "#EE6677", "EDP": "#228833"}
 MODULE_LEGEND_LABELS = {k: f"M{k} {title}" for k, title in MODULES.items()}
 FIGURE1_TITLE = "Modules received by individual patients (N = {n}), and service that administered IMR"
-#: File stems of the per-patient Figure 1 and of its aggregate form (when microdata are not allowed).
-FIGURE1_STEM, FIGURE1_AGGREGATE_STEM = "figure1_modules_per_patient", "figure1_modules_aggregate"
-#: Above this many patients :func:`plot_figure1` refuses (one rectangle per module received).
-MAX_PATIENTS = 5000
+FIGURE1_STEM, FIGURE1_AGGREGATE_STEM = "figure1_modules_per_patient", "figure1_modules_aggregate"  # file names
+MAX_PATIENTS = 5000  # plot_figure1 draws one rectangle per module received
 
 
 def _module_matrix(data: pd.DataFrame) -> pd.DataFrame:
@@ -47,13 +41,12 @@ def _module_matrix(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure1_data(cohort: pd.DataFrame, services: Sequence[str] | None = None, gap: float = 3.0) -> pd.DataFrame:
-    """One row per patient, in the order and at the position of its bar in Figure 1.
+    """One row per patient, in the order and at the position ``x`` of its bar in Figure 1.
 
     Patients are grouped by service type, then sorted by number of modules and module pattern
     (descending: lower-numbered modules first, identical patterns together) and ``patient_id``;
-    ``gap`` empty positions separate the services. Columns: ``order``, ``x``, ``group_index``,
-    ``patient_id``, ``service_type``, ``service_unit``, ``n_modules``, ``module_pattern``,
-    ``modules`` ("M1;M3"), ``module_01..11``. An ``n_modules`` that disagrees raises ``ValueError``.
+    ``gap`` empty positions separate the services. An ``n_modules`` column that disagrees with the
+    module columns raises ``ValueError``.
 
     Examples
     --------
@@ -89,18 +82,15 @@ def plot_figure1(data: pd.DataFrame, title: str | None = None, figsize=(13, 5.5)
                  max_patients: int = MAX_PATIENTS):
     """Figure 1 from :func:`figure1_data`: per patient, one unit-high segment per module received.
 
-    Segments are stacked in module order and coloured by module; services are labelled with
-    their size and separated by dashed lines; the legend lists the 11 modules. More than
-    ``max_patients`` bars are refused (use :func:`plot_figure1_aggregate`). ``title`` defaults
-    to the paper's.
+    Services are labelled with their size and separated by dashed lines; more than
+    ``max_patients`` bars are refused (draw :func:`plot_figure1_aggregate` instead).
 
     Examples
     --------
     >>> cohort = pd.DataFrame({"patient_id": ["a", "b"], "service_type": ["CMHC", "SerD"],
     ...     **{f"module_{k:02d}": [k <= 2, k == 6] for k in range(1, 12)}})
-    >>> fig = plot_figure1(figure1_data(cohort))
-    >>> sum(len(c.patches) for c in fig.axes[0].containers)
-    3
+    >>> [t.get_text().split() for t in plot_figure1(figure1_data(cohort)).axes[0].get_xticklabels()]
+    [['CMHC', '(n=1)'], ['SerD', '(n=1)']]
     """
     require_columns(data, ["x", "service_type", "n_modules", *MODULE_COLUMNS], what="Figure 1 data")
     if len(data) > max_patients:
@@ -140,8 +130,7 @@ def plot_figure1(data: pd.DataFrame, title: str | None = None, figsize=(13, 5.5)
 def figure1_aggregate_data(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
     """Patients by number of modules received (levels "0" to "11"), per service type and in total.
 
-    The rows are those of :func:`imr_analysis.table1.table1_long` for a categorical variable
-    ``n_modules``, so disclosure control protects them with Table 1's rules.
+    The rows of :func:`imr_analysis.table1.table1_long` for a categorical ``n_modules``.
 
     Examples
     --------
@@ -161,17 +150,15 @@ def plot_figure1_aggregate(data: pd.DataFrame, title: str | None = None, figsize
                            note: str | None = None, include_total: bool = False):
     """Figure 1 without microdata: bars of the percent of each service's patients by modules received.
 
-    ``data`` is :func:`figure1_aggregate_data`, possibly protected: a redacted percent is marked
-    "r", a redacted group size reads "n redacted". ``note`` is printed under the axes (the
-    disclosure rule); ``include_total`` also draws the ``Total`` group.
+    ``data`` may be protected: a redacted percent is marked "r", a redacted size reads "n redacted".
 
     Examples
     --------
     >>> cohort = pd.DataFrame({"service_type": ["CMHC", "SerD"],
     ...     **{f"module_{k:02d}": [k <= 2, k == 6] for k in range(1, 12)}})
     >>> fig = plot_figure1_aggregate(figure1_aggregate_data(cohort))
-    >>> len(fig.axes[0].containers)
-    2
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['CMHC (n=1)', 'SerD (n=1)']
     """
     require_columns(data, ["group", "level", "percent", "denominator"], what="aggregate data")
     setup_matplotlib()
@@ -207,8 +194,7 @@ def module_heatmap_from_long(long: pd.DataFrame, include_total: bool = True) -> 
     """Percent of each unit's patients who received each module, from the Table 2 numbers.
 
     ``long`` is :func:`imr_analysis.table2.table2_long`, possibly protected (a redacted count stays
-    missing, a redacted unit size reads "n redacted"); units of size 0 are left out;
-    ``include_total`` adds the column "All units".
+    missing, a redacted size reads "n redacted"); units of size 0 are left out.
 
     Examples
     --------
@@ -245,8 +231,7 @@ def module_heatmap_data(cohort: pd.DataFrame, services: Sequence[str] | None = N
 def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(11, 6), cmap: str = "viridis"):
     """Heatmap of :func:`module_heatmap_from_long`: modules (rows) x units (columns), annotated %.
 
-    Columns keep the order of ``data``; white lines separate service types; redacted cells are
-    blank. ``viridis`` is perceptually uniform and readable with colour-vision deficiencies.
+    Redacted cells are blank; ``viridis`` is perceptually uniform and colour-blind safe.
 
     Examples
     --------
@@ -259,18 +244,16 @@ def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(1
     require_columns(data, ["module_label", "column_label", "percent", "service_type"], what="heatmap data")
     data = data.assign(percent=pd.to_numeric(data["percent"], errors="coerce").astype("float64"))
     setup_matplotlib()
-    cols = list(pd.unique(data["column_label"]))
-    rows = list(pd.unique(data["module_label"]))
-    grid = data.pivot(index="module_label", columns="column_label", values="percent").reindex(index=rows, columns=cols)
-    grid = grid.astype("float64")
+    cols = pd.unique(data["column_label"])
+    grid = data.pivot(index="module_label", columns="column_label", values="percent")
+    grid = grid.reindex(index=pd.unique(data["module_label"]), columns=cols).astype("float64")
     fig, ax = plt.subplots(figsize=figsize)
     sns.heatmap(grid, ax=ax, annot=True, fmt=".0f", cmap=cmap, vmin=0, vmax=100, linewidths=0.5,
                 linecolor="white", cbar_kws={"label": "Patients receiving the module (%)"},
                 annot_kws={"fontsize": 8})
     types = data.drop_duplicates("column_label").set_index("column_label")["service_type"].reindex(cols).to_numpy()
-    for i in range(1, len(types)):
-        if types[i] != types[i - 1]:
-            ax.axvline(i, color="white", linewidth=3)
+    for i in np.flatnonzero(types[1:] != types[:-1]) + 1:  # between two service types
+        ax.axvline(i, color="white", linewidth=3)
     ax.set(xlabel="Service unit", ylabel="")
     ax.tick_params(axis="x", labelrotation=45)
     for lab in ax.get_xticklabels():

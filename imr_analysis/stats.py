@@ -1,23 +1,19 @@
 """Between-service tests, with the test selection of the paper's Statistical Analysis written out.
 
-Each comparison returns one tidy row (a ``dict``); :func:`results_frame` stacks them. All
-tests are two-tailed; ``alpha`` defaults to 0.05 (the paper's "0.5" is a typo).
+Each comparison returns one tidy row (a ``dict``); :func:`results_frame` stacks them. All tests
+are two-tailed; ``alpha`` defaults to 0.05 (the paper's "0.5" is a typo).
 
-Categorical variables (:func:`compare_categorical`)
-    Pearson chi-square without continuity correction (:func:`scipy.stats.chi2_contingency`).
-    When an expected count is below 5: Fisher's exact test for a 2 x 2 table, otherwise a
-    seeded Monte-Carlo chi-square over tables with the observed margins
-    (``scipy.stats.MonteCarloMethod``; R's ``chisq.test(simulate.p.value=TRUE)``).
+Categorical (:func:`compare_categorical`): Pearson chi-square without continuity correction; when
+an expected count is below 5, Fisher's exact test for a 2 x 2 table, else a seeded Monte-Carlo
+chi-square over tables with the observed margins (R's ``chisq.test(simulate.p.value=TRUE)``).
 
-Continuous variables (:func:`compare_continuous`)
-    One-way ANOVA and Kruskal-Wallis (three or more groups), or the t-test (Student's; Welch's
-    when Levene's test, ``center="median"``, rejects equal variances) and Mann-Whitney U (two
-    groups), all computed. The parametric test is reported when normality is rejected in no
-    group and, for ANOVA, Levene's test does not reject equal variances; otherwise the rank
-    test. Normality: Shapiro-Wilk in groups of at most :data:`SHAPIRO_MAX_N` = 5000 (the range
-    of Royston's p-value approximation), D'Agostino-Pearson K² (:func:`scipy.stats.normaltest`)
-    above, with a note. A group with fewer than 3 values or no spread cannot be tested, and the
-    rank test is reported; groups with fewer than 2 values are left out with a note.
+Continuous (:func:`compare_continuous`): ANOVA and Kruskal-Wallis for three or more groups, or the
+t-test (Welch's when Levene's test, ``center="median"``, rejects equal variances) and Mann-Whitney
+U for two. The parametric test is reported when normality is rejected in no group (Shapiro-Wilk up
+to :data:`SHAPIRO_MAX_N` = 5000 values, the range of Royston's p-value; D'Agostino-Pearson K²
+above) and, for ANOVA, Levene's test does not reject equal variances; else the rank test. A group
+of fewer than 3 values or no spread cannot be tested for normality (rank test); a group of fewer
+than 2 is left out with a note.
 """
 
 from __future__ import annotations
@@ -49,9 +45,8 @@ CONTINUOUS_EXTRA_COLUMNS = ["test_parametric", "statistic_parametric", "df_param
                             "p_parametric", "test_nonparametric", "statistic_nonparametric", "p_nonparametric",
                             "shapiro_p_min", "normality_ok", "levene_statistic", "levene_p", "equal_variance"]
 CATEGORICAL_EXTRA_COLUMNS = ["min_expected", "n_cells_expected_lt5", "n_cells", "n_resamples", "seed"]
-#: Result columns that reveal no patient count (:func:`public_results`).
 PUBLIC_RESULT_COLUMNS = ["variable", "comparison", "kind", "groups", "test", "p_value", "significant", "alpha",
-                         "test_parametric", "p_parametric", "test_nonparametric", "p_nonparametric"]
+                         "test_parametric", "p_parametric", "test_nonparametric", "p_nonparametric"]  # no counts
 
 
 @contextmanager
@@ -132,15 +127,9 @@ def compare_categorical(table: pd.DataFrame, variable: str = "variable", alpha: 
                         min_expected: float = MIN_EXPECTED) -> dict:
     """Test a contingency table: Pearson chi-square, Fisher's exact test or Monte-Carlo chi-square.
 
-    ``table`` holds patients by level (rows) and group (columns, in order), as
-    :func:`contingency_table` gives; empty rows and columns are left out. ``variable`` and
-    ``comparison`` name the result; ``seed`` and ``n_resamples`` set the Monte-Carlo test.
-
-    Returns
-    -------
-    dict
-        :data:`RESULT_COLUMNS` and :data:`CATEGORICAL_EXTRA_COLUMNS`; ``statistic`` is the chi-square
-        or Fisher's odds ratio. Without two groups and two levels with data ``p_value`` is NaN.
+    ``table`` holds patients by level (rows) and group (columns), as :func:`contingency_table` gives;
+    empty rows and columns are left out. Returns :data:`RESULT_COLUMNS` and
+    :data:`CATEGORICAL_EXTRA_COLUMNS`; ``statistic`` is the chi-square or Fisher's odds ratio.
 
     Examples
     --------
@@ -218,15 +207,9 @@ def compare_continuous(samples: dict, variable: str = "variable", alpha: float =
                        comparison: str | None = None) -> dict:
     """Compare a continuous variable across groups: the parametric and the rank test, one reported.
 
-    ``samples`` is ``{group: values}`` in the order of comparison (:func:`group_samples`); missing
-    values are dropped. ``variable`` and ``comparison`` name the result; ``alpha`` is the level of
-    the assumption checks and of ``significant``.
-
-    Returns
-    -------
-    dict
-        :data:`RESULT_COLUMNS` for the reported test (``reason`` says why), ``reported_test`` and
-        :data:`CONTINUOUS_EXTRA_COLUMNS` (both tests, the smallest normality p, Levene's test).
+    ``samples`` is ``{group: values}`` (:func:`group_samples`). Returns :data:`RESULT_COLUMNS` for
+    the reported test (``reason`` says why), ``reported_test`` and :data:`CONTINUOUS_EXTRA_COLUMNS`
+    (both tests, the smallest normality p-value, Levene's test).
 
     Examples
     --------
@@ -288,27 +271,17 @@ def compare_continuous(samples: dict, variable: str = "variable", alpha: float =
 
 
 def results_frame(rows: Iterable[dict]) -> pd.DataFrame:
-    """Stack rows of :func:`compare_categorical` and :func:`compare_continuous`: :data:`RESULT_COLUMNS` first.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"g": list("aabb"), "x": [1, 2, 3, 5], "v": list("xyxx")})
-    >>> rows = [compare_continuous(group_samples(df, "x", "g"), "x"),
-    ...         compare_categorical(contingency_table(df, "v", "g"), "v")]
-    >>> results_frame(rows)[["variable", "test", "p_value"]].round(3).to_numpy().tolist()
-    [['x', 'Mann-Whitney U', 0.333], ['v', "Fisher's exact test", 1.0]]
-    """
+    """Stack rows of :func:`compare_categorical` and :func:`compare_continuous`: :data:`RESULT_COLUMNS` first."""
     frame = pd.DataFrame(list(rows))
-    extra = ["reported_test", *CONTINUOUS_EXTRA_COLUMNS, *CATEGORICAL_EXTRA_COLUMNS]
-    columns = RESULT_COLUMNS + [c for c in extra if c in frame.columns]
-    return frame.reindex(columns=columns + [c for c in frame.columns if c not in columns]).reset_index(drop=True)
+    order = [*RESULT_COLUMNS, "reported_test", *CONTINUOUS_EXTRA_COLUMNS, *CATEGORICAL_EXTRA_COLUMNS]
+    return frame.reindex(columns=[c for c in order if c in RESULT_COLUMNS or c in frame.columns])
 
 
 def public_results(frame: pd.DataFrame) -> pd.DataFrame:
     """The result columns that reveal no patient count, for outputs under disclosure control.
 
-    Group sizes, degrees of freedom and statistics (which give sizes and cell counts), expected
-    counts and ``reason``/``note`` (which quote sizes) go; test names and p-values stay.
+    Sizes, degrees of freedom, statistics, expected counts and ``reason``/``note`` go (they give or
+    quote group sizes and cell counts); test names and p-values stay.
 
     Examples
     --------

@@ -1,10 +1,9 @@
 """Table 1: demographic and clinical characteristics, by service type and in total.
 
-:func:`table1_long` gives the numbers, :func:`table1_tests` the between-service tests (chosen as
-:mod:`imr_analysis.stats` says), :func:`format_table1` the table as printed. Percentages of a
-categorical variable are of the patients with a known value; the others are counted as missing.
-Quartiles interpolate linearly (pandas' default), SDs have ddof 1. Table 2 and Figure 1 share
-the service selection (:func:`select_services`) and the cell formats.
+:func:`table1_long` gives the numbers, :func:`table1_tests` the tests, :func:`format_table1` the
+table as printed. Percentages are of the patients with a known value (the others are counted as
+missing); quartiles interpolate linearly, SDs have ddof 1. Table 2 and Figure 1 share
+:func:`select_services` and the cell formats.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ LONG_DTYPES = {c: "str" if i < 4 else "int64" if c in ("n", "denominator", "n_mi
 @dataclass(frozen=True)
 class Variable:
     """A Table 1 variable; a ``"binary"`` one is a medication class, shown as its level "yes"."""
-
     column: str
     label: str
     kind: str
@@ -100,11 +98,7 @@ def select_services(cohort: pd.DataFrame, services: Sequence[str] | None = None)
 
 def compare_services(data: pd.DataFrame, variable: str, kind: str, groups: list[str], alpha: float = 0.05,
                      seed: int = 0, n_resamples: int = st.N_RESAMPLES) -> list[dict]:
-    """The paper's comparisons of a variable: all ``groups``, then CMHC vs SerD when both are in them.
-
-    With :func:`imr_analysis.stats.compare_continuous` for a ``"continuous"`` variable, else
-    :func:`imr_analysis.stats.compare_categorical`.
-    """
+    """The paper's comparisons of a variable, all ``groups`` and CMHC vs SerD, with :mod:`imr_analysis.stats`."""
     comparisons = [(ALL_SERVICES, groups)] + ([("CMHC vs SerD", ["CMHC", "SerD"])]
                                               if {"CMHC", "SerD"} <= set(groups) else [])
     if kind == "continuous":
@@ -162,15 +156,11 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
     """Table 1 numbers, tidy: one row per (variable, level, group).
 
     Groups are the service types of ``services`` (default: those present), then "Total";
-    ``variables`` are columns of :data:`TABLE1_VARIABLES` (default all).
-
-    Returns
-    -------
-    DataFrame
-        :data:`LONG_COLUMNS`. Categorical rows: ``n`` with the level, ``denominator`` with a known
-        value, ``percent``, ``n_missing``; levels in the codebook's order, unexpected ones after them;
-        a medication class has the one level "yes". Continuous rows (``level`` ""): ``n`` with a
-        value, mean, SD, median, quartiles, min, max.
+    ``variables`` are columns of :data:`TABLE1_VARIABLES` (default all). Columns are
+    :data:`LONG_COLUMNS`: a categorical row has ``n`` with the level, ``denominator`` with a known
+    value, ``percent`` and ``n_missing`` (levels in the codebook's order, unexpected ones after
+    them; a medication class has the one level "yes"); a continuous row (``level`` "") has ``n``
+    with a value, mean, SD, median, quartiles, min and max.
 
     Examples
     --------
@@ -200,8 +190,7 @@ def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
 
     Examples
     --------
-    >>> cohort = pd.DataFrame({"service_type": ["CMHC"] * 4 + ["SerD"] * 4,
-    ...                        "age_at_imr_start": [20, 22, 24, 26, 40, 42, 44, 47]})
+    >>> cohort = pd.DataFrame({"service_type": ["CMHC"] * 4 + ["SerD"] * 4, "age_at_imr_start": range(20, 28)})
     >>> table1_tests(cohort, variables=["age_at_imr_start"])[["comparison", "test"]].to_numpy().tolist()
     [['all services', 'Student t-test'], ['CMHC vs SerD', 'Student t-test']]
     """
@@ -298,21 +287,16 @@ def format_median_iqr(median, q1, q3, vmin=None, vmax=None, decimals: int = 1, n
 def _group_sizes(long: pd.DataFrame) -> dict:
     """Patients per group: the commonest ``denominator + n_missing`` (rounding can make rows differ)."""
     size = pd.to_numeric(long["denominator"], errors="coerce") + pd.to_numeric(long["n_missing"], errors="coerce")
-    counts = pd.DataFrame({"group": long["group"], "size": size}).dropna().value_counts(sort=False)
-    counts = counts.rename("k").reset_index().sort_values(["group", "k", "size"], ascending=[True, False, True],
-                                                          kind="stable")
-    return counts.drop_duplicates("group").set_index("group")["size"].to_dict()
+    return size.groupby(long["group"], sort=False).agg(lambda s: s.mode().min()).to_dict()  # ties: the smallest
 
 
 def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimals: dict | int | None = None,
                   na_rep: str = "[REDACTED]", missing_rows: bool = True) -> pd.DataFrame:
     """The display Table 1: one row per variable and level, one column per group, the p-values.
 
-    ``long`` is :func:`table1_long`, possibly after disclosure control (text in a numeric cell is
-    printed as given, a missing number as ``na_rep``; ``min``/``max`` may be dropped). ``tests``
-    (:func:`table1_tests`, or its public columns) adds ``p`` and ``Test`` per comparison.
-    ``decimals``: ``percent`` (1), ``mean`` (2, also the SD), ``quantile`` (1), ``p`` (3); an int
-    sets ``mean``. ``missing_rows`` adds a "Missing" row under variables with missing values.
+    ``long`` may come from disclosure control (text in a numeric cell is printed as given, a missing
+    number as ``na_rep``, ``min``/``max`` may be dropped); ``tests`` adds ``p`` and ``Test`` columns.
+    ``decimals``: ``percent`` (1), ``mean`` (2, also SD), ``quantile`` (1), ``p`` (3); an int sets ``mean``.
 
     Examples
     --------

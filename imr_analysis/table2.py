@@ -1,9 +1,7 @@
 """Table 2: the services where IMR was implemented, and the modules and sessions administered.
 
-:func:`table2_long` gives the numbers of each service unit, service type and the total;
-:func:`table2_tests` compares sessions, modules per patient and duration between service types;
-:func:`module_frequency_from_long` ranks the modules (the Results' 70.6% for M1); :func:`format_table2`
-and :func:`format_module_frequency` print them.
+:func:`table2_long` gives the numbers of each unit, service type and the total, :func:`table2_tests`
+the tests, :func:`module_frequency_from_long` the modules ranked; ``format_*`` print them.
 """
 
 from __future__ import annotations
@@ -15,21 +13,17 @@ import pandas as pd
 
 from . import stats as st
 from .constants import MODULE_COLUMNS, MODULES, SERVICE_UNITS
-from .table1 import (_given, _number, compare_services, format_count_percent, format_mean_sd, format_p,
+from .table1 import (_number, compare_services, format_count_percent, format_mean_sd, format_p,
                      require_columns, select_services)
 
 ALL = "All"
 LEVELS = ("unit", "service_type", "total")
 CONTINUOUS_MEASURES = ("imr_duration_months", "n_sessions", "n_modules")
 MEASURES = ("patients", "group_format") + CONTINUOUS_MEASURES + tuple(MODULE_COLUMNS)
-MEASURE_LABELS = {
-    "patients": "Patients, n (%)",
-    "group_format": "Group format, n (%)",
-    "imr_duration_months": "IMR duration, months, mean (SD) [range]",
-    "n_sessions": "Sessions, mean (SD) [range]",
-    "n_modules": "Modules per patient, mean (SD) [range]",
-    **{c: f"M{k}, n (%)" for k, c in zip(MODULES, MODULE_COLUMNS)},
-}
+MEASURE_LABELS = {"patients": "Patients, n (%)", "group_format": "Group format, n (%)",
+                  "imr_duration_months": "IMR duration, months, mean (SD) [range]",
+                  "n_sessions": "Sessions, mean (SD) [range]", "n_modules": "Modules per patient, mean (SD) [range]",
+                  **{c: f"M{k}, n (%)" for k, c in zip(MODULES, MODULE_COLUMNS)}}
 LONG_COLUMNS = ["unit", "service_type", "level", "measure", "n", "denominator", "percent",
                 "mean", "sd", "median", "min", "max"]
 LONG_DTYPES = {c: "str" if i < 4 else "float64" for i, c in enumerate(LONG_COLUMNS)}
@@ -38,9 +32,7 @@ TEST_VARIABLES = ("n_sessions", "n_modules", "imr_duration_months")
 
 
 def _units(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
-    """The (unit, service type) rows: the codebook's units of the shown types in its order, then
-    others, sorted; a unit recorded under another type than its own raises ``ValueError``.
-    """
+    """The (unit, type) rows: the codebook's units of each shown type, then others; a mismatch raises."""
     own = {u: v["service_type"] for u, v in SERVICE_UNITS.items()}
     pairs = data.groupby(["service_unit", "service_type"], observed=True).size().index.to_frame(index=False)
     pairs = pairs.astype("str")  # plain text: categoricals with different categories do not compare
@@ -71,11 +63,8 @@ def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> 
     ...     "imr_format": ["group", "individual", "group"], "imr_duration_months": [3.0, 6.0, 9.0],
     ...     "n_sessions": [10, 20, 30], "n_modules": [1, 2, 1],
     ...     **{f"module_{k:02d}": [k == 1, k <= 2, k == 6] for k in range(1, 12)}})
-    >>> long = table2_long(cohort)
-    >>> long.query("level == 'total' and measure == 'n_sessions'")[["n", "mean", "min", "max"]].to_numpy().tolist()
-    [[3.0, 20.0, 10.0, 30.0]]
-    >>> long.query("unit == 'CMHC Cento' and measure == 'module_01'")[["n", "percent"]].to_numpy().tolist()
-    [[1.0, 100.0]]
+    >>> table2_long(cohort).query("level == 'total' and measure == 'n_sessions'")[["n", "mean", "max"]].to_numpy()
+    array([[ 3., 20., 30.]])
     """
     require_columns(cohort, REQUIRED)
     data, groups = select_services(cohort, services)
@@ -120,11 +109,10 @@ def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
 
     Examples
     --------
-    >>> cohort = pd.DataFrame({"service_type": ["CMHC"] * 3 + ["SerD"] * 3,
-    ...     "n_sessions": [10, 12, 14, 30, 33, 36], "n_modules": [3, 4, 5, 1, 2, 3],
-    ...     "imr_duration_months": [2.0, 3.0, 4.0, 8.0, 9.0, 10.0]})
-    >>> table2_tests(cohort)[["variable", "comparison", "test"]].head(2).to_numpy().tolist()
-    [['n_sessions', 'all services', 'Student t-test'], ['n_sessions', 'CMHC vs SerD', 'Student t-test']]
+    >>> cohort = pd.DataFrame({"service_type": ["CMHC"] * 3 + ["SerD"] * 3, "n_sessions": [10, 12, 14, 30, 33, 36],
+    ...     "n_modules": [3, 4, 5, 1, 2, 3], "imr_duration_months": [2.0, 3.0, 4.0, 8.0, 9.0, 10.0]})
+    >>> table2_tests(cohort)["test"].tolist()[:2]
+    ['Student t-test', 'Student t-test']
     """
     require_columns(cohort, ["service_type", *TEST_VARIABLES])
     data, groups = select_services(cohort, services)
@@ -135,14 +123,9 @@ def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
 def module_frequency_from_long(long: pd.DataFrame) -> pd.DataFrame:
     """Modules ranked by the patients who received them, overall and by service type.
 
-    From the module rows of a (possibly protected) :func:`table2_long`; ties share the lowest rank.
-    A group with a redacted count gets no ranks (ranking the published counts would mislead).
-
-    Returns
-    -------
-    DataFrame
-        One row per module, by rank: ``module``, ``label``, ``title``, ``n``, ``percent``, ``rank``,
-        then ``n_<type>``, ``percent_<type>``, ``rank_<type>``.
+    From the module rows of a (possibly protected) :func:`table2_long`; ties share the lowest rank;
+    a group with a redacted count gets no ranks (ranking the published counts would mislead).
+    Columns: ``module``, ``label``, ``title``, ``n``, ``percent``, ``rank``, then the same per type.
 
     Examples
     --------
