@@ -1,14 +1,13 @@
-"""Byte-stable figure output.
-
-PNG from Agg is byte-stable as it is; PDF needs its creation date removed and SVG
-needs a fixed hash salt and no date. :func:`save_figure` applies all of that, so two
-runs write identical bytes.
-"""
+"""Figures written byte for byte the same on every run: PDF without its dates, SVG with a fixed hash salt."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Iterable
+
+import matplotlib
+from IPython.display import Image
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 _METADATA = {
@@ -20,8 +19,6 @@ _METADATA = {
 
 def setup_matplotlib() -> None:
     """Use the non-interactive Agg backend and pin the settings that affect bytes."""
-    import matplotlib
-
     matplotlib.use("Agg", force=False)
     matplotlib.rcParams["svg.hashsalt"] = "imr-compendium"
     matplotlib.rcParams["svg.fonttype"] = "path"
@@ -31,29 +28,14 @@ def setup_matplotlib() -> None:
 
 def save_figure(fig, out_dir: str | Path, stem: str, formats: Iterable[str] = FIGURE_FORMATS,
                 dpi: int = 300) -> list[Path]:
-    """Save ``fig`` as ``out_dir/stem.<fmt>`` for each format, reproducibly.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-    out_dir : folder to write into (created if missing).
-    stem : file name without extension.
-    formats : any of ``png``, ``pdf``, ``svg``.
-    dpi : resolution of raster output.
-
-    Returns
-    -------
-    list of Path
-        The files written, in the order of ``formats``.
+    """Save ``fig`` as ``out_dir/stem.<format>`` for each of ``formats`` (png, pdf, svg); return the paths.
 
     Examples
     --------
     >>> import matplotlib.pyplot as plt
-    >>> fig, ax = plt.subplots()
-    >>> paths = save_figure(fig, "/tmp", "demo", formats=["svg"])  # doctest: +SKIP
+    >>> [p.name for p in save_figure(plt.figure(), "/tmp", "demo", formats=["svg"])]  # doctest: +SKIP
+    ['demo.svg']
     """
-    import matplotlib
-
     setup_matplotlib()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,15 +51,8 @@ def save_figure(fig, out_dir: str | Path, stem: str, formats: Iterable[str] = FI
     return written
 
 
-def preview(fig, dpi: int = 100):
-    """A PNG preview of ``fig`` for display in a notebook, at a modest resolution.
-
-    Saved files keep their own resolution; the preview only keeps notebooks light.
-    """
-    import io
-
-    from IPython.display import Image
-
+def preview(fig, dpi: int = 100) -> Image:
+    """A PNG of ``fig`` at a modest resolution, to show in a notebook (saved files keep theirs)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata=_METADATA["png"])
     return Image(data=buf.getvalue())

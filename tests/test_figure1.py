@@ -15,7 +15,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from imr_analysis import constants as C  # noqa: E402
+from imr_analysis import disclosure  # noqa: E402
 from imr_analysis import figure1 as f1  # noqa: E402
+from imr_analysis import table2  # noqa: E402
 from imr_analysis.figio import save_figure  # noqa: E402
 
 
@@ -44,6 +46,11 @@ def tiny() -> pd.DataFrame:
         ("s2", "SerD", "SerD Cento", (1, 6)),
         ("c4", "CMHC", "CMHC Ferrara", ()),
     ])
+
+
+def _table2(cohort):
+    """Table 2 numbers of a figure test cohort (the Table 2 columns the figures do not use filled in)."""
+    return table2.table2_long(cohort.assign(imr_format="group", imr_duration_months=3.0, n_sessions=np.int64(10)))
 
 
 @pytest.fixture(autouse=True)
@@ -157,8 +164,6 @@ def test_aggregate_known_answers(tiny):
 
 
 def test_aggregate_after_disclosure_control(tiny):
-    from imr_analysis import disclosure
-
     safe, report = disclosure.apply_to_long(f1.figure1_aggregate_data(tiny), "opensafely", "figure1_aggregate")
     assert safe["n"].isna().any() and len(report)
     fig = f1.plot_figure1_aggregate(safe, note="Disclosure control: test")
@@ -171,7 +176,7 @@ def test_aggregate_after_disclosure_control(tiny):
 # heatmap
 # --------------------------------------------------------------------------------------
 def test_heatmap_data_known_answers(tiny):
-    hm = f1.module_heatmap_data(tiny)
+    hm = f1.module_heatmap_from_long(_table2(tiny))
     cols = list(pd.unique(hm["column_label"]))
     assert cols == ["CMHC Cento (n=2)", "CMHC Ferrara (n=3)", "SerD Cento (n=1)", "SerD Ferrara (n=1)",
                     "EDP Ferrara (n=1)", "All units (n=8)"]
@@ -181,11 +186,11 @@ def test_heatmap_data_known_answers(tiny):
     tot = hm[(hm["module"] == 1) & (hm["service_unit"] == "All units")].iloc[0]
     assert (tot["n"], tot["percent"]) == (4, 50.0)
     assert hm.loc[hm["module"] == 3, "module_label"].iloc[0] == "M3 The Stress-Vulnerability Model"
-    assert len(f1.module_heatmap_data(tiny, include_total=False)["column_label"].unique()) == 5
+    assert len(f1.module_heatmap_from_long(_table2(tiny), include_total=False)["column_label"].unique()) == 5
 
 
 def test_heatmap_plot(tiny):
-    hm = f1.module_heatmap_data(tiny)
+    hm = f1.module_heatmap_from_long(_table2(tiny))
     fig = f1.plot_module_heatmap(hm)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
@@ -205,7 +210,7 @@ def test_figures_are_byte_stable(tiny, tmp_path, kind):
             return f1.plot_figure1(f1.figure1_data(tiny))
         if kind == "aggregate":
             return f1.plot_figure1_aggregate(f1.figure1_aggregate_data(tiny))
-        return f1.plot_module_heatmap(f1.module_heatmap_data(tiny))
+        return f1.plot_module_heatmap(f1.module_heatmap_from_long(_table2(tiny)))
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -217,20 +222,8 @@ def test_figures_are_byte_stable(tiny, tmp_path, kind):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
-def test_heatmap_from_table2_long_matches_direct(tiny):
-    from imr_analysis import table2
-
-    cohort = tiny.assign(imr_format="group", imr_duration_months=3.0, n_sessions=np.int64(10))
-    direct = f1.module_heatmap_data(cohort)
-    via_long = f1.module_heatmap_from_long(table2.table2_long(cohort))
-    pd.testing.assert_frame_equal(direct, via_long, check_dtype=False)
-
-
 def test_heatmap_from_protected_long(tiny):
-    from imr_analysis import disclosure, table2
-
-    cohort = tiny.assign(imr_format="group", imr_duration_months=3.0, n_sessions=np.int64(10))
-    safe, _ = disclosure.apply_to_long(table2.table2_long(cohort), "opensafely", "table2")
+    safe, _ = disclosure.apply_to_long(_table2(tiny), "opensafely", "table2")
     hm = f1.module_heatmap_from_long(safe)
     assert hm["percent"].isna().any()
     assert hm["column_label"].str.contains("n redacted").any()
@@ -239,21 +232,24 @@ def test_heatmap_from_protected_long(tiny):
 
 
 # --------------------------------------------------------------------------------------
-# figure1_for_profile: the per-patient figure only where microdata are allowed
+# the profile decides the form of Figure 1 (as notebook 04 does): per patient only where
+# microdata are allowed
 # --------------------------------------------------------------------------------------
-def test_figure1_for_profile_none_is_per_patient(tiny):
-    fig, stem, report = f1.figure1_for_profile(tiny, "none")
-    assert stem == f1.FIGURE1_STEM == "figure1_modules_per_patient"
-    assert report.empty
+def test_profile_none_draws_figure1_per_patient(tiny):
+    assert disclosure.figure_policy("none")["figure1"] == "per_patient"
+    assert f1.FIGURE1_STEM == "figure1_modules_per_patient"
+    fig = f1.plot_figure1(f1.figure1_data(tiny))
     # one stacked segment per module received: 1+3+2+3+1+2+0+2 = 14 unit segments
     heights = [p.get_height() for ax in fig.axes for p in ax.patches if p.get_height() > 0]
     assert len(heights) == int(tiny["n_modules"].sum())
 
 
-def test_figure1_for_profile_opensafely_is_aggregate_and_redacted(tiny):
-    fig, stem, report = f1.figure1_for_profile(tiny, "opensafely")
-    assert stem == f1.FIGURE1_AGGREGATE_STEM != f1.FIGURE1_STEM
+def test_profile_opensafely_draws_the_aggregate_figure1_redacted(tiny):
+    policy = disclosure.figure_policy("opensafely")
+    assert policy["figure1"] == "aggregate" and f1.FIGURE1_AGGREGATE_STEM != f1.FIGURE1_STEM
+    safe, report = disclosure.apply_to_long(f1.figure1_aggregate_data(tiny), "opensafely", "figure1_aggregate")
     # every count in an 8-patient cohort describes 7 or fewer patients: all redacted
     assert not report.empty
     assert report["action"].str.startswith("redacted").any()
     assert report["rule"].str.contains("opensafely").all()
+    assert any(t.get_text() == "r" for t in f1.plot_figure1_aggregate(safe, note=policy["note"]).axes[0].texts)

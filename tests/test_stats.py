@@ -27,13 +27,23 @@ def _table_frame(table: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["g", "v"])
 
 
+def cat(df, var, group, levels=None, **kw):
+    """compare_categorical on the patients of ``df``."""
+    return st.compare_categorical(st.contingency_table(df, var, group, levels), var, **kw)
+
+
+def cont(df, var, group, levels=None, **kw):
+    """compare_continuous on the patients of ``df``."""
+    return st.compare_continuous(st.group_samples(df, var, group, levels), var, **kw)
+
+
 # --------------------------------------------------------------------------------------
 # categorical
 # --------------------------------------------------------------------------------------
 def test_chi_square_known_answer_hand_computed():
     # [[20, 10], [10, 20]]: expected 15 everywhere, chi2 = 4 * 25 / 15 = 6.667, df 1
     df = _table_frame({"a": {"x": 20, "y": 10}, "b": {"x": 10, "y": 20}})
-    row = st.compare_categorical(df, "v", "g")
+    row = cat(df, "v", "g")
     assert row["test"] == st.TEST_CHI2
     assert row["statistic"] == pytest.approx(20 / 3)
     assert row["df"] == 1
@@ -47,7 +57,7 @@ def test_chi_square_known_answer_hand_computed():
 def test_chi_square_without_continuity_correction_matches_scipy():
     counts = {"a": {"x": 30, "y": 12, "z": 15}, "b": {"x": 18, "y": 20, "z": 9}, "c": {"x": 10, "y": 12, "z": 14}}
     df = _table_frame(counts)
-    row = st.compare_categorical(df, "v", "g")
+    row = cat(df, "v", "g")
     obs = np.array([[counts[g][lv] for g in "abc"] for lv in "xyz"])
     ref = sps.chi2_contingency(obs, correction=False)
     assert row["test"] == st.TEST_CHI2
@@ -59,7 +69,7 @@ def test_chi_square_without_continuity_correction_matches_scipy():
 
 def test_fisher_for_small_two_by_two():
     df = _table_frame({"a": {"x": 8, "y": 2}, "b": {"x": 3, "y": 7}})
-    row = st.compare_categorical(df, "v", "g")
+    row = cat(df, "v", "g")
     ref = sps.fisher_exact([[8, 3], [2, 7]])
     assert row["test"] == st.TEST_FISHER
     assert row["p_value"] == pytest.approx(ref.pvalue)
@@ -73,7 +83,7 @@ def test_fisher_for_small_two_by_two():
 def test_monte_carlo_for_small_larger_table_is_seeded_and_documented():
     counts = {"CMHC": {"x": 20, "y": 10, "z": 5}, "SerD": {"x": 5, "y": 15, "z": 6}, "EDP": {"x": 1, "y": 0, "z": 4}}
     df = _table_frame(counts).rename(columns={"g": "service_type"})
-    row = st.compare_categorical(df, "v", "service_type", seed=3, n_resamples=4000)
+    row = cat(df, "v", "service_type", seed=3, n_resamples=4000)
     assert row["test"] == st.TEST_CHI2_MC
     assert "Monte-Carlo 4000 resamples, seed 3" in row["note"]
     assert row["n_resamples"] == 4000 and row["seed"] == 3
@@ -84,7 +94,7 @@ def test_monte_carlo_for_small_larger_table_is_seeded_and_documented():
                                method=sps.MonteCarloMethod(n_resamples=4000, rng=np.random.default_rng(3)))
     assert row["p_value"] == ref.pvalue
     # deterministic
-    again = st.compare_categorical(df, "v", "service_type", seed=3, n_resamples=4000)
+    again = cat(df, "v", "service_type", seed=3, n_resamples=4000)
     assert again["p_value"] == row["p_value"]
     # p-values of a Monte-Carlo test are (k + 1) / (B + 1)
     k = row["p_value"] * 4001 - 1
@@ -94,7 +104,7 @@ def test_monte_carlo_for_small_larger_table_is_seeded_and_documented():
 def test_monte_carlo_agrees_with_independent_label_permutation():
     counts = {"a": {"x": 6, "y": 3, "z": 1}, "b": {"x": 2, "y": 5, "z": 3}, "c": {"x": 1, "y": 1, "z": 4}}
     df = _table_frame(counts)
-    row = st.compare_categorical(df, "v", "g", n_resamples=20000, seed=0)
+    row = cat(df, "v", "g", n_resamples=20000, seed=0)
     assert row["test"] == st.TEST_CHI2_MC
     codes_g = pd.factorize(df["g"])[0]
     codes_v = pd.factorize(df["v"])[0]
@@ -115,7 +125,7 @@ def test_categorical_missing_values_and_empty_levels():
     df.loc[len(df)] = ["a", np.nan]
     df.loc[len(df)] = [np.nan, "x"]
     df["v"] = pd.Categorical(df["v"], categories=["x", "y", "never"])
-    row = st.compare_categorical(df, "v", "g")
+    row = cat(df, "v", "g")
     assert row["n"] == 60
     assert row["n_cells"] == 4  # the unobserved level "never" is dropped
     assert row["statistic"] == pytest.approx(20 / 3)
@@ -123,26 +133,26 @@ def test_categorical_missing_values_and_empty_levels():
 
 def test_categorical_no_test_possible_is_reported_not_raised():
     df = pd.DataFrame({"g": ["a", "a", "b"], "v": ["x", "x", "x"]})
-    row = st.compare_categorical(df, "v", "g")
+    row = cat(df, "v", "g")
     assert np.isnan(row["p_value"])
     assert "no test" in row["note"]
-    row = st.compare_categorical(df, "v", "g", levels=["a", "zzz"])
+    row = cat(df, "v", "g", levels=["a", "zzz"])
     assert np.isnan(row["p_value"]) and "zzz" in row["note"]
 
 
 def test_categorical_boolean_variable():
     df = pd.DataFrame({"g": ["a"] * 30 + ["b"] * 30, "v": [True] * 20 + [False] * 10 + [True] * 10 + [False] * 20})
-    row = st.compare_categorical(df, "v", "g")
+    row = cat(df, "v", "g")
     assert row["statistic"] == pytest.approx(20 / 3)
 
 
 def test_comparison_label_and_levels_subset():
     df = _table_frame({"a": {"x": 20, "y": 10}, "b": {"x": 10, "y": 20}, "c": {"x": 1, "y": 1}})
-    row = st.compare_categorical(df, "v", "g", levels=["a", "b"])
+    row = cat(df, "v", "g", levels=["a", "b"])
     assert row["comparison"] == "a vs b"
     assert row["statistic"] == pytest.approx(20 / 3)
-    assert st.compare_categorical(df, "v", "g")["comparison"] == "all groups"
-    assert st.compare_categorical(df, "v", "g", comparison="all services")["comparison"] == "all services"
+    assert cat(df, "v", "g")["comparison"] == "all groups"
+    assert cat(df, "v", "g", comparison="all services")["comparison"] == "all services"
 
 
 # --------------------------------------------------------------------------------------
@@ -151,7 +161,7 @@ def test_comparison_label_and_levels_subset():
 def test_anova_known_answer_hand_computed():
     # SSB = 4 * (4 + 0 + 4) = 32, SSW = 3 * 5 = 15 -> F = (32 / 2) / (15 / 9) = 9.6 on (2, 9) df
     df = _frame({"a": [1, 2, 3, 4], "b": [3, 4, 5, 6], "c": [5, 6, 7, 8]})
-    row = st.compare_continuous(df, "x", "g")
+    row = cont(df, "x", "g")
     assert row["reported_test"] == st.TEST_ANOVA == row["test"]
     assert row["statistic"] == pytest.approx(9.6)
     assert (row["df"], row["df2"]) == (2, 9)
@@ -164,7 +174,7 @@ def test_anova_known_answer_hand_computed():
 def test_two_groups_student_t_known_answer():
     # means 3.5 and 7.5, SD 1.8708 each, n 6: t = -4 / (1.8708 * sqrt(1/3)) = -3.7033 on 10 df
     df = _frame({"a": [1, 2, 3, 4, 5, 6], "b": [5, 6, 7, 8, 9, 10]})
-    row = st.compare_continuous(df, "x", "g")
+    row = cont(df, "x", "g")
     assert row["test"] == st.TEST_STUDENT
     assert row["statistic"] == pytest.approx(-3.7033, abs=1e-4)
     assert row["df"] == 10
@@ -178,7 +188,7 @@ def test_welch_when_variances_differ():
     q = sps.norm.ppf((np.arange(1, 31) - 0.5) / 30)  # perfectly normal shape
     a, b = q, 1 + 8 * q[:25]
     df = _frame({"a": a, "b": b})
-    row = st.compare_continuous(df, "x", "g")
+    row = cont(df, "x", "g")
     assert row["normality_ok"] is True and row["equal_variance"] is False
     assert row["test_parametric"] == row["test"] == st.TEST_WELCH
     assert "Welch" in row["reason"]
@@ -191,7 +201,7 @@ def test_welch_when_variances_differ():
 def test_kruskal_reported_when_unequal_variances_in_three_groups():
     q = sps.norm.ppf((np.arange(1, 21) - 0.5) / 20)  # perfectly normal shape
     groups = {"a": q, "b": q + 0.5, "c": 10 * q}
-    row = st.compare_continuous(_frame(groups), "x", "g")
+    row = cont(_frame(groups), "x", "g")
     assert row["normality_ok"] is True and row["equal_variance"] is False
     assert row["test"] == st.TEST_KRUSKAL
     assert "Levene" in row["reason"]
@@ -202,7 +212,7 @@ def test_kruskal_reported_when_unequal_variances_in_three_groups():
 def test_kruskal_reported_when_not_normal():
     rng = np.random.default_rng(2)
     groups = {"a": rng.exponential(1, 50), "b": rng.exponential(2, 50), "c": rng.normal(3, 1, 50)}
-    row = st.compare_continuous(_frame(groups), "x", "g")
+    row = cont(_frame(groups), "x", "g")
     assert row["normality_ok"] is False
     assert row["test"] == st.TEST_KRUSKAL
     assert "Shapiro-Wilk rejects normality in a" in row["reason"]
@@ -213,7 +223,7 @@ def test_kruskal_reported_when_not_normal():
 def test_mann_whitney_reported_for_two_non_normal_groups():
     rng = np.random.default_rng(3)
     a, b = rng.exponential(1, 40), rng.exponential(3, 40)
-    row = st.compare_continuous(_frame({"a": a, "b": b}), "x", "g")
+    row = cont(_frame({"a": a, "b": b}), "x", "g")
     assert row["test"] == st.TEST_MANN_WHITNEY
     assert row["p_value"] == pytest.approx(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
@@ -224,10 +234,10 @@ def test_alpha_changes_the_decision():
     p = sps.shapiro(a).pvalue
     assert 0.01 < p < 0.05
     df = _frame({"a": a, "b": a + 0.5, "c": a + 1.0})
-    assert st.compare_continuous(df, "x", "g", alpha=0.05)["test"] == st.TEST_KRUSKAL
-    assert st.compare_continuous(df, "x", "g", alpha=0.01)["test"] == st.TEST_ANOVA
+    assert cont(df, "x", "g", alpha=0.05)["test"] == st.TEST_KRUSKAL
+    assert cont(df, "x", "g", alpha=0.01)["test"] == st.TEST_ANOVA
     with pytest.raises(ValueError, match="alpha"):
-        st.compare_continuous(df, "x", "g", alpha=0.5 * 3)
+        cont(df, "x", "g", alpha=0.5 * 3)
 
 
 def test_small_and_degenerate_groups_never_raise_or_warn():
@@ -235,28 +245,28 @@ def test_small_and_degenerate_groups_never_raise_or_warn():
         warnings.simplefilter("error")
         # a group of 1 is skipped with a note
         df = _frame({"a": [1, 2, 3, 4], "b": [5, 6, 7, 9], "c": [4]})
-        row = st.compare_continuous(df, "x", "g")
+        row = cont(df, "x", "g")
         assert "c (n=1)" in row["note"] and row["groups"] == "a, b"
         assert row["test"] in (st.TEST_STUDENT, st.TEST_WELCH)
         # a group of 2 cannot be checked for normality -> rank test
-        row = st.compare_continuous(_frame({"a": [1, 2, 3, 4], "b": [5, 6, 7, 9], "c": [4, 5]}), "x", "g")
+        row = cont(_frame({"a": [1, 2, 3, 4], "b": [5, 6, 7, 9], "c": [4, 5]}), "x", "g")
         assert row["test"] == st.TEST_KRUSKAL and "c has n=2" in row["reason"]
         # a constant group (EDP: every patient had the same two modules)
-        row = st.compare_continuous(_frame({"a": [1, 2, 3, 4, 6], "b": [2, 3, 4, 5, 7], "c": [2, 2, 2, 2, 2]}),
+        row = cont(_frame({"a": [1, 2, 3, 4, 6], "b": [2, 3, 4, 5, 7], "c": [2, 2, 2, 2, 2]}),
                                     "x", "g")
         assert row["test"] == st.TEST_KRUSKAL and "c is constant" in row["reason"]
         assert row["p_value"] == pytest.approx(sps.kruskal([1, 2, 3, 4, 6], [2, 3, 4, 5, 7], [2] * 5).pvalue)
         # all values identical: no test
-        row = st.compare_continuous(_frame({"a": [3, 3, 3], "b": [3, 3, 3]}), "x", "g")
+        row = cont(_frame({"a": [3, 3, 3], "b": [3, 3, 3]}), "x", "g")
         assert np.isnan(row["p_value"]) and "identical" in row["note"]
         # one group only
-        row = st.compare_continuous(_frame({"a": [1, 2, 3], "b": [4]}), "x", "g")
+        row = cont(_frame({"a": [1, 2, 3], "b": [4]}), "x", "g")
         assert np.isnan(row["p_value"]) and "fewer than two groups" in row["note"]
 
 
 def test_nullable_integers_with_missing_values():
     df = pd.DataFrame({"g": list("aaaabbbb"), "x": pd.array([1, 2, None, 3, 7, 8, 9, None], dtype="Int64")})
-    row = st.compare_continuous(df, "x", "g")
+    row = cont(df, "x", "g")
     assert row["n"] == 6
     assert row["p_parametric"] == pytest.approx(sps.ttest_ind([1, 2, 3], [7, 8, 9]).pvalue)
 
@@ -266,7 +276,7 @@ def test_cross_check_with_pingouin():
     rng = np.random.default_rng(4)
     groups = {"a": rng.normal(10, 2, 25), "b": rng.normal(11, 2, 20), "c": rng.normal(12, 2, 8)}
     df = _frame(groups)
-    row = st.compare_continuous(df, "x", "g")
+    row = cont(df, "x", "g")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Pandas4Warning)
         aov = pg.anova(data=df, dv="x", between="g")
@@ -278,7 +288,7 @@ def test_cross_check_with_pingouin():
     assert row["p_parametric"] == pytest.approx(float(aov[p_col].iloc[0]))
     assert row["statistic_parametric"] == pytest.approx(float(aov["F"].iloc[0]))
     assert row["p_nonparametric"] == pytest.approx(float(kw[p_col].iloc[0]))
-    pair = st.compare_continuous(two, "x", "g")
+    pair = cont(two, "x", "g")
     tt_p = "p_val" if "p_val" in tt.columns else "p-val"
     mw_p = "p_val" if "p_val" in mwu.columns else "p-val"
     assert pair["test_parametric"] == st.TEST_STUDENT
@@ -289,7 +299,7 @@ def test_cross_check_with_pingouin():
 def test_results_frame_stacks_both_kinds():
     df = _frame({"a": [1, 2, 3, 4], "b": [3, 4, 5, 6]})
     df["v"] = ["x", "y"] * 4
-    frame = st.results_frame([st.compare_continuous(df, "x", "g"), st.compare_categorical(df, "v", "g")])
+    frame = st.results_frame([cont(df, "x", "g"), cat(df, "v", "g")])
     assert list(frame.columns[: len(st.RESULT_COLUMNS)]) == st.RESULT_COLUMNS
     assert frame["kind"].tolist() == ["continuous", "categorical"]
     assert frame["p_value"].notna().all()
@@ -302,14 +312,14 @@ def test_group_levels_order():
     with pytest.raises(ValueError, match="duplicated"):
         st.group_levels(df, "s", ["CMHC", "CMHC"])
     with pytest.raises(KeyError, match="nope"):
-        st.compare_continuous(df, "nope", "s")
+        cont(df, "nope", "s")
 
 
 def test_large_groups_get_a_note_not_a_warning():
     q = sps.norm.ppf((np.arange(1, 6001) - 0.5) / 6000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        row = st.compare_continuous(_frame({"a": q, "b": q + 0.1}), "x", "g")
+        row = cont(_frame({"a": q, "b": q + 0.1}), "x", "g")
     assert row["note"] == ("normality tested with D'Agostino-Pearson (scipy.stats.normaltest) instead of "
                            "Shapiro-Wilk for n > 5000 in a, b")
     assert row["test"] == st.TEST_STUDENT
@@ -321,7 +331,7 @@ def test_normality_rule_switches_to_dagostino_pearson_above_5000():
     rng = np.random.default_rng(12)
     small = rng.normal(0, 1, 5000)           # exactly the limit: still Shapiro-Wilk
     large = rng.exponential(1.0, 5001)       # clearly skewed, above the limit
-    row = st.compare_continuous(_frame({"a": small, "b": large}), "x", "g")
+    row = cont(_frame({"a": small, "b": large}), "x", "g")
     p_small, p_large = sps.shapiro(small).pvalue, sps.normaltest(large).pvalue
     assert row["shapiro_p_min"] == min(p_small, p_large)
     assert p_large < 1e-10 and row["normality_ok"] is False
@@ -329,7 +339,7 @@ def test_normality_rule_switches_to_dagostino_pearson_above_5000():
     assert row["reason"].startswith("Shapiro-Wilk (n <= 5000) / D'Agostino-Pearson (n > 5000) rejects normality in b")
     assert "instead of Shapiro-Wilk for n > 5000 in b" in row["note"]
     # below the limit nothing changes: the p-value is Shapiro-Wilk's and no note
-    row = st.compare_continuous(_frame({"a": small[:300], "b": large[:300]}), "x", "g")
+    row = cont(_frame({"a": small[:300], "b": large[:300]}), "x", "g")
     assert row["shapiro_p_min"] == min(sps.shapiro(small[:300]).pvalue, sps.shapiro(large[:300]).pvalue)
     assert row["note"] == "" and row["reason"].startswith("Shapiro-Wilk rejects normality in b")
 
@@ -337,7 +347,7 @@ def test_normality_rule_switches_to_dagostino_pearson_above_5000():
 def test_three_large_groups_use_dagostino_pearson_for_the_anova_choice():
     rng = np.random.default_rng(3)
     groups = {"a": rng.normal(0, 1, 6000), "b": rng.normal(0.1, 1, 6000), "c": rng.normal(0.2, 1, 6000)}
-    row = st.compare_continuous(_frame(groups), "x", "g")
+    row = cont(_frame(groups), "x", "g")
     ps = [sps.normaltest(v).pvalue for v in groups.values()]
     assert row["shapiro_p_min"] == min(ps)
     assert (row["test"] == st.TEST_ANOVA) == (min(ps) >= 0.05 and row["levene_p"] >= 0.05)
@@ -345,75 +355,18 @@ def test_three_large_groups_use_dagostino_pearson_for_the_anova_choice():
 
 
 # --------------------------------------------------------------------------------------
-# lower-level entry points and the fast helpers
+# the rank tests are scipy's, exactly
 # --------------------------------------------------------------------------------------
-def test_sample_and_table_entry_points_equal_the_dataframe_ones():
-    rng = np.random.default_rng(5)
-    groups = {"a": rng.integers(18, 70, 40).astype(float), "b": rng.gamma(2, 3, 25), "c": [4.0]}
-    df = _frame(groups)
-    via_df = st.compare_continuous(df, "x", "g")
-    via_samples = st.compare_continuous_samples(groups, "x", comparison="all groups")
-    pd.testing.assert_frame_equal(st.results_frame([via_df]), st.results_frame([via_samples]))
-    assert "c (n=1)" in via_samples["note"] and via_samples["groups"] == "a, b"
-    cat = _table_frame({"a": {"x": 9, "y": 3}, "b": {"x": 2, "y": 8}, "c": {"x": 1, "z": 2}})
-    table = st.contingency_table(cat, "v", "g")
-    pd.testing.assert_frame_equal(
-        st.results_frame([st.compare_categorical(cat, "v", "g")]),
-        st.results_frame([st.compare_categorical_table(table, "v", comparison="all groups")]))
-
-
-def test_rank_tests_on_sorted_groups_equal_scipy_on_the_raw_samples():
-    """The rank tests get each group sorted: the statistics and p-values are exactly scipy's."""
+def test_rank_tests_equal_scipy_on_the_raw_samples():
     rng = np.random.default_rng(9)
     for make in (lambda n: rng.integers(0, 30, n).astype(float), lambda n: np.round(rng.gamma(2, 2, n), 1),
                  lambda n: rng.normal(size=n)):
         xs = [make(n) for n in (700, 400, 90)]
-        three = st.compare_continuous_samples(dict(zip("abc", xs)), "x")
+        three = st.compare_continuous(dict(zip("abc", xs)), "x")
         h = sps.kruskal(*xs)
         assert three["statistic_nonparametric"] == float(h.statistic)
         assert three["p_nonparametric"] == float(h.pvalue)
-        two = st.compare_continuous_samples({"a": xs[0], "b": xs[1]}, "x")
+        two = st.compare_continuous({"a": xs[0], "b": xs[1]}, "x")
         u = sps.mannwhitneyu(xs[0], xs[1], alternative="two-sided")
         assert two["statistic_nonparametric"] == float(u.statistic)
         assert two["p_nonparametric"] == float(u.pvalue)
-
-
-def test_group_sample_is_reused_between_comparisons():
-    rng = np.random.default_rng(2)
-    shared = {g: st.GroupSample(np.r_[rng.normal(size=50), np.nan]) for g in "abc"}
-    first = st.compare_continuous_samples(shared, "x")
-    again = st.compare_continuous_samples({g: shared[g].values for g in "abc"}, "x")
-    assert first["p_value"] == again["p_value"] and first["shapiro_p_min"] == again["shapiro_p_min"]
-    assert len(shared["a"]) == 50 and shared["a"]._sorted is not None
-
-
-def test_sorted_values_and_sorted_by_group_equal_numpy_sort():
-    rng = np.random.default_rng(4)
-    cases = [rng.integers(18, 90, 30_000).astype(float),                  # counting sort
-             np.round(rng.integers(0, 5000, 30_000) / 365.25, 12),        # few distinct floats
-             rng.normal(size=30_000),                                     # numpy.sort
-             np.r_[np.zeros(25_000), -np.zeros(2), rng.integers(0, 3, 5_000)],  # -0.0 kept as numpy does
-             rng.integers(-5, 5, 50).astype(float)]                       # small
-    for x in cases:
-        assert np.array_equal(st.sorted_values(x), np.sort(x))
-        assert np.array_equal(np.signbit(st.sorted_values(x)), np.signbit(np.sort(x)))
-        y = x.copy()
-        y[rng.random(len(y)) < 0.05] = np.nan
-        codes = rng.integers(-1, 3, len(y))
-        out = st.sorted_by_group(y, codes, 3, total=True)
-        for g in range(3):
-            assert np.array_equal(out[g], np.sort(y[(codes == g) & ~np.isnan(y)]))
-        assert np.array_equal(out[3], np.sort(y[(codes >= 0) & ~np.isnan(y)]))
-
-
-def test_level_codes_and_group_codes():
-    arrow = pd.Series(["b", None, "a", "b"], dtype="string[pyarrow]")
-    assert st.level_codes(arrow, ["a", "b"]).tolist() == [1, -1, 0, 1]
-    assert st.level_codes(arrow, ["a"]) is None                       # "b" is not a level
-    plain = pd.Series(["b", None, "a"], dtype=object)
-    assert st.level_codes(plain, ["a", "b"]).tolist() == [1, -1, 0]
-    assert st.group_codes(arrow, ["b"]).tolist() == [0, -1, -1, 0]
-    assert st.group_codes(pd.Series([3, 1, 2]), [1, 2]).tolist() == [-1, 0, 1]
-    x = np.array([1.0, np.nan, 3.0, 4.0, 5.0])
-    parts = st.split_by_group(x, np.array([1, 1, 0, -1, 1]), 2)
-    assert [p.tolist() for p in parts] == [[3.0], [1.0, 5.0]]
