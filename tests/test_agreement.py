@@ -68,17 +68,17 @@ def test_imrs_scores_complete_and_prorated():
     u[2, 3:] = 2.0
     p = np.tile(np.arange(1, 16) % 5 + 1, (3, 1)).astype(float)   # sum 45, complete
     c = make_cohort(u, p)
-    s0 = A.imrs_scores(c)
+    s0 = A.patient_scores(c)
     assert s0["user_total"].tolist()[0] == 60.0
     assert np.isnan(s0["user_total"].iloc[1]) and np.isnan(s0["user_mean"].iloc[1])
     assert s0["user_n_items"].tolist() == [15, 14, 12]
     assert s0["provider_total"].tolist() == [45.0] * 3
     assert s0["provider_mean"].tolist() == [3.0] * 3
-    s1 = A.imrs_scores(c, max_missing=1)
+    s1 = A.patient_scores(c, max_missing=1)
     assert s1["user_total"].iloc[1] == pytest.approx(60.0)      # 56 / 14 * 15
     assert s1["user_mean"].iloc[1] == pytest.approx(4.0)
     assert np.isnan(s1["user_total"].iloc[2])                    # 3 missing > 1
-    s3 = A.imrs_scores(c, max_missing=3)
+    s3 = A.patient_scores(c, max_missing=3)
     assert s3["user_total"].iloc[2] == pytest.approx(30.0)      # mean 2 x 15
     # the item mean is always total / 15
     for s in (s0, s1, s3):
@@ -90,13 +90,13 @@ def test_imrs_scores_prorated_total_differs_from_sum_of_available():
     u = np.full((1, 15), 3.0)
     u[0, 14] = np.nan
     c = make_cohort(u, np.full((1, 15), 3.0))
-    s = A.imrs_scores(c, max_missing=2)
+    s = A.patient_scores(c, max_missing=2)
     assert s["user_total"].iloc[0] == pytest.approx(45.0)       # not 42 (the raw sum)
 
 
 def test_missing_items_change_n_used(cohort_missing):
-    s0 = A.imrs_scores(cohort_missing)
-    s2 = A.imrs_scores(cohort_missing, max_missing=2)
+    s0 = A.patient_scores(cohort_missing)
+    s2 = A.patient_scores(cohort_missing, max_missing=2)
     complete = cohort_missing[IMRS_USER_COLUMNS].notna().all(axis=1)
     assert s0["user_total"].notna().sum() == complete.sum()
     assert s2["user_total"].notna().sum() > s0["user_total"].notna().sum()
@@ -117,20 +117,42 @@ def test_invalid_item_values_are_refused(bad):
     c = make_cohort(u, u).astype({IMRS_USER_COLUMNS[4]: "float64"})
     c.loc[1, IMRS_USER_COLUMNS[4]] = bad
     with pytest.raises(ValueError, match="imrs_user_05"):
-        A.imrs_scores(c)
+        A.patient_scores(c)
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "int64", "float64", "Int8", "object"])
+def test_scores_do_not_depend_on_the_item_dtype(dtype):
+    c = random_cohort(n=30, seed=3, missing=0.0 if dtype in ("int64", "Int8") else 0.1)
+    ref = A.patient_scores(c)
+    c2 = c.astype({col: dtype for col in ITEM_COLS})
+    pd.testing.assert_frame_equal(A.patient_scores(c2), ref, check_exact=True)
+
+
+@pytest.mark.parametrize("bad, dtype", [(259, "Int64"), (-253, "Int64"), (70000, "Int64"),
+                                        (0, "Int64"), (6, "float64"), (2.5, "float64"),
+                                        (3 + 1e-9, "float64"), (2 ** 40, "Int64")])
+def test_invalid_items_are_refused_whatever_the_dtype(bad, dtype):
+    """Out-of-range or non-integer ratings are refused, even values that a narrow integer
+    type would wrap into 1-5 (259 -> 3) or a float32 would round."""
+    c = random_cohort(n=20, seed=3).astype({IMRS_PROVIDER_COLUMNS[6]: dtype})
+    c.loc[7, IMRS_PROVIDER_COLUMNS[6]] = bad
+    with pytest.raises(ValueError, match="imrs_provider_07: 1 value"):
+        A.patient_scores(c)
+    with pytest.raises(ValueError, match="imrs_provider_07"):
+        A.table3(c)
 
 
 def test_argument_checks(cohort):
     with pytest.raises(ValueError, match="max_missing"):
-        A.imrs_scores(cohort, max_missing=15)
+        A.patient_scores(cohort, max_missing=15)
     with pytest.raises(ValueError, match="max_missing"):
-        A.imrs_scores(cohort, max_missing=-1)
+        A.patient_scores(cohort, max_missing=-1)
     with pytest.raises(ValueError, match="on must be"):
         A.patient_level_agreement(cohort, on="sum")
     with pytest.raises(ValueError, match="alpha"):
         A.table3(cohort, alpha=1.5)
     with pytest.raises(ValueError, match="lacks"):
-        A.imrs_scores(cohort.drop(columns=IMRS_PROVIDER_COLUMNS[0]))
+        A.patient_scores(cohort.drop(columns=IMRS_PROVIDER_COLUMNS[0]))
     with pytest.raises(ValueError, match="unknown service"):
         A.agreement_by_service(cohort, services=["CMHC", "Hospital"])
 
@@ -215,7 +237,7 @@ def test_table3_against_direct_computation(cohort_missing):
         raw_p.append(w.pvalue)
     np.testing.assert_allclose(t3["p_holm"].iloc[:15], A.holm(raw_p))
     assert (t3["p_holm"].iloc[:15] >= t3["p_wilcoxon"].iloc[:15] - 1e-15).all()
-    s = A.imrs_scores(c)
+    s = A.patient_scores(c)
     both = s["user_total"].notna() & s["provider_total"].notna()
     tot = t3.iloc[16]
     assert tot["label"] == "Total (15-75)" and tot["n"] == both.sum()
@@ -238,6 +260,23 @@ def test_table3_all_zero_differences_item():
     assert first["kappa_quadratic"] == pytest.approx(1.0)
     # Holm over the 14 testable items only
     np.testing.assert_allclose(t3["p_holm"].iloc[1:15], A.holm(t3["p_wilcoxon"].iloc[1:15]))
+
+
+def test_table3_item_with_too_few_pairs():
+    c = random_cohort(n=60, seed=3)
+    c.loc[1:, IMRS_USER_COLUMNS[2]] = pd.NA          # item 3: a single pair
+    r = A.table3(c).iloc[2]
+    u = float(c.loc[0, IMRS_USER_COLUMNS[2]])
+    p = float(c.loc[0, IMRS_PROVIDER_COLUMNS[2]])
+    assert r["n"] == 1 and np.isnan(r["user_sd"]) and np.isnan(r["kappa_quadratic"])
+    assert r["user_mean"] == u and r["mean_difference"] == u - p
+    if u != p:
+        w = stats.wilcoxon([u - p], zero_method="wilcox", method="auto")
+        np.testing.assert_allclose([r["wilcoxon_W"], r["p_wilcoxon"]], [w.statistic, w.pvalue], equal_nan=True)
+    else:
+        assert np.isnan(r["wilcoxon_W"]) and np.isnan(r["p_wilcoxon"])
+    assert r["note"].endswith("not estimable: 1 pair(s)")
+    assert np.isnan(r["p_holm"]) == np.isnan(r["p_wilcoxon"])
 
 
 def test_format_table3(cohort):
@@ -476,7 +515,7 @@ def test_icc_against_anova_formula():
 
 
 def test_patient_level_icc_two_raters(cohort):
-    s = A.imrs_scores(cohort)
+    s = A.patient_scores(cohort)
     x = s[["user_total", "provider_total"]].dropna().to_numpy()
     a, c = _icc_mcgraw_wong(x)
     pla = A.patient_level_agreement(cohort).set_index("measure")
@@ -580,7 +619,7 @@ def test_ccc_standard_error_matches_simulation():
 # patient level
 # --------------------------------------------------------------------------------------
 def test_patient_level_against_scipy(cohort):
-    s = A.imrs_scores(cohort)
+    s = A.patient_scores(cohort)
     both = s["user_total"].notna() & s["provider_total"].notna()
     u = s.loc[both, "user_total"].to_numpy()
     p = s.loc[both, "provider_total"].to_numpy()
