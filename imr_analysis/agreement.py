@@ -1,17 +1,12 @@
 """Agreement between user- and provider-rated IMR Scale (IMRS) scores (notebook 05, Table 3).
 
-The paper's "r = 0.96, n = 15" correlates the 15 user item means with the 15 provider item
-means (:func:`item_profile_correlation`): whether the items users rate high are those
-providers rate high, not whether a provider agrees with their own patient. That is measured
-patient by patient (:func:`patient_level_agreement`), item by item (:func:`table3`) and by
-service (:func:`agreement_by_service`); :func:`agreement_summary` gathers everything.
-
-Differences are user - provider; SDs use ``ddof=1``; scores are
-:func:`imr_analysis.scores.imrs_scores` with one ``max_missing`` for total and item mean;
-what cannot be estimated is NaN with the reason in ``note``. Statistics come from scipy,
-statsmodels and pingouin; Lin's CCC, which none has, follows Lin (1989) Biometrics
-45:255-268 and (2000) 56:324-325.
-"""
+The paper's "r = 0.96, n = 15" correlates the 15 user item means with the 15 provider item means
+(:func:`item_profile_correlation`): whether the items users rate high are those providers rate
+high, not whether a provider agrees with their own patient. That is measured patient by patient
+(:func:`patient_level_agreement`), item by item (:func:`table3`) and by service
+(:func:`agreement_by_service`). Differences are user - provider, SDs use ``ddof=1``, what cannot
+be estimated is NaN with the reason in ``note``. Statistics come from scipy, statsmodels and
+pingouin; Lin's CCC, which none has, follows Lin (1989, 2000)."""
 
 from __future__ import annotations
 
@@ -24,7 +19,6 @@ import pingouin as pg
 from scipy import stats
 from scipy.stats.contingency import crosstab
 from statsmodels.stats.inter_rater import cohens_kappa
-from statsmodels.stats.multitest import multipletests
 
 from . import disclosure as D
 from . import scores
@@ -35,12 +29,10 @@ from .export import export_table
 CATEGORIES = tuple(range(IMRS_MIN, IMRS_MAX + 1))
 RESULT_COLUMNS = ["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]
 SUMMARY_COLUMNS = ["section"] + RESULT_COLUMNS
-EXCLUDED = "patients excluded (no pair of scores)"
-USER_MEAN, PROVIDER_MEAN = "user mean", "provider mean"
-PEARSON, SPEARMAN = "Pearson r", "Spearman rho"
+EXCLUDED, USER_MEAN, PROVIDER_MEAN = "patients excluded (no pair of scores)", "user mean", "provider mean"
+PEARSON, SPEARMAN, CCC = "Pearson r", "Spearman rho", "Lin's concordance correlation coefficient"
 ICC_A1 = "ICC(A,1) absolute agreement, two-way random, single rater"
 ICC_C1 = "ICC(C,1) consistency, two-way, single rater"
-CCC = "Lin's concordance correlation coefficient"
 PAIRED_T = "paired t-test: mean difference (user - provider)"
 WILCOXON = "Wilcoxon signed-rank: median difference (user - provider)"
 #: Rows of :func:`patient_level_agreement`, in order.
@@ -51,14 +43,14 @@ COUNT_MEASURES = [EXCLUDED]
 #: Measures whose value depends on the metric (total or item mean).
 SCALE_DEPENDENT = [USER_MEAN, PROVIDER_MEAN, BIAS, LOA_LOWER, LOA_UPPER, PAIRED_T, WILCOXON]
 ITEM_PROFILE_SECTION = "item profile (paper's analysis: ecological, n = items)"
-#: pingouin's ICC types (McGraw & Wong 1996) -> Shrout & Fleiss (1979) name and description.
-ICC_TYPES = {"ICC(1,1)": ("ICC1", "one-way random, single rater"),
-             "ICC(A,1)": ("ICC2", "two-way random, absolute agreement, single rater"),
-             "ICC(C,1)": ("ICC3", "two-way mixed, consistency, single rater"),
-             "ICC(1,k)": ("ICC1k", "one-way random, mean of k raters"),
-             "ICC(A,k)": ("ICC2k", "two-way random, absolute agreement, mean of k raters"),
-             "ICC(C,k)": ("ICC3k", "two-way mixed, consistency, mean of k raters")}
-MIN_N, VERY_SMALL_N, SMALL_N = 3, 10, 30
+#: pingouin's ICC types (McGraw & Wong 1996) -> Shrout & Fleiss (1979) names.
+ICC_SHROUT_FLEISS = {"ICC(1,1)": "ICC1", "ICC(A,1)": "ICC2", "ICC(C,1)": "ICC3",
+                     "ICC(1,k)": "ICC1k", "ICC(A,k)": "ICC2k", "ICC(C,k)": "ICC3k"}
+MIN_N = 3
+#: The small-sample caveat of :func:`agreement_by_service` below each n.
+CAVEATS = {MIN_N: "most measures not estimable",
+           10: "very small; estimates unstable and intervals unreliable, read descriptively",
+           30: "small; wide intervals, asymptotic CIs approximate"}
 
 
 @contextmanager
@@ -71,67 +63,68 @@ def _pingouin_quietly():
             warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning)
             yield
     finally:
-        pg.options.clear()
         pg.options.update(saved)
 
 
-def _check(alpha=0.05, on="total") -> None:
+def _check(alpha=0.05, on="total", max_missing=0) -> None:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
     if on not in SCALES:
         raise ValueError(f"on must be one of {tuple(SCALES)}, got {on!r}")
+    if isinstance(max_missing, bool) or not isinstance(max_missing, (int, np.integer)) \
+            or not 0 <= max_missing < N_IMRS_ITEMS:
+        raise ValueError(f"max_missing must be an integer from 0 to {N_IMRS_ITEMS - 1}, got {max_missing!r}")
 
 
-def _items(cohort: pd.DataFrame, version: str) -> pd.DataFrame:
-    """The 15 items of one version as floats (NaN = missing); anything but 1-5 is refused."""
+def _ratings(cohort: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each version's 15 items as floats (NaN = missing); anything but ratings 1-5 is refused."""
     if not isinstance(cohort, pd.DataFrame):
         raise TypeError(f"cohort must be a pandas DataFrame, got {type(cohort).__name__}")
-    cols = scores.VERSIONS[version]
-    missing = [c for c in cols if c not in cohort.columns]
-    if missing:
-        raise ValueError(f"cohort lacks the {version} IMRS column(s) {missing}")
-    try:
-        items = cohort[cols].apply(pd.to_numeric).astype("float64")
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{version} IMRS items must be numeric (1-5 or missing): {exc}") from None
-    bad = items.notna() & ~items.isin(CATEGORIES)
-    if bad.to_numpy().any():
-        col = bad.any().idxmax()
-        raise ValueError(f"{col}: {bad[col].sum()} value(s) are not integers from {IMRS_MIN} to {IMRS_MAX} "
-                         f"(first at row position {np.flatnonzero(bad[col])[0]}); "
-                         f"{bad.to_numpy().sum()} invalid {version} IMRS value(s) in total")
-    return items
+    ratings = {}
+    for version, cols in scores.VERSIONS.items():
+        missing = [c for c in cols if c not in cohort.columns]
+        if missing:
+            raise ValueError(f"cohort lacks the {version} IMRS column(s) {missing}")
+        try:
+            values = cohort[cols].astype("Float64").to_numpy("float64", na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{version} IMRS items must be numeric (1-5 or missing): {exc}") from None
+        bad = ((values < IMRS_MIN) | (values > IMRS_MAX) | (values != np.round(values))) & ~np.isnan(values)
+        if bad.any():
+            j = bad.any(axis=0).argmax()
+            raise ValueError(f"{cols[j]}: {bad[:, j].sum()} value(s) are not integers from {IMRS_MIN} to {IMRS_MAX} "
+                             f"(first at row position {bad[:, j].argmax()}); "
+                             f"{bad.sum()} invalid {version} IMRS value(s) in total")
+        ratings[version] = pd.DataFrame(values, index=cohort.index, columns=cols)
+    return ratings
 
 
-def _item_pairs(cohort: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _item_pairs(ratings: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """User and provider items, each item kept where both versions rated it."""
-    user, provider = _items(cohort, "user"), _items(cohort, "provider")
-    both = user.notna().to_numpy() & provider.notna().to_numpy()
-    return user.where(both), provider.where(both)
+    both = ratings["user"].notna().to_numpy() & ratings["provider"].notna().to_numpy()
+    return ratings["user"].where(both), ratings["provider"].where(both)
+
+
+def _scores(cohort: pd.DataFrame, ratings: dict[str, pd.DataFrame], max_missing: int) -> pd.DataFrame:
+    _check(max_missing=max_missing)
+    ids = cohort[[c for c in ("patient_id", "service_type") if c in cohort.columns]]
+    return pd.concat([ids] + [scores.imrs_scores(items, max_missing=max_missing).add_prefix(f"{version}_")
+                              for version, items in ratings.items()], axis=1)
 
 
 def patient_scores(cohort: pd.DataFrame, max_missing: int = 0) -> pd.DataFrame:
     """Each patient's user and provider IMRS scores (:func:`imr_analysis.scores.imrs_scores`).
 
     ``max_missing`` items may be missing per version (the total is then prorated). Returns
-    ``patient_id`` and ``service_type`` (when present), then ``{user,provider}_n_items``,
-    ``_total`` and ``_mean``, on the cohort's index.
+    ``patient_id``, ``service_type`` (if present), ``{user,provider}_{n_items,total,mean}``.
 
     Examples
     --------
-    >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
-    >>> cohort = pd.DataFrame([[4] * 14 + [None] + [3] * 15], columns=U + P)
-    >>> patient_scores(cohort)[["user_total", "provider_total"]].iloc[0].tolist()
-    [nan, 45.0]
-    >>> patient_scores(cohort, max_missing=1)["user_total"].tolist()  # 4.0 x 15
-    [60.0]
+    >>> cohort = pd.DataFrame([[4] * 14 + [None] + [3] * 15], columns=scores.VERSIONS["user"] + scores.VERSIONS["provider"])
+    >>> patient_scores(cohort, max_missing=1)[["user_total", "provider_total"]].iloc[0].tolist()  # 4.0 x 15
+    [60.0, 45.0]
     """
-    if isinstance(max_missing, bool) or not isinstance(max_missing, (int, np.integer)) \
-            or not 0 <= max_missing < N_IMRS_ITEMS:
-        raise ValueError(f"max_missing must be an integer from 0 to {N_IMRS_ITEMS - 1}, got {max_missing!r}")
-    ids = cohort[[c for c in ("patient_id", "service_type") if c in cohort.columns]]
-    return pd.concat([ids] + [scores.imrs_scores(_items(cohort, v), max_missing=max_missing).add_prefix(f"{v}_")
-                              for v in scores.VERSIONS], axis=1)
+    return _scores(cohort, _ratings(cohort), max_missing)
 
 
 def _pairs(scored: pd.DataFrame, on: str) -> tuple[np.ndarray, np.ndarray]:
@@ -153,21 +146,6 @@ def _fmt_p(p) -> str:
 
 
 # --- one function per statistic ----------------------------------------------------------
-def holm(pvalues) -> np.ndarray:
-    """Holm's step-down adjusted p-values (statsmodels); NaNs are kept and not counted.
-
-    Examples
-    --------
-    >>> holm([0.01, 0.04, 0.03, 0.005]).round(3).tolist()  # 0.005 x 4, 0.01 x 3, 0.03 x 2, ...
-    [0.03, 0.06, 0.06, 0.02]
-    """
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    if (~np.isnan(p)).any():
-        out[~np.isnan(p)] = multipletests(p[~np.isnan(p)], method="holm")[1]
-    return out
-
-
 def _wilcoxon(d: np.ndarray) -> tuple[float, float, str]:
     """(W, p, note) of ``scipy.stats.wilcoxon`` on the differences, zeros dropped."""
     if d.size == 0:
@@ -187,9 +165,7 @@ def weighted_kappa(rater_a, rater_b, categories=CATEGORIES, alpha: float = 0.05)
 
     Examples
     --------
-    Near misses cost little with quadratic weights:
-
-    >>> round(weighted_kappa([1, 2, 3, 4, 5, 3], [1, 2, 3, 5, 4, 3])["kappa"], 4)
+    >>> round(weighted_kappa([1, 2, 3, 4, 5, 3], [1, 2, 3, 5, 4, 3])["kappa"], 4)  # near misses cost little
     0.9
     """
     _check(alpha)
@@ -259,14 +235,12 @@ def intraclass_correlations(ratings, alpha: float = 0.05) -> pd.DataFrame:
     """The six ICCs of a complete targets x raters table (``pingouin.intraclass_corr``), unrounded.
 
     ICC(A,1) = Shrout & Fleiss ICC2 (two-way random, absolute agreement); ICC(C,1) = ICC3
-    (consistency). Returns ``type, shrout_fleiss, description, icc, ci_low, ci_high, F, df1,
-    df2, p``; pingouin gives 95% CIs only (NaN for another ``alpha``).
+    (consistency). Returns ``type, shrout_fleiss, icc, ci_low, ci_high, F, df1, df2, p``;
+    pingouin gives 95% CIs only (NaN for another ``alpha``).
 
     Examples
     --------
-    Shrout & Fleiss (1979), Table 2: 6 targets, 4 judges.
-
-    >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+    >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]  # S&F Table 2
     >>> intraclass_correlations(sf).set_index("shrout_fleiss")["icc"].round(2)[:3].tolist()
     [0.17, 0.29, 0.71]
     """
@@ -276,18 +250,13 @@ def intraclass_correlations(ratings, alpha: float = 0.05) -> pd.DataFrame:
         raise ValueError(f"ratings must be a 2-D table with at least 2 targets and 2 raters, got shape {r.shape}")
     if np.isnan(r).any():
         raise ValueError("ratings must not contain missing values (drop incomplete targets)")
-    n, k = r.shape
-    long = pd.DataFrame({"target": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
-                         "rating": r.ravel()})
+    long = pd.DataFrame(r).stack().rename_axis(["target", "rater"]).rename("rating").reset_index()
     with _pingouin_quietly():
         res = pg.intraclass_corr(long, targets="target", raters="rater", ratings="rating")
     ci = np.vstack(res["CI95"].to_numpy()).astype(float) if np.isclose(alpha, 0.05) else np.full((len(res), 2), np.nan)
-    out = pd.DataFrame({"type": res["Type"].to_numpy(),
-                        "shrout_fleiss": [ICC_TYPES[t][0] for t in res["Type"]],
-                        "description": [ICC_TYPES[t][1] for t in res["Type"]],
-                        "icc": res["ICC"].to_numpy(float), "ci_low": ci[:, 0], "ci_high": ci[:, 1],
-                        "F": res["F"].to_numpy(float), "df1": res["df1"].to_numpy(float),
-                        "df2": res["df2"].to_numpy(float), "p": res["pval"].to_numpy(float)})
+    out = pd.DataFrame({"type": res["Type"], "shrout_fleiss": res["Type"].map(ICC_SHROUT_FLEISS), "icc": res["ICC"],
+                        "ci_low": ci[:, 0], "ci_high": ci[:, 1], "F": res["F"], "df1": res["df1"], "df2": res["df2"],
+                        "p": res["pval"]}).astype({c: float for c in ("icc", "F", "df1", "df2", "p")})
     cols = ["icc", "ci_low", "ci_high", "F", "p"]
     out[cols] = out[cols].where(np.isfinite(out[cols]))
     return out
@@ -307,10 +276,8 @@ def concordance_correlation(x, y, alpha: float = 0.05) -> pd.Series:
 
     Examples
     --------
-    Perfectly correlated but shifted by one: concordance is lost, correlation is not.
-
     >>> res = concordance_correlation([1, 2, 3, 4, 5], [2, 3, 4, 5, 6])
-    >>> round(float(res["ccc"]), 4), float(res["pearson_r"])
+    >>> round(float(res["ccc"]), 4), float(res["pearson_r"])  # shifted by one: correlated, not concordant
     (0.8, 1.0)
     """
     _check(alpha)
@@ -357,19 +324,18 @@ def concordance_correlation(x, y, alpha: float = 0.05) -> pd.Series:
 def _paired_summary(u: np.ndarray, p: np.ndarray) -> tuple[dict, str]:
     """Table 3's columns for paired ratings, and the Wilcoxon note when it gives no p."""
     w, pw, note = _wilcoxon(u - p)
-    sd = {f"{who}_sd": float(np.std(x, ddof=1)) if x.size >= 2 else np.nan for who, x in (("user", u), ("provider", p))}
-    return ({"n": u.size, "user_mean": _mean(u), "user_sd": sd["user_sd"], "provider_mean": _mean(p),
-             "provider_sd": sd["provider_sd"], "mean_difference": _mean(u - p), "wilcoxon_W": w, "p_wilcoxon": pw},
-            note if np.isnan(pw) else "")
+    sd_u, sd_p = (float(np.std(x, ddof=1)) if x.size >= 2 else np.nan for x in (u, p))
+    return ({"n": u.size, "user_mean": _mean(u), "user_sd": sd_u, "provider_mean": _mean(p), "provider_sd": sd_p,
+             "mean_difference": _mean(u - p), "wilcoxon_W": w, "p_wilcoxon": pw}, note if np.isnan(pw) else "")
 
 
 def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> pd.DataFrame:
     """Table 3: IMRS at post-intervention, users vs providers, item by item.
 
     Per item (its pairs): ``n``, mean and SD of each version, mean difference, Wilcoxon
-    signed-rank test (``scipy.stats.wilcoxon``) with :func:`holm` over the 15 items, and
-    :func:`weighted_kappa`. Then the patient scores (item mean, total; ``max_missing`` as in
-    :func:`patient_scores`): unadjusted p, no kappa, ``item`` NA.
+    signed-rank test (``scipy.stats.wilcoxon``) with Holm's adjustment over the 15 items
+    (``pingouin.multicomp``), :func:`weighted_kappa`. Then the patient scores (item mean,
+    total; ``max_missing`` as in :func:`patient_scores`): unadjusted p, no kappa, ``item`` NA.
 
     Examples
     --------
@@ -379,8 +345,9 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
     [['Item mean (1-5)', 4.0, 3.33], ['Total (15-75)', 60.0, 50.0]]
     """
     _check(alpha)
-    scored = patient_scores(cohort, max_missing=max_missing)
-    user, provider = _item_pairs(cohort)
+    ratings = _ratings(cohort)
+    scored = _scores(cohort, ratings, max_missing)
+    user, provider = _item_pairs(ratings)
     rows = []
     for (item, label), (_, u), (_, p) in zip(IMRS_ITEMS.items(), user.items(), provider.items()):
         u, p = u.dropna().to_numpy(), p.dropna().to_numpy()
@@ -389,8 +356,8 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
         rows.append({"item": item, "label": label, **summary, "kappa_quadratic": kappa["kappa"],
                      "kappa_ci_low": kappa["ci_low"], "kappa_ci_high": kappa["ci_high"],
                      "note": "; ".join(x for x in (wnote, kappa["note"]) if x)})
-    for row, p_holm in zip(rows, holm([r["p_wilcoxon"] for r in rows])):
-        row["p_holm"] = p_holm
+    for row, p_holm in zip(rows, pg.multicomp([r["p_wilcoxon"] for r in rows], method="holm")[1]):
+        row["p_holm"] = p_holm    # Holm over the items with a p
     for on, label in (("mean", "Item mean (1-5)"), ("total", "Total (15-75)")):
         summary, wnote = _paired_summary(*_pairs(scored, on))
         rows.append({"item": pd.NA, "label": label, **summary, "p_holm": np.nan,
@@ -412,7 +379,7 @@ def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05) -> pd.
     >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
     >>> cohort = pd.DataFrame([[4] * 15 + [3] * 15, [3] * 30, [5] * 15 + [4] * 15], columns=U + P)
     >>> format_table3(table3(cohort)).iloc[-1].tolist()
-    ['Total (15-75)', '3', '60.00 (15.00)', '50.00 (8.66)', '10.00', '0.250 (unadjusted)', '']
+    ['Total (15-75)', '3', '60.00 (15.00)', '50.00 (8.66)', '10.00', '0.500 (unadjusted)', '']
     """
     def num(x):
         return "" if pd.isna(x) else f"{x:.{digits}f}"
@@ -467,10 +434,8 @@ def table3_long(t3: pd.DataFrame) -> pd.DataFrame:
     >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
     >>> cohort = pd.DataFrame([[4] * 15 + [3] * 15, [3] * 30, [5] * 15 + [4] * 15], columns=U + P)
     >>> long = table3_long(table3(cohort))
-    >>> len(long) == 15 * 5 + 2 * 4
-    True
-    >>> long.iloc[-4:][["measure", "n", "mean", "sd", "p_value"]].round(2).values.tolist()
-    [['user', 3, 60.0, 15.0, nan], ['provider', 3, 50.0, 8.66, nan], ['difference (user - provider)', 3, 10.0, nan, nan], ['Wilcoxon signed-rank test', 3, nan, nan, 0.25]]
+    >>> long.iloc[-4:][["n", "mean", "sd", "p_value"]].round(2).values.tolist()  # the total
+    [[3.0, 60.0, 15.0, nan], [3.0, 50.0, 8.66, nan], [3.0, 10.0, nan, nan], [3.0, nan, nan, 0.5]]
     """
     done = [c for c in D.COMPANION_COLUMNS if c in t3.columns]
     if done:
@@ -499,10 +464,10 @@ def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.Da
     >>> u = [1, 2, 3, 4, 5] * 3
     >>> cohort = pd.DataFrame([u + u, [min(x + 1, 5) for x in u] + u], columns=U + P)
     >>> item_profile_correlation(cohort)[["measure", "estimate", "n"]].round(3).values.tolist()
-    [['Pearson r', 0.992, 15], ['Spearman rho', 1.0, 15]]
+    [['Pearson r', 0.994, 15], ['Spearman rho', 1.0, 15]]
     """
     _check(alpha)
-    user, provider = _item_pairs(cohort)
+    user, provider = _item_pairs(_ratings(cohort))
     means = pd.DataFrame({"user": user.mean().to_numpy(), "provider": provider.mean().to_numpy()}).dropna()
     out = correlations(means["user"], means["provider"], alpha=alpha, unit="items")
     out["note"] += ("; n = items: an ecological correlation between item profiles (item means over "
@@ -516,10 +481,11 @@ def describe_item_profile(result: pd.DataFrame, digits: int = 2) -> str:
 
     Examples
     --------
-    >>> res = pd.DataFrame({"measure": ["Pearson r"], "estimate": [0.96], "ci_low": [0.88],
-    ...                     "ci_high": [0.99], "n": [15], "p": [0.0001]})
-    >>> print(describe_item_profile(res)[:150])
-    Across the 15 IMRS items, the users' mean rating of each item and the providers' mean rating of the same item correlate with Pearson r = 0.96 (95% CI
+    >>> res = pd.DataFrame({"measure": ["Pearson r"], "estimate": [0.96], "ci_low": [0.88], "ci_high": [0.99],
+    ...                     "n": [15], "p": [0.0001]})
+    >>> text = describe_item_profile(res)
+    >>> text[text.index("correlate"):text.index(")") + 1]
+    'correlate with Pearson r = 0.96 (95% CI 0.88 to 0.99, n = 15 items, p < 0.001)'
     """
     r = result.set_index("measure").loc[PEARSON]
     n = int(r["n"])
@@ -596,7 +562,7 @@ def patient_level_agreement(cohort: pd.DataFrame, on: str = "total", max_missing
     >>> cohort = pd.DataFrame([[k] * 15 + [min(k + 1, 5)] * 15 for k in (1, 2, 3, 4, 2, 3)], columns=U + P)
     >>> res = patient_level_agreement(cohort).set_index("measure")["estimate"]
     >>> res[["Pearson r", "Lin's concordance correlation coefficient", BIAS]].round(2).tolist()
-    [1.0, 0.5, -15.0]
+    [1.0, 0.65, -15.0]
     """
     _check(alpha, on)
     scored = patient_scores(cohort, max_missing=max_missing)
@@ -619,8 +585,8 @@ def internal_consistency(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.DataFr
     """
     _check(alpha)
     rows = []
-    for version in scores.VERSIONS:
-        items = _items(cohort, version).dropna()
+    for version, items in _ratings(cohort).items():
+        items = items.dropna()
         rec = {"version": version, "measure": "Cronbach's alpha", "estimate": np.nan, "ci_low": np.nan,
                "ci_high": np.nan, "n": len(items), "n_items": N_IMRS_ITEMS, "note": ""}
         if len(items) < MIN_N:
@@ -636,19 +602,11 @@ def internal_consistency(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.DataFr
     return pd.DataFrame(rows).astype({"n": "int64"})
 
 
-def _caveat(n: int) -> str:
-    return (f"n < {MIN_N}: most measures not estimable" if n < MIN_N else
-            f"n < {VERY_SMALL_N}: very small; estimates unstable and intervals unreliable, read descriptively"
-            if n < VERY_SMALL_N else
-            f"n < {SMALL_N}: small; wide intervals, asymptotic CIs approximate" if n < SMALL_N else "")
-
-
 def agreement_by_service(cohort: pd.DataFrame, on: str = "total", max_missing: int = 0,
                          alpha: float = 0.05, loa_ci: str = "exact", services=None) -> pd.DataFrame:
     """:func:`patient_level_agreement` within each service type, with a small-n ``caveat``.
 
-    ``services`` gives the service types in output order (default CMHC, SerD, EDP; an
-    absent one has n = 0). The caveat warns below 30, 10 and 3 patients.
+    ``services``: service types in output order (default CMHC, SerD, EDP; absent ones have n = 0).
 
     Examples
     --------
@@ -671,7 +629,8 @@ def agreement_by_service(cohort: pd.DataFrame, on: str = "total", max_missing: i
     for service in services:
         sub = scored[scored["service_type"] == service]
         u, p = _pairs(sub, on)
-        parts.append(_agreement_rows(u, p, alpha, loa_ci, n_excluded=len(sub) - u.size).assign(caveat=_caveat(u.size)))
+        parts.append(_agreement_rows(u, p, alpha, loa_ci, n_excluded=len(sub) - u.size).assign(
+            caveat=next((f"n < {k}: {text}" for k, text in CAVEATS.items() if u.size < k), "")))
     return pd.concat(parts, keys=services, names=["service_type", None]).reset_index(0).reset_index(drop=True)
 
 
@@ -723,11 +682,8 @@ def agreement_summary(cohort: pd.DataFrame, max_missing: int = 0, alpha: float =
 
 def bland_altman_data(cohort: pd.DataFrame, on: str = "total", max_missing: int = 0, alpha: float = 0.05,
                       coverage: float = 0.95, loa_ci: str = "exact") -> BlandAltmanData:
-    """Figure 2's data: each patient's mean and difference of the two IMRS, and the limits.
-
-    Arguments as in :func:`patient_level_agreement` and
-    :func:`imr_analysis.bland_altman.limits_of_agreement`; the result is for
-    :func:`imr_analysis.bland_altman.plot_bland_altman`.
+    """Figure 2's data for :func:`~imr_analysis.bland_altman.plot_bland_altman`: each patient's
+    mean and difference of the two IMRS, and :func:`~imr_analysis.bland_altman.limits_of_agreement`.
 
     Examples
     --------
@@ -740,15 +696,13 @@ def bland_altman_data(cohort: pd.DataFrame, on: str = "total", max_missing: int 
     _check(alpha, on)
     u, p = _pairs(patient_scores(cohort, max_missing=max_missing), on)
     points = pd.DataFrame({"mean": (u + p) / 2, "difference": u - p}).value_counts().sort_index().reset_index()
-    return BlandAltmanData(on=on, n=u.size, points=points.astype({"count": "int64"}),
-                           stats=limits_of_agreement(u - p, alpha=alpha, coverage=coverage, loa_ci=loa_ci),
-                           alpha=alpha, coverage=coverage, loa_ci=loa_ci, scale=SCALES[on])
+    return BlandAltmanData(on=on, n=u.size, points=points.astype({"count": "int64"}), alpha=alpha,
+                           stats=limits_of_agreement(u - p, alpha=alpha, coverage=coverage, loa_ci=loa_ci))
 
 
 # --- disclosure control of the agreement tables ------------------------------------------
 def _row_keys(df: pd.DataFrame) -> list[str]:
-    keys = [c for c in ("section", "service_type", "version", "item", "label", "item_label", "measure")
-            if c in df.columns]
+    keys = [c for c in ("section", "service_type", "version", "item", "label", "item_label", "measure") if c in df]
     if not keys:
         return [f"row={i}" for i in range(len(df))]
     cells = df[keys].astype(object).where(df[keys].notna(), "")
@@ -758,12 +712,9 @@ def _row_keys(df: pd.DataFrame) -> list[str]:
 def _secondary(table: pd.DataFrame, n: np.ndarray, primary: np.ndarray, count_row: np.ndarray) -> np.ndarray:
     """Rows to hide so that a lone hidden subgroup (service) cannot be derived from the others."""
     secondary = np.zeros(len(table), bool)
-    if "service_type" in table.columns:
-        group = table["service_type"].astype(object)
-    elif "section" in table.columns:
-        group = table["section"].astype(str).where(table["section"].astype(str).str.startswith("by service:"))
-    else:
-        return secondary
+    section = table["section"].astype(str) if "section" in table.columns else pd.Series("", index=table.index)
+    group = table["service_type"].astype(object) if "service_type" in table.columns \
+        else section.where(section.str.startswith("by service:"))
     g, in_group = group.to_numpy(dtype=object), group.notna().to_numpy()
     stat = in_group & ~count_row
     size = pd.Series(n[stat]).groupby(g[stat], sort=False).max()   # a subgroup's size: its largest n
@@ -782,17 +733,13 @@ def _secondary(table: pd.DataFrame, n: np.ndarray, primary: np.ndarray, count_ro
 def apply_disclosure(table: pd.DataFrame, profile, table_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply a disclosure profile to an agreement table whose rows are statistics of ``n`` patients.
 
-    1. *primary*: the statistics (numeric columns but ``n``, ``item``, ``n_items``) of a row
-       of 1..``redact_summaries_le`` patients are redacted, its ``note`` replaced; ``n`` of
-       1..``redact_counts_le`` is redacted; :data:`COUNT_MEASURES` rows are counts;
-    2. *secondary* (profiles without rounding, e.g. ``sistan_min3``): when a single subgroup
-       (``service_type``, ``by service`` section) is redacted, the smallest other one is too;
-    3. *rounding*: the remaining counts are rounded as the profile says.
-
-    Numeric columns stay numeric (redacted: NaN; ``n`` becomes Int64); ``redacted``,
-    ``redacted_columns`` and ``disclosure_note`` say what was hidden. Returns the protected
-    table and the report (:data:`imr_analysis.disclosure.REPORT_COLUMNS`, never values); a
-    profile that changes nothing returns a copy and an empty report.
+    *Primary*: the statistics (numeric columns but ``n``, ``item``, ``n_items``) of rows of
+    1..``redact_summaries_le`` patients are redacted; ``n`` of 1..``redact_counts_le`` too
+    (:data:`COUNT_MEASURES` rows are counts). *Secondary*, for profiles without rounding:
+    when a single subgroup (service) is hidden, so is the smallest other. Then remaining
+    counts are rounded. Numeric columns stay numeric (NaN; ``n`` Int64) and ``redacted``,
+    ``redacted_columns``, ``disclosure_note`` say what was hidden. Returns the table and the
+    report (:data:`imr_analysis.disclosure.REPORT_COLUMNS`, never values).
 
     Examples
     --------
@@ -801,10 +748,7 @@ def apply_disclosure(table: pd.DataFrame, profile, table_name: str) -> tuple[pd.
     >>> safe, report = apply_disclosure(t, "opensafely", "demo")
     >>> safe["estimate"].tolist(), safe["n"].tolist(), report["action"].tolist()
     ([0.8, 0.7, nan], [70, 50, <NA>], ['rounded', 'rounded', 'redacted', 'redacted'])
-
-    Without rounding (``sistan_min3``) a lone hidden service takes the smallest other one along:
-
-    >>> apply_disclosure(t.assign(n=[69, 52, 2]), "sistan_min3", "demo")[0]["n"].tolist()
+    >>> apply_disclosure(t.assign(n=[69, 52, 2]), "sistan_min3", "demo")[0]["n"].tolist()  # secondary
     [69, <NA>, <NA>]
     """
     prof = profile if isinstance(profile, D.Profile) else D.get_profile(str(profile))
@@ -814,8 +758,7 @@ def apply_disclosure(table: pd.DataFrame, profile, table_name: str) -> tuple[pd.
     if prof.is_noop:
         return out, D.empty_report()
     n = pd.to_numeric(out["n"], errors="coerce").to_numpy(dtype=float)
-    count_row = out["measure"].isin(COUNT_MEASURES).to_numpy() if "measure" in out.columns \
-        else np.zeros(len(out), bool)
+    count_row = out["measure"].isin(COUNT_MEASURES).to_numpy() if "measure" in out else np.zeros(len(out), bool)
     stat_cols = [c for c in out.columns if c not in ("n", "item", "n_items", *D.COMPANION_COLUMNS)
                  and pd.api.types.is_numeric_dtype(out[c])]
     small_count = (n >= 1) & (n <= prof.redact_counts_le)
@@ -852,17 +795,14 @@ def apply_disclosure(table: pd.DataFrame, profile, table_name: str) -> tuple[pd.
     out["n"] = pd.array(np.where(np.isnan(new_n), None, new_n), dtype="Int64") if len(out) else out["n"].astype("Int64")
     if "note" in out.columns:
         out["note"] = np.where(hide, D.REDACTED_MARKER, out["note"].astype(object))
-    out["redacted"] = [bool(c) for c in red_cols]
-    out["redacted_columns"] = [";".join(c) for c in red_cols]
+    out["redacted"], out["redacted_columns"] = [bool(c) for c in red_cols], [";".join(c) for c in red_cols]
     out["disclosure_note"] = np.select([secondary, hide, small_count], [rule_sec, rule_sum, "n redacted"], "")
     return out, pd.DataFrame(report, columns=D.REPORT_COLUMNS) if report else D.empty_report()
 
 
 def mark_redacted(safe: pd.DataFrame, marker: str = D.REDACTED_MARKER) -> pd.DataFrame:
-    """Display copy of :func:`apply_disclosure`'s table: the marker in each redacted cell.
-
-    Without the companion columns (profile ``none``) a plain copy; else an object-dtype
-    copy without ``redacted`` and ``redacted_columns``.
+    """Display copy (object dtype, no ``redacted``/``redacted_columns``) of :func:`apply_disclosure`'s
+    table with the marker in each redacted cell; a table of profile ``none`` is copied as it is.
 
     Examples
     --------
@@ -875,24 +815,22 @@ def mark_redacted(safe: pd.DataFrame, marker: str = D.REDACTED_MARKER) -> pd.Dat
     out = safe.drop(columns=["redacted", "redacted_columns"]).astype(object)
     redacted = safe["redacted_columns"].fillna("").astype(str).str.split(";")
     for col in out.columns:
-        out.loc[redacted.map(lambda cols, c=col: c in cols).to_numpy(dtype=bool), col] = marker
+        hit = redacted.map(lambda cols, c=col: c in cols).to_numpy(dtype=bool)
+        if hit.any():
+            out[col] = np.where(hit, marker, out[col].to_numpy(dtype=object))
     return out
 
 
 def export_protected_table(safe: pd.DataFrame, out_dir, stem: str, formats=("csv", "md", "tex", "html"),
                            caption: str | None = None) -> list:
-    """Write :func:`apply_disclosure`'s table: numbers in the CSV, markers for people.
-
-    The CSV keeps numeric columns numeric (a redacted value is an empty cell, flagged in
-    ``redacted``); Markdown, LaTeX and HTML come from :func:`mark_redacted`. Arguments as
-    in :func:`imr_analysis.export.export_table`; returns the paths in ``formats`` order.
+    """Write :func:`apply_disclosure`'s table: the CSV with numbers (a redacted value is an empty
+    cell), Markdown, LaTeX and HTML from :func:`mark_redacted`; returns the paths.
 
     Examples
     --------
     >>> import tempfile
-    >>> t = pd.DataFrame({"measure": "Pearson r", "estimate": [0.8, 0.9], "n": [69, 5], "note": ""})
-    >>> csv, md = export_protected_table(apply_disclosure(t, "opensafely", "demo")[0], tempfile.mkdtemp(),
-    ...                                  "demo", formats=["csv", "md"])
+    >>> safe = apply_disclosure(pd.DataFrame({"estimate": [0.8, 0.9], "n": [69, 5]}), "opensafely", "demo")[0]
+    >>> csv, md = export_protected_table(safe, tempfile.mkdtemp(), "demo", formats=["csv", "md"])
     >>> pd.read_csv(csv)["estimate"].tolist(), "[REDACTED]" in md.read_text()
     ([0.8, nan], True)
     """

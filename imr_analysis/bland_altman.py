@@ -1,13 +1,9 @@
 """Bland-Altman limits of agreement and their plot (Figure 2); numbers in, no cohort.
 
-Differences are user - provider. The limits are ``bias -/+ z SD``, ``z = Phi^-1(1 - (1 -
-coverage)/2)`` (1.95996, not 1.96). Their CIs are by default exact (Carkeet 2015): for the
-upper limit ``bias + SD t'_q / sqrt(n)``, ``t'_q`` the ``q``-quantile of a non-central t
-with ``n - 1`` df and non-centrality ``z sqrt(n)``; ``loa_ci="approximate"`` uses
-``SE = SD sqrt(1/n + z^2 / (2 (n - 1)))`` (Bland & Altman 1999) with a t quantile.
-
-References: Bland JM, Altman DG (1986) Lancet 327:307-310; (1999) Stat Methods Med Res
-8:135-160. Carkeet A (2015) Optom Vis Sci 92:e71-e80.
+Differences are user - provider; limits ``bias -/+ z SD``, ``z = Phi^-1(1 - (1 - coverage)/2)``.
+Their CIs are exact by default (Carkeet 2015): for the upper limit ``bias + SD t'_q / sqrt(n)``,
+``t'_q`` a quantile of the non-central t with ``n - 1`` df and non-centrality ``z sqrt(n)``;
+or approximate, ``SE = SD sqrt(1/n + z^2 / (2 (n - 1)))`` (Bland & Altman 1999).
 """
 
 from __future__ import annotations
@@ -33,10 +29,9 @@ def limits_of_agreement(differences, alpha: float = 0.05, coverage: float = 0.95
                         loa_ci: str = "exact") -> pd.DataFrame:
     """Bias and limits of agreement of paired differences, with confidence intervals.
 
-    ``differences`` are user - provider (NaNs dropped); the limits should contain
-    ``coverage`` of them; ``alpha`` is 1 - confidence level; ``loa_ci`` is "exact" or
-    "approximate". Returns rows bias, lower and upper limit with ``measure, estimate,
-    ci_low, ci_high, n, p, note``; ``p`` of the bias is the one-sample (= paired) t-test.
+    ``differences`` are user - provider (NaNs dropped); the limits should contain ``coverage``
+    of them; ``alpha`` is 1 - confidence level; ``loa_ci`` is "exact" or "approximate". Returns
+    the bias and both limits: ``measure, estimate, ci_low, ci_high, n, p`` (paired t-test), ``note``.
 
     Examples
     --------
@@ -49,8 +44,7 @@ def limits_of_agreement(differences, alpha: float = 0.05, coverage: float = 0.95
             raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
     if loa_ci not in LOA_CI_METHODS:
         raise ValueError(f"loa_ci must be one of {LOA_CI_METHODS}, got {loa_ci!r}")
-    d = np.asarray(differences, dtype=float).ravel()
-    d = d[~np.isnan(d)]
+    d = pd.Series(np.ravel(differences), dtype=float).dropna().to_numpy()
     n = d.size
     out = pd.DataFrame({"measure": [BIAS, LOA_LOWER, LOA_UPPER], "estimate": np.nan,
                         "ci_low": np.nan, "ci_high": np.nan, "n": n, "p": np.nan, "note": ""})
@@ -76,28 +70,21 @@ def limits_of_agreement(differences, alpha: float = 0.05, coverage: float = 0.95
         half = stats.t.ppf(1 - alpha / 2, n - 1) * (sd * np.sqrt(1 / n + z**2 / (2 * (n - 1))))
         upper, lower = bias + z * sd + np.array([-half, half]), bias - z * sd + np.array([-half, half])
         how = "approximate SE (Bland & Altman 1999)"
-    out.loc[1, ["ci_low", "ci_high"]] = lower
-    out.loc[2, ["ci_low", "ci_high"]] = upper
+    out.loc[1:2, ["ci_low", "ci_high"]] = [lower, upper]
     out.loc[1:2, "note"] = f"{how}; limits = bias -/+ {z:.4f} SD"
     return out
 
 
 @dataclass
 class BlandAltmanData:
-    """What :func:`plot_bland_altman` draws (``agreement.bland_altman_data`` builds it).
-
-    ``points`` holds each distinct ``mean, difference`` and the ``count`` of patients
-    sharing it; ``stats`` is :func:`limits_of_agreement`; ``scale`` is ``SCALES[on]``.
-    """
+    """What :func:`plot_bland_altman` draws: ``points`` (each distinct ``mean, difference`` and
+    the ``count`` of patients there) and ``stats`` (:func:`limits_of_agreement`)."""
 
     on: str
     n: int
     points: pd.DataFrame
     stats: pd.DataFrame
     alpha: float = 0.05
-    coverage: float = 0.95
-    loa_ci: str = "exact"
-    scale: tuple = SCALES["total"]
 
 
 def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
@@ -121,7 +108,7 @@ def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
     if not isinstance(data, BlandAltmanData):
         raise TypeError("data must be a BlandAltmanData (use agreement.bland_altman_data(cohort))")
     setup_matplotlib()
-    lo, hi, label = data.scale
+    lo, hi, label = SCALES[data.on]
     digits = (1 if data.on == "total" else 2) if digits is None else digits
     fig, ax = plt.subplots(figsize=(7.0, 4.8)) if ax is None else (ax.figure, ax)
     pts, st = data.points, data.stats.set_index("measure")
@@ -132,6 +119,7 @@ def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
                    facecolor="#4a7ab5", edgecolor="white", linewidth=0.4, alpha=0.7, zorder=3)
         pad = max((pts["mean"].max() - pts["mean"].min()) * 0.05, (hi - lo) * 0.02)
         x0, x1 = pts["mean"].min() - pad, pts["mean"].max() + pad
+        ys += [pts["difference"].min(), pts["difference"].max()]
         cmax = int(pts["count"].max())
         if cmax > 1:  # legend of point areas
             ax.scatter([], [], s=18.0, facecolor="#4a7ab5", alpha=0.7, label="1 patient")
@@ -155,8 +143,6 @@ def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
         ax.annotate(f"{name} {est:.{digits}f}", xy=(1.0, est), xycoords=("axes fraction", "data"),
                     xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
                     color=colour, annotation_clip=False)
-    if draw_points:
-        ys += [pts["difference"].min(), pts["difference"].max()]
     if ys:
         y0, y1 = min(ys + [0.0]), max(ys + [0.0])
         pad = max((y1 - y0) * 0.08, (hi - lo) * 0.01)
@@ -164,8 +150,7 @@ def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
     ax.set_xlim(x0, x1)
     ax.set_xlabel(f"Mean of user and provider {label}")
     ax.set_ylabel("Difference, user - provider")
-    n_text = f" (n = {data.n})" if show_n else ""
-    ax.set_title(f"Bland-Altman: user vs provider {label}{n_text}; shaded: "
+    ax.set_title(f"Bland-Altman: user vs provider {label}{f' (n = {data.n})' if show_n else ''}; shaded: "
                  f"{round(100 * (1 - data.alpha))}% CIs", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()

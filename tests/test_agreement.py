@@ -14,6 +14,7 @@ import pingouin as pg
 import pytest
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.multitest import multipletests
 
 from imr_analysis import agreement as A
 from imr_analysis.constants import IMRS_PROVIDER_COLUMNS, IMRS_USER_COLUMNS
@@ -160,12 +161,23 @@ def test_argument_checks(cohort):
 # --------------------------------------------------------------------------------------
 # Holm
 # --------------------------------------------------------------------------------------
-def test_holm_hand_computed():
+def holm(p):
+    """Holm's adjustment as Table 3 applies it (pingouin; NaN kept, not counted)."""
+    return pg.multicomp(np.asarray(p, dtype=float), method="holm")[1]
+
+
+def test_holm_hand_computed_and_as_statsmodels():
     # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, max(0.04*1, 0.06) = 0.06
-    np.testing.assert_allclose(A.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
     # capped at 1, NaN kept and not counted in m
-    out = A.holm([0.5, np.nan, 0.4])
+    out = holm([0.5, np.nan, 0.4])
     np.testing.assert_allclose(out, [0.8, np.nan, 0.8])
+    rng = np.random.default_rng(4)
+    for _ in range(25):
+        m = int(rng.integers(1, 20))
+        p = rng.random(m) ** rng.integers(1, 30)
+        p[rng.integers(0, m, 2)] = p[0]                   # ties
+        np.testing.assert_array_equal(holm(p), multipletests(p, method="holm")[1])
 
 
 # --------------------------------------------------------------------------------------
@@ -235,7 +247,7 @@ def test_table3_against_direct_computation(cohort_missing):
         w = stats.wilcoxon(u[ok], p[ok])
         assert row["p_wilcoxon"] == pytest.approx(w.pvalue)
         raw_p.append(w.pvalue)
-    np.testing.assert_allclose(t3["p_holm"].iloc[:15], A.holm(raw_p))
+    np.testing.assert_allclose(t3["p_holm"].iloc[:15], holm(raw_p))
     assert (t3["p_holm"].iloc[:15] >= t3["p_wilcoxon"].iloc[:15] - 1e-15).all()
     s = A.patient_scores(c)
     both = s["user_total"].notna() & s["provider_total"].notna()
@@ -259,7 +271,7 @@ def test_table3_all_zero_differences_item():
     assert "all differences are zero" in first["note"]
     assert first["kappa_quadratic"] == pytest.approx(1.0)
     # Holm over the 14 testable items only
-    np.testing.assert_allclose(t3["p_holm"].iloc[1:15], A.holm(t3["p_wilcoxon"].iloc[1:15]))
+    np.testing.assert_allclose(t3["p_holm"].iloc[1:15], holm(t3["p_wilcoxon"].iloc[1:15]))
 
 
 def test_table3_item_with_too_few_pairs():
@@ -400,8 +412,6 @@ def test_table3_long_recomputed_independently(cohort_missing):
     lo, hi, kap = rows.at[A.T3_KAPPA, "ci_low"], rows.at[A.T3_KAPPA, "ci_high"], rows.at[A.T3_KAPPA, "kappa"]
     assert lo < kap < hi and (kap - lo) == pytest.approx(hi - kap, rel=1e-9)  # symmetric Wald interval
     # Holm over the 15 items: statsmodels on the raw p-values
-    from statsmodels.stats.multitest import multipletests
-
     wil = long[(long["measure"] == A.T3_WILCOXON) & long["item"].notna()]
     np.testing.assert_allclose(wil["p_holm"], multipletests(wil["p_value"], method="holm")[1], rtol=1e-12)
 
