@@ -14,6 +14,7 @@ import pingouin as pg
 import pytest
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.multitest import multipletests
 
 from imr_analysis import agreement as A
 from imr_analysis.constants import IMRS_PROVIDER_COLUMNS, IMRS_USER_COLUMNS
@@ -68,17 +69,17 @@ def test_imrs_scores_complete_and_prorated():
     u[2, 3:] = 2.0
     p = np.tile(np.arange(1, 16) % 5 + 1, (3, 1)).astype(float)   # sum 45, complete
     c = make_cohort(u, p)
-    s0 = A.imrs_scores(c)
+    s0 = A.patient_scores(c)
     assert s0["user_total"].tolist()[0] == 60.0
     assert np.isnan(s0["user_total"].iloc[1]) and np.isnan(s0["user_mean"].iloc[1])
     assert s0["user_n_items"].tolist() == [15, 14, 12]
     assert s0["provider_total"].tolist() == [45.0] * 3
     assert s0["provider_mean"].tolist() == [3.0] * 3
-    s1 = A.imrs_scores(c, max_missing=1)
+    s1 = A.patient_scores(c, max_missing=1)
     assert s1["user_total"].iloc[1] == pytest.approx(60.0)      # 56 / 14 * 15
     assert s1["user_mean"].iloc[1] == pytest.approx(4.0)
     assert np.isnan(s1["user_total"].iloc[2])                    # 3 missing > 1
-    s3 = A.imrs_scores(c, max_missing=3)
+    s3 = A.patient_scores(c, max_missing=3)
     assert s3["user_total"].iloc[2] == pytest.approx(30.0)      # mean 2 x 15
     # the item mean is always total / 15
     for s in (s0, s1, s3):
@@ -90,13 +91,13 @@ def test_imrs_scores_prorated_total_differs_from_sum_of_available():
     u = np.full((1, 15), 3.0)
     u[0, 14] = np.nan
     c = make_cohort(u, np.full((1, 15), 3.0))
-    s = A.imrs_scores(c, max_missing=2)
+    s = A.patient_scores(c, max_missing=2)
     assert s["user_total"].iloc[0] == pytest.approx(45.0)       # not 42 (the raw sum)
 
 
 def test_missing_items_change_n_used(cohort_missing):
-    s0 = A.imrs_scores(cohort_missing)
-    s2 = A.imrs_scores(cohort_missing, max_missing=2)
+    s0 = A.patient_scores(cohort_missing)
+    s2 = A.patient_scores(cohort_missing, max_missing=2)
     complete = cohort_missing[IMRS_USER_COLUMNS].notna().all(axis=1)
     assert s0["user_total"].notna().sum() == complete.sum()
     assert s2["user_total"].notna().sum() > s0["user_total"].notna().sum()
@@ -117,20 +118,42 @@ def test_invalid_item_values_are_refused(bad):
     c = make_cohort(u, u).astype({IMRS_USER_COLUMNS[4]: "float64"})
     c.loc[1, IMRS_USER_COLUMNS[4]] = bad
     with pytest.raises(ValueError, match="imrs_user_05"):
-        A.imrs_scores(c)
+        A.patient_scores(c)
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "int64", "float64", "Int8", "object"])
+def test_scores_do_not_depend_on_the_item_dtype(dtype):
+    c = random_cohort(n=30, seed=3, missing=0.0 if dtype in ("int64", "Int8") else 0.1)
+    ref = A.patient_scores(c)
+    c2 = c.astype({col: dtype for col in ITEM_COLS})
+    pd.testing.assert_frame_equal(A.patient_scores(c2), ref, check_exact=True)
+
+
+@pytest.mark.parametrize("bad, dtype", [(259, "Int64"), (-253, "Int64"), (70000, "Int64"),
+                                        (0, "Int64"), (6, "float64"), (2.5, "float64"),
+                                        (3 + 1e-9, "float64"), (2 ** 40, "Int64")])
+def test_invalid_items_are_refused_whatever_the_dtype(bad, dtype):
+    """Out-of-range or non-integer ratings are refused, even values that a narrow integer
+    type would wrap into 1-5 (259 -> 3) or a float32 would round."""
+    c = random_cohort(n=20, seed=3).astype({IMRS_PROVIDER_COLUMNS[6]: dtype})
+    c.loc[7, IMRS_PROVIDER_COLUMNS[6]] = bad
+    with pytest.raises(ValueError, match="imrs_provider_07: 1 value"):
+        A.patient_scores(c)
+    with pytest.raises(ValueError, match="imrs_provider_07"):
+        A.table3(c)
 
 
 def test_argument_checks(cohort):
     with pytest.raises(ValueError, match="max_missing"):
-        A.imrs_scores(cohort, max_missing=15)
+        A.patient_scores(cohort, max_missing=15)
     with pytest.raises(ValueError, match="max_missing"):
-        A.imrs_scores(cohort, max_missing=-1)
+        A.patient_scores(cohort, max_missing=-1)
     with pytest.raises(ValueError, match="on must be"):
         A.patient_level_agreement(cohort, on="sum")
     with pytest.raises(ValueError, match="alpha"):
         A.table3(cohort, alpha=1.5)
     with pytest.raises(ValueError, match="lacks"):
-        A.imrs_scores(cohort.drop(columns=IMRS_PROVIDER_COLUMNS[0]))
+        A.patient_scores(cohort.drop(columns=IMRS_PROVIDER_COLUMNS[0]))
     with pytest.raises(ValueError, match="unknown service"):
         A.agreement_by_service(cohort, services=["CMHC", "Hospital"])
 
@@ -138,12 +161,23 @@ def test_argument_checks(cohort):
 # --------------------------------------------------------------------------------------
 # Holm
 # --------------------------------------------------------------------------------------
-def test_holm_hand_computed():
+def holm(p):
+    """Holm's adjustment as Table 3 applies it (pingouin; NaN kept, not counted)."""
+    return pg.multicomp(np.asarray(p, dtype=float), method="holm")[1]
+
+
+def test_holm_hand_computed_and_as_statsmodels():
     # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, max(0.04*1, 0.06) = 0.06
-    np.testing.assert_allclose(A.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
     # capped at 1, NaN kept and not counted in m
-    out = A.holm([0.5, np.nan, 0.4])
+    out = holm([0.5, np.nan, 0.4])
     np.testing.assert_allclose(out, [0.8, np.nan, 0.8])
+    rng = np.random.default_rng(4)
+    for _ in range(25):
+        m = int(rng.integers(1, 20))
+        p = rng.random(m) ** rng.integers(1, 30)
+        p[rng.integers(0, m, 2)] = p[0]                   # ties
+        np.testing.assert_array_equal(holm(p), multipletests(p, method="holm")[1])
 
 
 # --------------------------------------------------------------------------------------
@@ -213,9 +247,9 @@ def test_table3_against_direct_computation(cohort_missing):
         w = stats.wilcoxon(u[ok], p[ok])
         assert row["p_wilcoxon"] == pytest.approx(w.pvalue)
         raw_p.append(w.pvalue)
-    np.testing.assert_allclose(t3["p_holm"].iloc[:15], A.holm(raw_p))
+    np.testing.assert_allclose(t3["p_holm"].iloc[:15], holm(raw_p))
     assert (t3["p_holm"].iloc[:15] >= t3["p_wilcoxon"].iloc[:15] - 1e-15).all()
-    s = A.imrs_scores(c)
+    s = A.patient_scores(c)
     both = s["user_total"].notna() & s["provider_total"].notna()
     tot = t3.iloc[16]
     assert tot["label"] == "Total (15-75)" and tot["n"] == both.sum()
@@ -237,7 +271,24 @@ def test_table3_all_zero_differences_item():
     assert "all differences are zero" in first["note"]
     assert first["kappa_quadratic"] == pytest.approx(1.0)
     # Holm over the 14 testable items only
-    np.testing.assert_allclose(t3["p_holm"].iloc[1:15], A.holm(t3["p_wilcoxon"].iloc[1:15]))
+    np.testing.assert_allclose(t3["p_holm"].iloc[1:15], holm(t3["p_wilcoxon"].iloc[1:15]))
+
+
+def test_table3_item_with_too_few_pairs():
+    c = random_cohort(n=60, seed=3)
+    c.loc[1:, IMRS_USER_COLUMNS[2]] = pd.NA          # item 3: a single pair
+    r = A.table3(c).iloc[2]
+    u = float(c.loc[0, IMRS_USER_COLUMNS[2]])
+    p = float(c.loc[0, IMRS_PROVIDER_COLUMNS[2]])
+    assert r["n"] == 1 and np.isnan(r["user_sd"]) and np.isnan(r["kappa_quadratic"])
+    assert r["user_mean"] == u and r["mean_difference"] == u - p
+    if u != p:
+        w = stats.wilcoxon([u - p], zero_method="wilcox", method="auto")
+        np.testing.assert_allclose([r["wilcoxon_W"], r["p_wilcoxon"]], [w.statistic, w.pvalue], equal_nan=True)
+    else:
+        assert np.isnan(r["wilcoxon_W"]) and np.isnan(r["p_wilcoxon"])
+    assert r["note"].endswith("not estimable: 1 pair(s)")
+    assert np.isnan(r["p_holm"]) == np.isnan(r["p_wilcoxon"])
 
 
 def test_format_table3(cohort):
@@ -361,8 +412,6 @@ def test_table3_long_recomputed_independently(cohort_missing):
     lo, hi, kap = rows.at[A.T3_KAPPA, "ci_low"], rows.at[A.T3_KAPPA, "ci_high"], rows.at[A.T3_KAPPA, "kappa"]
     assert lo < kap < hi and (kap - lo) == pytest.approx(hi - kap, rel=1e-9)  # symmetric Wald interval
     # Holm over the 15 items: statsmodels on the raw p-values
-    from statsmodels.stats.multitest import multipletests
-
     wil = long[(long["measure"] == A.T3_WILCOXON) & long["item"].notna()]
     np.testing.assert_allclose(wil["p_holm"], multipletests(wil["p_value"], method="holm")[1], rtol=1e-12)
 
@@ -476,7 +525,7 @@ def test_icc_against_anova_formula():
 
 
 def test_patient_level_icc_two_raters(cohort):
-    s = A.imrs_scores(cohort)
+    s = A.patient_scores(cohort)
     x = s[["user_total", "provider_total"]].dropna().to_numpy()
     a, c = _icc_mcgraw_wong(x)
     pla = A.patient_level_agreement(cohort).set_index("measure")
@@ -580,7 +629,7 @@ def test_ccc_standard_error_matches_simulation():
 # patient level
 # --------------------------------------------------------------------------------------
 def test_patient_level_against_scipy(cohort):
-    s = A.imrs_scores(cohort)
+    s = A.patient_scores(cohort)
     both = s["user_total"].notna() & s["provider_total"].notna()
     u = s.loc[both, "user_total"].to_numpy()
     p = s.loc[both, "provider_total"].to_numpy()

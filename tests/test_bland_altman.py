@@ -1,4 +1,4 @@
-"""Tests of imr_analysis.bland_altman: direct arithmetic, published values, figure bytes."""
+"""Tests of the Bland-Altman analysis: direct arithmetic, published values, figure bytes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from imr_analysis import agreement as A
 from imr_analysis import bland_altman as BA
 from imr_analysis.constants import IMRS_PROVIDER_COLUMNS, IMRS_USER_COLUMNS
 from imr_analysis.figio import save_figure
@@ -111,28 +112,26 @@ def test_symmetry_and_degenerate_inputs():
 
 
 def test_bland_altman_data(cohort):
-    from imr_analysis.agreement import imrs_scores
-
-    data = BA.bland_altman_data(cohort)
-    s = imrs_scores(cohort)
+    data = A.bland_altman_data(cohort)
+    s = A.patient_scores(cohort)
     d = (s["user_total"] - s["provider_total"]).to_numpy()
     assert data.n == len(cohort)
     assert data.points["count"].sum() == data.n
     assert data.points["difference"].repeat(data.points["count"]).sum() == pytest.approx(d.sum())
     assert not data.points.duplicated(["mean", "difference"]).any()
     assert data.stats.set_index("measure").loc[BA.BIAS, "estimate"] == pytest.approx(d.mean())
-    mean_data = BA.bland_altman_data(cohort, on="mean")
+    mean_data = A.bland_altman_data(cohort, on="mean")
     assert mean_data.stats["estimate"].to_numpy() * 15 == pytest.approx(
         data.stats["estimate"].to_numpy())
     with pytest.raises(ValueError, match="on must be"):
-        BA.bland_altman_data(cohort, on="median")
+        A.bland_altman_data(cohort, on="median")
 
 
 def test_plot_points_and_private_mode(cohort):
     import matplotlib.pyplot as plt
     from matplotlib.collections import PathCollection
 
-    data = BA.bland_altman_data(cohort)
+    data = A.bland_altman_data(cohort)
     fig = BA.plot_bland_altman(data)
     scat = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)
             and len(c.get_offsets())]
@@ -158,7 +157,7 @@ def test_figure_is_byte_stable(cohort, tmp_path):
 
     outputs = []
     for run in ("a", "b"):
-        fig = BA.plot_bland_altman(BA.bland_altman_data(cohort))
+        fig = BA.plot_bland_altman(A.bland_altman_data(cohort))
         outputs.append(save_figure(fig, tmp_path / run, "figure2_bland_altman", dpi=100))
         plt.close(fig)
     for first, second in zip(*outputs):
