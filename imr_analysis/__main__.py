@@ -15,7 +15,7 @@ import sys
 
 COMMANDS = {
     "synth": ("imr_analysis.synth.cli", "write synthetic raw exports"),
-    "clean": ("imr_analysis.clean", "validate and clean raw exports into the cohort"),
+    "clean": ("imr_analysis.cohort", "validate and clean raw exports into the cohort"),
     "run": ("imr_analysis.runner", "execute the numbered notebooks in order"),
     "scan": ("imr_analysis.identifiers", "scan files for direct identifiers"),
 }

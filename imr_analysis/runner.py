@@ -370,7 +370,7 @@ def strip_volatile_metadata(nb) -> Any:
 def _detect_data_mode(raw_dir: Path) -> tuple[str, str]:
     """Return ``(mode, note)``; ``note`` explains an ``"unknown"`` mode."""
     try:
-        from imr_analysis.ingest import detect_data_mode  # noqa: PLC0415 - lazy
+        from imr_analysis.sources import detect_data_mode  # noqa: PLC0415 - lazy
     except ImportError as exc:
         return UNKNOWN_MODE, (
             f"cannot tell whether the data are synthetic or private "

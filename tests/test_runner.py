@@ -313,16 +313,16 @@ def test_private_data_default_output_is_outputs_private(project, tmp_path, monke
 
 def test_data_mode_unknown_without_ingest_is_treated_as_private(monkeypatch, tmp_path):
     monkeypatch.undo()  # the real _detect_data_mode
-    monkeypatch.setitem(sys.modules, "imr_analysis.ingest", None)  # import fails
+    monkeypatch.setitem(sys.modules, "imr_analysis.sources", None)  # import fails
     mode, note = runner._detect_data_mode(tmp_path)
     assert mode == "unknown" and "treating them as private" in note
 
 
 def test_data_mode_uses_ingest_when_available(monkeypatch, tmp_path):
     monkeypatch.undo()
-    fake = type(sys)("imr_analysis.ingest")
+    fake = type(sys)("imr_analysis.sources")
     fake.detect_data_mode = lambda raw: "synthetic" if Path(raw) == tmp_path else "private"
-    monkeypatch.setitem(sys.modules, "imr_analysis.ingest", fake)
+    monkeypatch.setitem(sys.modules, "imr_analysis.sources", fake)
     assert runner._detect_data_mode(tmp_path) == ("synthetic", "")
 
 
