@@ -138,7 +138,7 @@ def _stage_function(stage: str, workdir: Path):
         import pyarrow.csv  # noqa: F401
 
         from imr_analysis import identifiers, schemas  # noqa: F401
-        from imr_analysis.clean import clean_raw
+        from imr_analysis.cohort import clean_raw
 
         def run(_):
             result = clean_raw(raw, today="2025-01-01")
@@ -412,7 +412,7 @@ import scipy.stats
 import seaborn
 import statsmodels.api
 import imr_analysis
-from imr_analysis import agreement, bland_altman, clean, disclosure, figure1, stats, table1, table2"""
+from imr_analysis import agreement, bland_altman, cohort, disclosure, figure1, sources, stats, table1, table2"""
 
 
 def _trivial_notebooks(folder: Path, names: list[str]) -> None:

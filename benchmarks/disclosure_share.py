@@ -88,7 +88,7 @@ def make_cohort(n: int, mix, seed: int, folder: Path) -> dict:
     """Generate, clean (as private data) and write ``folder/cohort.parquet``."""
     import pandas as pd
 
-    from imr_analysis.clean import clean_raw
+    from imr_analysis.cohort import clean_raw
 
     draw = n if mix is None else max(math.ceil(k * sum(PAPER_MIX) / ref) for k, ref in zip(mix, PAPER_MIX))
     raw = folder / "raw"

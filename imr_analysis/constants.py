@@ -1,16 +1,12 @@
-"""The compendium's vocabulary: IMR modules, IMRS items, service units, code lists,
-raw-export column names and the canonical columns of the cleaned cohort.
+"""The codebook: IMR modules, IMRS items, services, districts, diagnoses, medications,
+the raw exports' column names and codings, and the columns of the cleaned cohort.
 
-This module is the contract between the raw exports, the cleaner and every
-analysis. It holds no data about any patient and knows nothing of the paper's
-published figures.
+It holds no data about any patient and knows nothing of the paper's published figures.
 """
 
 from __future__ import annotations
 
-# --------------------------------------------------------------------------------------
 # IMR modules (Gingerich & Mueser 2011 revised edition; titles as printed in the paper)
-# --------------------------------------------------------------------------------------
 MODULES: dict[int, str] = {
     1: "Recovery Strategies",
     2: "Basic Facts About Mental Illness",
@@ -46,9 +42,7 @@ MODULE_ITALIAN_TITLES: dict[int, str] = {
 
 MODULE_COLUMNS = [f"module_{k:02d}" for k in MODULES]
 
-# --------------------------------------------------------------------------------------
 # IMR Scale (Salyers et al. 2007): 15 items scored 1-5, higher = better
-# --------------------------------------------------------------------------------------
 IMRS_ITEMS: dict[int, str] = {
     1: "Progress towards personal goals",
     2: "Knowledge",
@@ -71,9 +65,7 @@ IMRS_MIN, IMRS_MAX = 1, 5
 IMRS_USER_COLUMNS = [f"imrs_user_{k:02d}" for k in IMRS_ITEMS]
 IMRS_PROVIDER_COLUMNS = [f"imrs_provider_{k:02d}" for k in IMRS_ITEMS]
 
-# --------------------------------------------------------------------------------------
 # Services
-# --------------------------------------------------------------------------------------
 SERVICE_TYPES = ("CMHC", "SerD", "EDP")
 SERVICE_TYPE_LABELS = {
     "CMHC": "Community Mental Health Centres",
@@ -95,46 +87,28 @@ SERVICE_UNITS: dict[str, dict[str, str]] = {
     "SerD Portomaggiore": {"service_type": "SerD", "ehr": "Sister"},
     "EDP Ferrara": {"service_type": "EDP", "ehr": "EFESO"},
 }
-
-# --------------------------------------------------------------------------------------
-# Residence: municipalities of the province of Ferrara and their health district
-# --------------------------------------------------------------------------------------
-DISTRICTS = ("Centro-Nord", "Ovest", "Sud-Est", "outside")
-MUNICIPALITY_DISTRICT: dict[str, str] = {
-    "Ferrara": "Centro-Nord",
-    "Copparo": "Centro-Nord",
-    "Jolanda di Savoia": "Centro-Nord",
-    "Masi Torello": "Centro-Nord",
-    "Riva del Po": "Centro-Nord",
-    "Tresignana": "Centro-Nord",
-    "Voghiera": "Centro-Nord",
-    "Cento": "Ovest",
-    "Bondeno": "Ovest",
-    "Poggio Renatico": "Ovest",
-    "Terre del Reno": "Ovest",
-    "Vigarano Mainarda": "Ovest",
-    "Argenta": "Sud-Est",
-    "Codigoro": "Sud-Est",
-    "Comacchio": "Sud-Est",
-    "Fiscaglia": "Sud-Est",
-    "Goro": "Sud-Est",
-    "Lagosanto": "Sud-Est",
-    "Mesola": "Sud-Est",
-    "Ostellato": "Sud-Est",
-    "Portomaggiore": "Sud-Est",
+#: Other names of the three kinds of service, Italian and English, accepted before the town.
+SERVICE_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "CMHC": ("CMHC", "CSM", "Centro di Salute Mentale", "Centro Salute Mentale", "Community Mental Health Centre",
+             "Community Mental Health Center"),
+    "SerD": ("SerD", "SerDP", "SerT", "Servizio Dipendenze", "Servizio Dipendenze Patologiche",
+             "Servizio per le Dipendenze"),
+    "EDP": ("EDP", "DCA", "Programma DCA", "Programma Disturbi del Comportamento Alimentare",
+            "Eating Disorders Programme", "Eating Disorders Program"),
 }
 
-# --------------------------------------------------------------------------------------
+# Residence: municipalities of the province of Ferrara and their health district
+DISTRICTS = ("Centro-Nord", "Ovest", "Sud-Est", "outside")
+MUNICIPALITY_DISTRICT: dict[str, str] = {
+    **dict.fromkeys(("Ferrara", "Copparo", "Jolanda di Savoia", "Masi Torello", "Riva del Po", "Tresignana",
+                     "Voghiera"), "Centro-Nord"),
+    **dict.fromkeys(("Cento", "Bondeno", "Poggio Renatico", "Terre del Reno", "Vigarano Mainarda"), "Ovest"),
+    **dict.fromkeys(("Argenta", "Codigoro", "Comacchio", "Fiscaglia", "Goro", "Lagosanto", "Mesola", "Ostellato",
+                     "Portomaggiore"), "Sud-Est"),
+}
+
 # Diagnoses (ICD-10 chapter V) and medications (WHO ATC)
-# --------------------------------------------------------------------------------------
-DIAGNOSIS_GROUPS = (
-    "schizophrenia_spectrum",
-    "bipolar",
-    "depressive",
-    "substance_use",
-    "eating",
-    "other",
-)
+DIAGNOSIS_GROUPS = ("schizophrenia_spectrum", "bipolar", "depressive", "substance_use", "eating", "other")
 DIAGNOSIS_GROUP_LABELS = {
     "schizophrenia_spectrum": "Schizophrenia spectrum and delusional disorders (F20-F29)",
     "bipolar": "Bipolar and manic disorders (F30-F31)",
@@ -143,14 +117,11 @@ DIAGNOSIS_GROUP_LABELS = {
     "eating": "Eating disorders (F50)",
     "other": "Other mental disorders",
 }
+#: ICD-10 F codes (two digits) of each diagnosis group; any other code is "other".
+DIAGNOSIS_GROUP_CODES = {"schizophrenia_spectrum": range(20, 30), "bipolar": range(30, 32), "depressive": range(32, 35),
+                         "substance_use": range(10, 20), "eating": range(50, 51)}
 
-MEDICATION_CLASSES = (
-    "antipsychotic",
-    "antidepressant",
-    "mood_stabilizer",
-    "anxiolytic_sedative",
-    "addiction",
-)
+MEDICATION_CLASSES = ("antipsychotic", "antidepressant", "mood_stabilizer", "anxiolytic_sedative", "addiction")
 MEDICATION_CLASS_LABELS = {
     "antipsychotic": "Antipsychotics (N05A, lithium excluded)",
     "antidepressant": "Antidepressants (N06A)",
@@ -160,19 +131,19 @@ MEDICATION_CLASS_LABELS = {
     "none": "No psychotropic drug",
 }
 MEDICATION_COLUMNS = [f"med_{c}" for c in MEDICATION_CLASSES] + ["med_none"]
+#: ATC prefix -> medication class; the first matching prefix wins (lithium, N05AN, before N05A).
+ATC_CLASS_PREFIXES = (("N05AN", "mood_stabilizer"), ("N05A", "antipsychotic"), ("N06A", "antidepressant"),
+                      ("N03A", "mood_stabilizer"), ("N05B", "anxiolytic_sedative"), ("N05C", "anxiolytic_sedative"),
+                      ("N07B", "addiction"))
 
-# --------------------------------------------------------------------------------------
 # Social variables recorded at first access: canonical categories
-# --------------------------------------------------------------------------------------
 MARITAL_STATUS = ("never_married", "married_cohabiting", "separated_divorced", "widowed")
 LIVING_CONDITION = ("alone", "family_of_origin", "partner_children", "supported_housing", "other")
 EMPLOYMENT_STATUS = ("employed", "unemployed", "student", "pensioner", "other")
 IMR_FORMATS = ("group", "individual")
 SEXES = ("M", "F")
 
-# --------------------------------------------------------------------------------------
 # Raw exports: file names, column names and source-specific codings
-# --------------------------------------------------------------------------------------
 RAW_FILES = {
     "EFESO": "efeso_extract.csv",
     "Sister": "sister_extract.csv",
@@ -290,6 +261,8 @@ FORM_IMRS_PROVIDER = {k: f"Provider IMRS [{k}. {v}]" for k, v in IMRS_ITEMS.item
 FORM_DATE_FORMAT = "%d/%m/%Y"
 FORM_TIMESTAMP_FORMAT = "%d/%m/%Y %H:%M:%S"
 FORM_FORMATS = {"Group": "group", "Individual": "individual"}
+#: Answers accepted for the IMR format question (the Google Form in English or Italian).
+IMR_FORMAT_CODING = FORM_FORMATS | {"Gruppo": "group", "Di gruppo": "group", "Individuale": "individual"}
 MANUAL_VERSIONS = (
     "Revised edition (Gingerich & Mueser 2011), Italian translation (Boggian et al. 2016)",
     "Original toolkit (SAMHSA 2009)",
@@ -297,41 +270,15 @@ MANUAL_VERSIONS = (
 #: Google Forms joins the boxes ticked in a checkbox question with ";".
 FORM_CHECKBOX_SEP = ";"
 
-# --------------------------------------------------------------------------------------
 # The cleaned cohort: one row per patient
-# --------------------------------------------------------------------------------------
 COHORT_COLUMNS = (
-    [
-        "patient_id",
-        "source_ehr",
-        "service_type",
-        "service_unit",
-        "sex",
-        "birth_year",
-        "age_at_imr_start",
-        "age_at_first_treatment",
-        "residence_municipality",
-        "residence_district",
-        "education_years",
-        "marital_status",
-        "living_condition",
-        "employment_status",
-        "first_treatment_date",
-        "programme_start_date",
-        "diagnosis_icd10",
-        "diagnosis_group",
-        "atc_codes",
-    ]
+    ["patient_id", "source_ehr", "service_type", "service_unit", "sex", "birth_year", "age_at_imr_start",
+     "age_at_first_treatment", "residence_municipality", "residence_district", "education_years", "marital_status",
+     "living_condition", "employment_status", "first_treatment_date", "programme_start_date", "diagnosis_icd10",
+     "diagnosis_group", "atc_codes"]
     + MEDICATION_COLUMNS
-    + [
-        "imr_start",
-        "imr_end",
-        "imr_duration_months",
-        "illness_duration_years",
-        "imr_format",
-        "manual_version",
-        "n_sessions",
-    ]
+    + ["imr_start", "imr_end", "imr_duration_months", "illness_duration_years", "imr_format", "manual_version",
+       "n_sessions"]
     + MODULE_COLUMNS
     + ["n_modules"]
     + IMRS_USER_COLUMNS
@@ -342,20 +289,9 @@ COHORT_COLUMNS = (
 #: The cohort's text columns held as ``category`` (categories: the values present, sorted);
 #: ``patient_id`` (one value per row) is ``string``.
 COHORT_CATEGORICAL_COLUMNS = (
-    "source_ehr",
-    "service_type",
-    "service_unit",
-    "sex",
-    "residence_municipality",
-    "residence_district",
-    "marital_status",
-    "living_condition",
-    "employment_status",
-    "diagnosis_icd10",
-    "diagnosis_group",
-    "atc_codes",
-    "imr_format",
-    "manual_version",
+    "source_ehr", "service_type", "service_unit", "sex", "residence_municipality", "residence_district",
+    "marital_status", "living_condition", "employment_status", "diagnosis_icd10", "diagnosis_group", "atc_codes",
+    "imr_format", "manual_version",
 )
 
 #: Days in an average Gregorian month, used for durations in months.

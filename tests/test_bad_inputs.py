@@ -26,11 +26,10 @@ import pytest
 
 import rawfactory as rf
 from imr_analysis import constants as C
-from imr_analysis.clean import (REASON_FORM_EXCLUDED, REASON_INCLUDED, REASON_NO_EHR, REASON_NO_FORM,
-                                REASON_OUTSIDE_PERIOD, REASON_REPEAT, STUDY_END, STUDY_START, clean_raw)
-from imr_analysis.ingest import HEADER_ALIASES, IMRS_GRID_WORDS, canonical_field, detect_data_mode, read_raw
-from imr_analysis.problems import RawDataError
-from imr_analysis.schemas import ehr_schema, validate
+from imr_analysis.cohort import (REASON_FORM_EXCLUDED, REASON_INCLUDED, REASON_NO_EHR, REASON_NO_FORM,
+                                 REASON_OUTSIDE_PERIOD, REASON_REPEAT, STUDY_END, STUDY_START, clean_raw)
+from imr_analysis.sources import (HEADER_ALIASES, IMRS_GRID_WORDS, RawDataError, canonical_field, detect_data_mode,
+                                  ehr_schema, form_schema, read_raw, validate)
 
 TODAY = "2024-01-01"  # fixed reference date for "in the future"
 EF, SD, FORM = "efeso_extract.csv", "sister_extract.csv", "imr_summary_form.csv"
@@ -234,8 +233,6 @@ def test_harmonised_text_must_be_categorical():
     """A harmonised frame whose text is not categorical is a bug in the cleaner, reported as such."""
     df = pd.DataFrame({"_line": [3], "patient_code": pd.array(["A"], dtype="string"),
                        "service_unit": pd.array(["CMHC Ferrara"], dtype="string")})
-    from imr_analysis.schemas import form_schema
-
     problems = [str(p) for p in validate(form_schema(), df, "form.csv") if "service_unit" in str(p)]
     assert problems and all("dtype('category')" in p for p in problems)
 

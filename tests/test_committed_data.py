@@ -11,8 +11,7 @@ import pytest
 
 from imr_analysis import constants as C
 from imr_analysis import paths
-from imr_analysis.clean import clean_raw
-from imr_analysis.cohort import load_cohort
+from imr_analysis.cohort import clean_raw, load_cohort
 from imr_analysis.reproduce import check_published
 from imr_synth.generator import DEFAULT_SEED, write_exports
 
@@ -36,7 +35,7 @@ def test_committed_cohort_is_what_the_cleaner_makes(committed_cohort):
 def test_committed_cohort_meets_the_cohort_schema(committed_cohort):
     from pandera.errors import SchemaError
 
-    from imr_analysis.schemas import cohort_schema
+    from imr_analysis.sources import cohort_schema
 
     cohort_schema().validate(committed_cohort)
     bad = committed_cohort.copy()

@@ -15,8 +15,8 @@ import pytest
 import rawfactory as rf
 from imr_analysis import constants as C
 from imr_analysis import paths
-from imr_analysis.clean import clean_raw
-from imr_analysis.ingest import read_raw
+from imr_analysis.cohort import clean_raw
+from imr_analysis.sources import read_raw
 
 RAW = paths.raw_dir()
 HAVE_RAW = all((RAW / name).exists() for name in C.RAW_FILES.values())

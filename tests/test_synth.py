@@ -149,7 +149,7 @@ def test_truth_is_what_the_raw_files_say(syn):
 
 
 def test_the_cleaner_reproduces_the_truth(written, syn):
-    clean = pytest.importorskip("imr_analysis.clean")
+    clean = pytest.importorskip("imr_analysis.cohort")
     result = clean.clean_raw(written, today="2030-01-01")
     pd.testing.assert_frame_equal(result.cohort.reset_index(drop=True), syn.truth.reset_index(drop=True))
     excluded = result.flow[result.flow["status"] == "excluded"]

@@ -367,7 +367,7 @@ def test_public_results_reveal_no_counts(tiny):
 @pytest.fixture(scope="module")
 def generated_cohort(tmp_path_factory):
     """A generated 10^3-patient cohort, cleaned from its written exports."""
-    from imr_analysis.clean import clean_raw
+    from imr_analysis.cohort import clean_raw
     from imr_synth.generator import write_exports
 
     folder = tmp_path_factory.mktemp("raw1000")

@@ -40,7 +40,7 @@ from nbconvert import HTMLExporter
 from traitlets.config import Config
 
 from imr_analysis import paths
-from imr_analysis.ingest import detect_data_mode
+from imr_analysis.sources import detect_data_mode
 from imr_analysis.workflow import colophon
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_.+\.ipynb$")

@@ -1,14 +1,13 @@
-"""The cleaner on hand-made exports: derivations, linkage, the cohort flow and errors."""
+"""The cohort (imr_analysis.cohort) from hand-made exports: derivations, linkage, the cohort flow and errors."""
 
 import pandas as pd
 import pytest
 
 import rawfactory as rf
 from imr_analysis import constants as C
-from imr_analysis.clean import (REASON_FORM_EXCLUDED, REASON_NO_EHR, REASON_NO_FORM, REASON_REPEAT,
-                                clean_raw, write_outputs)
-from imr_analysis.ingest import detect_data_mode
-from imr_analysis.problems import RawDataError
+from imr_analysis.cohort import (REASON_FORM_EXCLUDED, REASON_NO_EHR, REASON_NO_FORM, REASON_REPEAT, clean_raw,
+                                 write_outputs)
+from imr_analysis.sources import RawDataError, detect_data_mode
 
 
 def test_derivations_known_answers(tmp_path):
@@ -136,8 +135,9 @@ def test_data_mode_private_without_marker(tmp_path):
 
 def test_outputs_are_byte_identical(tmp_path):
     raw = rf.write_exports(tmp_path / "raw")
-    a = write_outputs(clean_raw(raw), tmp_path / "a")
-    b = write_outputs(clean_raw(raw), tmp_path / "b")
+    first, second = clean_raw(raw), clean_raw(raw)
+    a = write_outputs(first.cohort, first.flow, tmp_path / "a")
+    b = write_outputs(second.cohort, second.flow, tmp_path / "b")
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     back = pd.read_parquet(a[0])
     assert back["imr_start"].dtype.kind == "M" and back["module_01"].dtype == bool
@@ -162,13 +162,13 @@ def test_clean_command_keeps_private_cohorts_out_of_the_committed_folder(tmp_pat
     """``python -m imr_analysis clean`` on private exports writes under outputs/private, never data/processed."""
     import hashlib
 
-    from imr_analysis import clean, paths
+    from imr_analysis import cohort, paths
 
     committed = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths.processed_dir().iterdir()}
     target = tmp_path / "private"
     monkeypatch.setattr(paths, "private_outputs_dir", lambda: target)
     raw = rf.write_exports(tmp_path / "raw", marker=None)
-    assert clean.main(["--raw-dir", str(raw)]) == 0
+    assert cohort.main(["--raw-dir", str(raw)]) == 0
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths.processed_dir().iterdir()} == committed
     assert pd.read_parquet(target / "data" / "processed" / "cohort.parquet")["patient_id"].tolist() == \
         ["EF00001", "SD00001"]

@@ -25,10 +25,9 @@ from hypothesis import strategies as st
 
 import rawfactory as rf
 from imr_analysis import constants as C
-from imr_analysis.clean import (REASON_FORM_EXCLUDED, REASON_INCLUDED, REASON_NO_EHR, REASON_NO_FORM,
-                                REASON_OUTSIDE_PERIOD, REASON_REPEAT, clean_raw)
-from imr_analysis.ingest import read_raw
-from imr_analysis.problems import RawDataError
+from imr_analysis.cohort import (REASON_FORM_EXCLUDED, REASON_INCLUDED, REASON_NO_EHR, REASON_NO_FORM,
+                                 REASON_OUTSIDE_PERIOD, REASON_REPEAT, clean_raw)
+from imr_analysis.sources import RawDataError, read_raw
 
 #: Deterministic and modest. Shrinking is off: a clean takes about a second, and shrinking a
 #: failure can take minutes; the failing example hypothesis prints is small already (1-8 patients).
