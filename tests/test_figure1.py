@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import warnings
 
 import matplotlib
@@ -253,3 +254,8 @@ def test_profile_opensafely_draws_the_aggregate_figure1_redacted(tiny):
     assert report["action"].str.startswith("redacted").any()
     assert report["rule"].str.contains("opensafely").all()
     assert any(t.get_text() == "r" for t in f1.plot_figure1_aggregate(safe, note=policy["note"]).axes[0].texts)
+
+
+def test_docstring_examples():
+    result = doctest.testmod(f1, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -5,6 +5,8 @@ agree with pandas and scipy on the raw groups, and do not depend on the storage 
 
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,3 +174,9 @@ def test_errors_name_the_problem():
             f(odd)
     with pytest.raises(ValueError, match="unknown service type"):
         t1.table1_long(df, ["Hospital"])
+
+
+@pytest.mark.parametrize("module", [st, t1, t2], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
