@@ -218,15 +218,11 @@ def test_validation_leaves_the_frame_as_it_was():
     assert text["n"].tolist() == ["2", "0"] and text["n"].dtype != "Int64"
 
 
-def test_guard_skips_code_shaped_values_but_still_finds_identifiers():
+def test_guard_finds_nothing_in_code_shaped_values_but_still_finds_identifiers():
     codes = [f"EF{i:08d}" for i in range(5000)]
     assert ID.find_identifier_columns(pd.DataFrame({"COD": pd.Series(codes, dtype="str")}), "x.csv") == []
     stamps = ["15/07/2021 10:32:11", "03/06/2017 03:33:33", "00/00/3939 39:39:39"]
-    others = ["RSSMRA80A01H501U", "EF 0001", "3331234567", "3/06/2017 11:46:43", "15/07/2021 10:32",
-              "0532 123456", "+39 0532 1234567"]
-    inert = ID._inert(pd.Series(codes + stamps + others, dtype="str"))
-    assert inert[:5003].all() and not inert[5003:].any()
-    # and indeed no check finds anything in the inert shapes when they are examined
+    # no check finds anything in code-shaped values and timestamps
     full = ID.find_identifier_columns(pd.DataFrame({"NOTE": pd.Series(codes[:50] + stamps, dtype="str")}), "x.csv")
     assert full == []
     with_phone = pd.Series(codes + ["tel 333 1234567"], dtype="str")
