@@ -12,6 +12,7 @@ records the cleaner must exclude (EHR records without a form row, forms complete
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -93,8 +94,7 @@ _EDUCATION_VALUES = np.array([5, 8, 11, 12, 13, 16, 18])
 _EDUCATION_PROBS = np.array([[.07, .36, .10, .00, .33, .10, .04],   # CMHC
                              [.05, .50, .12, .00, .24, .07, .02],   # SerD
                              [.00, .00, .00, .50, .50, .00, .00]])  # EDP (18-year-olds, still at school)
-#: Marital status, living condition and employment (categories in the codebook's order) per row:
-#: CMHC, SerD, EDP, under 25 outside the EDP.
+#: Social variables (categories in the codebook's order) in rows: CMHC, SerD, EDP, under 25 outside the EDP.
 _SOCIAL_PROBS = {
     "marital_status": [[.62, .22, .13, .03], [.52, .26, .19, .03], [1, 0, 0, 0], [.95, .05, 0, 0]],
     "living_condition": [[.44, .20, .21, .10, .05], [.30, .36, .24, .05, .05], [0, 1, 0, 0, 0],
@@ -276,8 +276,7 @@ def _adjust_integers(rng, x, lo, hi, free, mean, sd, scale=1.0, max_iter=20000) 
             _require(same.any(), "SD cannot be reached")
             flat = int(np.argmin(np.where(same, np.abs(need - delta), np.inf)))
         a, b = divmod(int(flat), jd.size)
-        x[iu[a]] += 1
-        x[jd[b]] -= 1
+        x[[iu[a], jd[b]]] += [1, -1]
     raise CalibrationError("SD did not converge")
 
 
@@ -292,8 +291,7 @@ def _integers(rng, x, free, lo, hi, name: str, calibrate: bool, scale: float = 1
 # --- drawing a population --------------------------------------------------------------
 def _draw(rng, svc: np.ndarray, calibrate: bool, late: np.ndarray | None = None) -> dict:
     """Every variable of patients of service types ``svc`` (0 CMHC, 1 SerD, 2 EDP); ``late``: excluded records."""
-    n = svc.size
-    P: dict = {"svc": svc}
+    n, P = svc.size, {"svc": svc}
     is_c, is_s, is_e = svc == 0, svc == 1, svc == 2
     # service unit; calibrated, every unit has at least 3 patients
     unit = np.zeros(n, dtype=np.int64)
@@ -481,8 +479,7 @@ def _draw_modules(rng, P, calibrate, schizo) -> np.ndarray:
 def _fix_modules(rng, P, M, intensity) -> None:
     """Swaps within a service type (column counts kept) for the paper's module statements."""
     svc, ses, pin_min, pin_max = P["svc"], P["sessions"], P["pin_min"], P["pin_max"]
-    allowed = _MODULE_TARGET > 0
-    pinned = {pin_min, pin_max}
+    allowed, pinned = _MODULE_TARGET > 0, {pin_min, pin_max}
 
     def patients(s, m, has, exclude, count_ok):  # of service s, with (without) module m
         ok = (svc == s) & (M[:, m] == has) & count_ok(M.sum(axis=1))
@@ -632,8 +629,7 @@ def _calibrate_imrs(rng, user, prov):
         mat, (a, b) = (user, prov)[who], pairs[q]
         rows = np.flatnonzero((mat[:, a] > C.IMRS_MIN) & (mat[:, b] < C.IMRS_MAX))
         i = rows[rng.integers(rows.size)]
-        mat[i, a] -= 1
-        mat[i, b] += 1
+        mat[i, [a, b]] += [-1, 1]
     raise CalibrationError("item-profile correlation did not converge")
 
 
@@ -681,7 +677,7 @@ def _build(rng, n_patients: int, calibrate: bool) -> dict:
     A["code"] = np.empty(efeso.size, dtype=object)
     A["code"][efeso] = _codes(rng, "EF", int(efeso.sum()))
     A["code"][~efeso] = _codes(rng, "SD", int((~efeso).sum()))
-    return _take(A, np.argsort(A["code"], kind="stable"))
+    return _take(A, pd.Series(A["code"], dtype="str").sort_values().index.to_numpy())
 
 
 def _take(a: dict, idx) -> dict:
@@ -691,9 +687,11 @@ def _take(a: dict, idx) -> dict:
 
 # --- the exports and the truth -----------------------------------------------------------
 def _text(values, to_text) -> np.ndarray:
-    """``to_text`` applied to each distinct value (row of a 2-D array), as an object array."""
-    uniq, inverse = np.unique(values, axis=0, return_inverse=True)
-    return np.asarray(to_text(uniq), dtype=object)[inverse.reshape(-1)]
+    """``to_text`` applied once to each distinct value (row, for a 2-D array), spread to every element."""
+    rows = pd.DataFrame(values[:, None] if values.ndim == 1 else values)
+    which = rows.groupby(list(rows.columns), sort=False).ngroup().to_numpy()
+    distinct = rows.drop_duplicates().to_numpy()
+    return np.asarray(to_text(distinct[:, 0] if values.ndim == 1 else distinct), dtype=object)[which]
 
 
 def _dates(days, fmt: str) -> np.ndarray:
@@ -739,7 +737,7 @@ def _ehr_frame(A, rng, source: str) -> pd.DataFrame:
     for fld in _SOCIAL_PROBS:
         data[fld] = _source_code(A[fld], coding[fld], rng)
         data[fld][A["missing"][fld]] = ""
-    return pd.DataFrame({col: np.asarray(data[key], dtype=object) for key, col in C.EHR_COLUMNS[source].items()})
+    return pd.DataFrame({col: data[key] for key, col in C.EHR_COLUMNS[source].items()}, dtype=object)
 
 
 def _form_frame(A) -> pd.DataFrame:
@@ -761,7 +759,7 @@ def _form_frame(A) -> pd.DataFrame:
         **{C.FORM_IMRS_USER[k]: items[A["imrs_user"][:, k - 1]] for k in C.IMRS_ITEMS},
         **{C.FORM_IMRS_PROVIDER[k]: items[A["imrs_provider"][:, k - 1]] for k in C.IMRS_ITEMS},
     }
-    return pd.DataFrame({k: np.asarray(v, dtype=object) for k, v in data.items()})
+    return pd.DataFrame(data, dtype=object)
 
 
 def _truth_frame(A) -> pd.DataFrame:
@@ -830,6 +828,7 @@ def calibration_problems(truth: pd.DataFrame, calibrated: bool = True) -> list[s
     Returns
     -------
     list of str
+        One ``expected ...`` sentence per target missed.
 
     Examples
     --------
@@ -994,6 +993,8 @@ def write_exports(out_dir=None, seed: int = DEFAULT_SEED, n_patients: int = N_PU
         written.append(folder / C.RAW_FILES[source])
         with open(written[-1], "w", encoding="utf-8", newline="") as fh:
             fh.write(marker_line(seed, n_patients) + "\n")
-            frame.to_csv(fh, sep=C.EHR_FORMATS[source]["delimiter"] if source in C.EHR_FORMATS else ",",
-                         index=False, lineterminator="\n")
+            writer = csv.writer(fh, delimiter=C.EHR_FORMATS.get(source, {"delimiter": ","})["delimiter"],
+                                lineterminator="\n")
+            writer.writerow(frame.columns)
+            writer.writerows(zip(*(frame[col].tolist() for col in frame)))
     return written
