@@ -447,7 +447,7 @@ def _relations(places, cells, at, sizes, lay: _Layout) -> _Relations:
                 if rem >= -_EPS:
                     across.append((list(m["cell"]), int(t["cell"]), t["value"], rem, False))
     rels = parts + rowwise + den_missing + levels_missing + beside + across
-    members = np.array([np.bincount(rel[0], minlength=len(cells)) for rel in rels], dtype=int).reshape(-1, len(cells))
+    members = np.array([np.bincount(rel[0], minlength=len(cells)) for rel in rels], int).reshape(len(rels), len(cells))
     return _Relations(members, *(np.array([rel[i] for rel in rels], dtype=t)
                                  for i, t in ((1, int), (2, float), (3, float), (4, bool))))
 
