@@ -447,7 +447,7 @@ def _relations(places, cells, at, sizes, lay: _Layout) -> _Relations:
                 if rem >= -_EPS:
                     across.append((list(m["cell"]), int(t["cell"]), t["value"], rem, False))
     rels = parts + rowwise + den_missing + levels_missing + beside + across
-    members = np.array([np.bincount(rel[0], minlength=len(cells)) for rel in rels], dtype=int).reshape(-1, len(cells))
+    members = np.array([np.bincount(rel[0], minlength=len(cells)) for rel in rels], int).reshape(len(rels), len(cells))
     return _Relations(members, *(np.array([rel[i] for rel in rels], dtype=t)
                                  for i, t in ((1, int), (2, float), (3, float), (4, bool))))
 
@@ -474,8 +474,9 @@ def _secondary(cells, rel: _Relations, shown, k: int, name: str) -> None:
     """
     value, hidden = cells["value"].to_numpy(dtype=float), cells["hidden"].to_numpy(dtype=bool).copy()
     totals = (rel.total[:, None] == np.arange(len(cells))).astype(int)  # totals[r, c]: c is the total of r
-    header_unknown = (rel.total < 0) & (rel.total_value <= k + _EPS)
-    own_unknown = (rel.remainder > _EPS) | header_unknown
+    cells_of = rel.members + totals  # every cell of each relation
+    header_unknown = (rel.total < 0) & (rel.total_value <= k + _EPS)  # a column header of 1..k is not published
+    own_unknown = (rel.remainder > _EPS) | header_unknown  # relations with an unknown of their own
     total_like = (cells["is_size"] | cells["role"].isin(["total", "subtotal"]) | cells.index.isin(rel.total)
                   | cells.index.isin(shown.loc[shown["col"].isin(["denominator", "_denominator"]), "cell"])).to_numpy()
     places = np.bincount(shown["cell"], minlength=len(cells)) + cells["is_size"].to_numpy(dtype=int)
@@ -483,8 +484,8 @@ def _secondary(cells, rel: _Relations, shown, k: int, name: str) -> None:
     def peel(hidden):  # solve relations with one unknown: who revealed each cell, in which sweep
         unknown, by, sweep = hidden.copy(), np.full(len(hidden), -1), np.zeros(len(hidden))
         for n_sweep in itertools.count(1):
-            single = np.flatnonzero(((rel.members + totals) @ unknown == 1) & ~own_unknown)
-            revealed = [np.flatnonzero((rel.members[r] + totals[r]) * unknown)[0] for r in single]
+            single = np.flatnonzero((cells_of @ unknown == 1) & ~own_unknown)
+            revealed = [np.flatnonzero(cells_of[r] * unknown)[0] for r in single]
             for r, c in reversed(list(zip(single, revealed))):  # the first relation wins
                 by[c], sweep[c] = r, n_sweep
             if not revealed:

@@ -900,6 +900,21 @@ def test_refuses_wide_tables_and_second_pass():
         apply_to_long(pd.DataFrame({"group": ["A"], "n": [-1]}), "opensafely", "t")
 
 
+def test_edge_tables_are_protected_or_passed_through():
+    """An empty table, a table without counts, a count column without values and a Table-2
+    layout whose ``level`` is not a tier all go through (and keep the companion columns)."""
+    long = table1_like(make_cohort())
+    safe, report = apply_to_long(long.iloc[:0], "opensafely", "t")
+    assert safe.empty and report.empty and list(safe.columns[-3:]) == list(dc.COMPANION_COLUMNS)
+    means = pd.DataFrame({"group": ["A", "Total"], "mean": [1.0, 1.5], "min": [0, 0]})
+    safe, report = apply_to_long(means, "opensafely", "t")
+    assert safe["min"].isna().all() and set(report["action"]) == {"removed"}
+    safe, _ = apply_to_long(long.assign(n_missing=np.nan), "sistan_min3", "t")
+    assert safe["n_missing"].isna().all() and not ((safe["n"] >= 1) & (safe["n"] <= 2)).any()
+    safe, _ = apply_to_long(table2_like(make_cohort()).assign(level="x"), "opensafely", "t")
+    assert not ((safe["n"] >= 1) & (safe["n"] <= K)).any()
+
+
 def test_deterministic():
     long = table1_like(make_cohort())
     a = apply_to_long(long, "opensafely", "table1")
