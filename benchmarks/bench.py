@@ -137,7 +137,7 @@ def _stage_function(stage: str, workdir: Path):
         import pyarrow.compute  # noqa: F401
         import pyarrow.csv  # noqa: F401
 
-        from imr_analysis import identifiers, schemas  # noqa: F401
+        from imr_analysis import identifiers, sources  # noqa: F401
         from imr_analysis.cohort import clean_raw
 
         def run(_):
