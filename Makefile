@@ -18,7 +18,7 @@ LAB_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL_NAME) -p no:cacheprovider
 
 .DEFAULT_GOAL := help
-.PHONY: help install reproduce test unit nbval notebooks synth scan lab bench clean
+.PHONY: help install reproduce test lint unit nbval notebooks synth scan lab bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,10 +37,14 @@ install: $(STAMP) ## Create .venv with the pinned dependencies, the package and 
 reproduce: $(STAMP) ## Run every notebook in order (papermill): data/processed, tables, figures, reports
 	$(PY) -m imr_analysis run
 
-test: $(STAMP) ## Run all tests: identifier scan, unit tests, then nbval (strict) on the committed notebooks
+test: $(STAMP) ## Run all tests: layers, identifier scan, unit tests, then nbval (strict) on the committed notebooks
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m imr_analysis scan data tables figures notebooks
 	$(PY) -m pytest tests -p no:cacheprovider
 	$(PY) -m pytest notebooks $(NBVAL_ARGS)
+
+lint: $(STAMP) ## Check the package's declared layers (import-linter contracts in pyproject.toml)
+	$(VENV)/bin/lint-imports --no-cache
 
 unit: $(STAMP) ## Unit tests only
 	$(PY) -m pytest tests -p no:cacheprovider

@@ -10,15 +10,36 @@ scan    scan data files and notebook outputs for direct identifiers
 
 from __future__ import annotations
 
-import importlib
 import sys
 
-#: command -> ("module:function" taking the remaining arguments, help line)
+
+# Each command imports its module only when it runs (``run`` does not pay for the generator's imports).
+def _synth(argv):
+    from imr_synth.cli import main
+    return main(argv)
+
+
+def _clean(argv):
+    from imr_analysis.cohort import main
+    return main(argv)
+
+
+def _run(argv):
+    from imr_analysis.workflow.runner import main
+    return main(argv)
+
+
+def _scan(argv):
+    from imr_analysis.workflow.scan import main
+    return main(argv)
+
+
+#: command -> (function taking the remaining arguments, help line)
 COMMANDS = {
-    "synth": ("imr_synth.cli:main", "write synthetic raw exports"),
-    "clean": ("imr_analysis.cohort:main", "validate and clean raw exports into the cohort"),
-    "run": ("imr_analysis.workflow.runner:main", "execute the numbered notebooks in order"),
-    "scan": ("imr_analysis.workflow.scan:main", "scan files for direct identifiers"),
+    "synth": (_synth, "write synthetic raw exports"),
+    "clean": (_clean, "validate and clean raw exports into the cohort"),
+    "run": (_run, "execute the numbered notebooks in order"),
+    "scan": (_scan, "scan files for direct identifiers"),
 }
 
 
@@ -38,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module, function = COMMANDS[name][0].split(":")
-    return int(getattr(importlib.import_module(module), function)(rest) or 0)
+    return int(COMMANDS[name][0](rest) or 0)
 
 
 if __name__ == "__main__":

@@ -202,7 +202,7 @@ def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
 
 # The cells of the display tables. Disclosure control may leave a string in a numeric cell
 # ("[REDACTED]", "~"): it is printed as given; a missing number prints as ``na_rep``.
-def _number(x) -> float | None:
+def finite_number(x) -> float | None:
     """A finite float, or None (missing, or text)."""
     f = pd.to_numeric(x, errors="coerce") if not isinstance(x, str) else np.nan
     return float(f) if pd.notna(f) and np.isfinite(f) else None
@@ -221,7 +221,7 @@ def format_p(p, digits: int = 3) -> str:
     >>> format_p(0.00002), format_p(0.0456), format_p(float("nan"))
     ('<0.001', '0.046', '')
     """
-    v = _number(p)
+    v = finite_number(p)
     if _given(p) or v is None:
         return _given(p) or ""
     return f"<{10 ** -digits:.{digits}f}" if v < 10 ** -digits else f"{v:.{digits}f}"
@@ -235,10 +235,10 @@ def format_count_percent(n, percent, decimals: int = 1, na_rep: str = "[REDACTED
     >>> format_count_percent(77, 61.111), format_count_percent("~", None), format_count_percent(0, None)
     ('77 (61.1%)', '~', '0 (–)')
     """
-    v = _number(n)
+    v = finite_number(n)
     if _given(n) or v is None:
         return _given(n) or na_rep
-    pv = _number(percent)
+    pv = finite_number(percent)
     pct = f"{pv:.{decimals}f}%" if pv is not None else (_given(percent) or "–")
     return f"{v:.0f} ({pct})" if v.is_integer() else f"{v:g} ({pct})"
 
@@ -251,7 +251,7 @@ def format_mean_sd(mean, sd, decimals: int = 2, na_rep: str = "[REDACTED]", vmin
     >>> format_mean_sd(40.1428, 12.921), format_mean_sd(3.0, None), format_mean_sd(9.64, 7.49, 1, vmin=2, vmax=38)
     ('40.14 (12.92)', '3.00 (–)', '9.6 (7.5) [2-38]')
     """
-    m, s, lo, hi = _number(mean), _number(sd), _number(vmin), _number(vmax)
+    m, s, lo, hi = finite_number(mean), finite_number(sd), finite_number(vmin), finite_number(vmax)
     if _given(mean) or m is None:
         return _given(mean) or na_rep
     out = f"{m:.{decimals}f} ({s:.{decimals}f})" if s is not None else f"{m:.{decimals}f} (–)"
@@ -262,7 +262,7 @@ def format_mean_sd(mean, sd, decimals: int = 2, na_rep: str = "[REDACTED]", vmin
 
 
 def _quantile_texts(values: list, decimals: int) -> list[str]:
-    nums = [_number(v) for v in values]
+    nums = [finite_number(v) for v in values]
     d = 0 if all(v is None or v.is_integer() for v in nums) else decimals
     return [f"{v:.{d}f}" if v is not None else (_given(o) or "–") for v, o in zip(nums, values)]
 
@@ -275,11 +275,11 @@ def format_median_iqr(median, q1, q3, vmin=None, vmax=None, decimals: int = 1, n
     >>> format_median_iqr(40, 29, 50, 18, 70), format_median_iqr(48.5, 35.75, 58.5, 18, 69)
     ('40 [29-50]; 18-70', '48.5 [35.8-58.5]; 18-69')
     """
-    if _given(median) or _number(median) is None:
+    if _given(median) or finite_number(median) is None:
         return _given(median) or na_rep
     med, lo, hi = _quantile_texts([median, q1, q3], decimals)
     out = f"{med} [{lo}-{hi}]"
-    if any(_number(v) is not None or _given(v) for v in (vmin, vmax)):
+    if any(finite_number(v) is not None or _given(v) for v in (vmin, vmax)):
         out += "; {}-{}".format(*_quantile_texts([vmin, vmax], decimals))
     return out
 
@@ -309,7 +309,7 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
     long = long.reindex(columns=list(dict.fromkeys([*long.columns, *LONG_COLUMNS])))
     groups = list(pd.unique(long["group"]))
     sizes = _group_sizes(long)
-    headers = {g: f"{g} (n={sizes[g]:.0f})" if _number(sizes.get(g)) is not None else g for g in groups}
+    headers = {g: f"{g} (n={sizes[g]:.0f})" if finite_number(sizes.get(g)) is not None else g for g in groups}
     test_columns, pvalues = [], {}
     if tests is not None and len(tests):
         for comp in pd.unique(tests["comparison"]):
@@ -320,9 +320,9 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
                                                    st.TEST_ABBREVIATIONS.get(r.test, r.test or ""))
     cells = long.assign(
         count=[format_count_percent(n, p, dec["percent"], na_rep) for n, p in zip(long["n"], long["percent"])],
-        mean_sd=["–" if _number(r.n) == 0 else format_mean_sd(r.mean, r.sd, dec["mean"], na_rep)
+        mean_sd=["–" if finite_number(r.n) == 0 else format_mean_sd(r.mean, r.sd, dec["mean"], na_rep)
                  for r in long.itertuples()],
-        median_iqr=["–" if _number(r.n) == 0 else format_median_iqr(r.median, r.q1, r.q3, r.min, r.max,
+        median_iqr=["–" if finite_number(r.n) == 0 else format_median_iqr(r.median, r.q1, r.q3, r.min, r.max,
                                                                      dec["quantile"], na_rep)
                     for r in long.itertuples()])
     rows: list[dict] = []
@@ -340,7 +340,7 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
         levels = {lvl: b.set_index("group") for lvl, b in block.groupby("level", sort=False)}
         first = next(iter(levels.values()))
         if spec.kind == "continuous":
-            ranged = any(_number(v) is not None or _given(v) for v in first[["min", "max"]].to_numpy().ravel())
+            ranged = any(finite_number(v) is not None or _given(v) for v in first[["min", "max"]].to_numpy().ravel())
             add(spec.label, "", None, variable)
             add("", "Mean (SD)", first["mean_sd"])
             add("", "Median [IQR]; range" if ranged else "Median [IQR]", first["median_iqr"])
@@ -354,8 +354,8 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
             for lvl, b in levels.items():
                 add("", LEVEL_LABELS.get(variable, {}).get(lvl, lvl), b["count"])
         missing = first["n_missing"]
-        if missing_rows and any((_number(m) or 0) > 0 or _given(m) for m in missing):
-            pct = {g: 100 * _number(m) / _number(sizes.get(g)) if _number(m) is not None and _number(sizes.get(g))
+        if missing_rows and any((finite_number(m) or 0) > 0 or _given(m) for m in missing):
+            pct = {g: 100 * finite_number(m) / finite_number(sizes.get(g)) if finite_number(m) is not None and finite_number(sizes.get(g))
                    else None for g, m in missing.items()}
             add("", "Missing" if spec.kind != "binary" else f"Missing ({spec.label})",
                 {g: format_count_percent(m, pct[g], dec["percent"], na_rep) for g, m in missing.items()})

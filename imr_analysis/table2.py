@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import stats as st
 from .constants import MODULE_COLUMNS, MODULES, SERVICE_UNITS
-from .table1 import (_number, compare_services, format_count_percent, format_mean_sd, format_p,
+from .table1 import (compare_services, finite_number, format_count_percent, format_mean_sd, format_p,
                      require_columns, select_services)
 
 ALL = "All"
@@ -175,7 +175,7 @@ def format_module_frequency(freq: pd.DataFrame, decimals: int = 1, na_rep: str =
         suffix = f"_{t}" if t else ""
         out[f"{t or 'All services'}, n (%)"] = [format_count_percent(n, p, decimals, na_rep)
                                                 for n, p in zip(freq[f"n{suffix}"], freq[f"percent{suffix}"])]
-        out[f"Rank in {t}" if t else "Rank"] = ["–" if _number(v) is None else f"{_number(v):.0f}"
+        out[f"Rank in {t}" if t else "Rank"] = ["–" if finite_number(v) is None else f"{finite_number(v):.0f}"
                                                  for v in freq[f"rank{suffix}"]]
     return out
 
@@ -212,7 +212,7 @@ def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
             r = indexed.loc[(level, unit, stype, m)]
             row[MEASURE_LABELS[m]] = (
                 format_count_percent(r["n"], r["percent"], dec["percent"], na_rep) if m not in CONTINUOUS_MEASURES
-                else "–" if _number(r["n"]) == 0 else
+                else "–" if finite_number(r["n"]) == 0 else
                 format_mean_sd(r["mean"], r["sd"], dec["mean"], na_rep, r["min"], r["max"]))
         rows.append(row)
     for comp, comp_tests in ([] if tests is None else tests.groupby("comparison", sort=False)):

@@ -1,0 +1,81 @@
+"""The package's layers (import-linter contracts in pyproject.toml) cover every module and can fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+
+
+def _contract(kind: str) -> list[dict]:
+    return [c for c in CONFIG["contracts"] if c["type"] == kind]
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([str(LINT), "--no-cache"], cwd=root, env=env, capture_output=True, text=True)
+
+
+def test_every_module_sits_in_a_layer():
+    (layers,) = _contract("layers")
+    named = {m.strip() for layer in layers["layers"] for m in layer.split("|")}
+    on_disk = {p.stem for p in (ROOT / "imr_analysis").glob("*.py") if p.stem != "__init__"}
+    on_disk |= {p.name for p in (ROOT / "imr_analysis").iterdir() if (p / "__init__.py").exists()}
+    assert named == on_disk
+
+
+def test_every_analysis_module_is_kept_from_the_generator_and_the_published_figures():
+    audit_and_above = {"imr_analysis.reproduce", "imr_analysis.workflow", "imr_analysis.__main__",
+                       "imr_analysis.published"}
+    (forbidden, _) = _contract("forbidden")
+    on_disk = {f"imr_analysis.{p.stem}" for p in (ROOT / "imr_analysis").glob("*.py") if p.stem != "__init__"}
+    assert set(forbidden["source_modules"]) == on_disk - audit_and_above
+    assert set(forbidden["forbidden_modules"]) == {"imr_synth", "imr_analysis.published"}
+
+
+@pytest.fixture(scope="module")
+def copy_of_the_packages(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("layers")
+    for package in ("imr_analysis", "imr_synth"):
+        shutil.copytree(ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", root)
+    return root
+
+
+def _with_line(root: Path, module: str, line: str):
+    path = root / module
+    original = path.read_text()
+    path.write_text(original + line)
+    return lambda: path.write_text(original)
+
+
+def test_the_shipped_package_keeps_its_contracts(copy_of_the_packages):
+    result = _lint(copy_of_the_packages)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("module, line, broken", [
+    # a lazy import of a higher layer, inside a function
+    ("imr_analysis/scores.py", "\n\ndef _late():\n    from . import table1\n", "Layers"),
+    ("imr_analysis/table1.py", "\nfrom . import table2\n", "Layers"),  # siblings in the wrong direction
+    ("imr_analysis/table1.py", "\n\ndef _late():\n    import imr_synth\n", "never imports the generator"),
+    ("imr_analysis/figure1.py", "\nfrom .published import load_published\n", "never imports the generator"),
+    ("imr_synth/generator.py", "\nfrom imr_analysis import cohort\n", "only the codebook"),
+])
+def test_a_forbidden_import_breaks_a_contract(copy_of_the_packages, module, line, broken):
+    restore = _with_line(copy_of_the_packages, module, line)
+    try:
+        result = _lint(copy_of_the_packages)
+    finally:
+        restore()
+    assert result.returncode != 0
+    assert broken in result.stdout.split("Broken contracts")[-1]
