@@ -52,8 +52,9 @@ unit: $(STAMP) ## Unit tests only
 nbval: $(STAMP) ## nbval (strict) on the committed notebooks only
 	$(PY) -m pytest notebooks $(NBVAL_ARGS)
 
-notebooks: $(STAMP) ## Re-execute the committed notebooks in place (default parameters, volatile metadata stripped)
+notebooks: $(STAMP) ## Re-execute the committed notebooks in place (default parameters, volatile metadata stripped), rewrite their py:percent scripts
 	$(PY) -m imr_analysis run --inplace
+	$(VENV)/bin/jupytext --quiet --to py:percent notebooks/[0-9][0-9]_*.ipynb
 
 synth: $(STAMP) ## Regenerate the synthetic raw exports in data/raw (default seed)
 	$(PY) -m imr_analysis synth

@@ -1,0 +1,132 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3 (IMR compendium)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Table 1: demographic and clinical characteristics
+#
+# Table 1 of the paper ("Demographic and clinical characteristics of the IMR participants") by service type
+# (CMHC, SerD, EDP) and in total: sex, age at IMR start, age at first mental health treatment, residence
+# (health district), years of education, marital status, living condition, employment, diagnosis group, duration
+# of illness and psychotropic medication classes.
+#
+# Services are compared with the tests the paper names, chosen explicitly (`imr_analysis.stats`): Pearson
+# chi-square for categorical variables, switching to Fisher's exact test (2 x 2) or a seeded Monte-Carlo
+# chi-square when an expected count is below 5 (the EDP has 5 patients); one-way ANOVA or Kruskal-Wallis across
+# services and t-test or Mann-Whitney U for CMHC vs SerD, the parametric test being reported only when
+# Shapiro-Wilk (D'Agostino-Pearson K² for groups over 5000) and Levene's test allow it. All tests are two-tailed at `alpha` (the paper's "0.5" is a typo for 0.05).
+#
+# Every published number passes through the disclosure profile first (`none` on synthetic data, `opensafely`
+# on private data; see DISCLOSURE.md).
+#
+# **Writes** `tables/table1.{csv,md,tex,html}` (the formatted table), `tables/table1_long.csv` (the numbers,
+# one row per variable x level x group, after disclosure control), `tables/table1_tests.csv` (one row per
+# variable and comparison) and `tables/disclosure/02_table1_demographics_illness/disclosure_report.{csv,md}` (what
+# disclosure control did, never a value).
+#
+# **Parameters**
+#
+# | name | default | meaning |
+# |---|---|---|
+# | `raw_dir` | `""` (= `data/raw`) | raw exports, read only to tell synthetic from private data |
+# | `processed_dir` | `""` (= `data/processed`) | folder of `cohort.parquet` |
+# | `tables_dir` | `""` (= `tables`) | where the tables are written |
+# | `alpha` | `0.05` | significance level (two-tailed) of the tests and of the assumption checks |
+# | `services` | `["CMHC", "SerD", "EDP"]` | service types to include |
+# | `table_formats` | `["csv", "md", "tex", "html"]` | formats of the formatted table |
+# | `disclosure_profile` | `"auto"` | `auto` (by data mode), `none`, `opensafely`, `opensafely_midpoint6`, `sistan_min3` |
+# | `allow_weaker_profile` | `False` | on private data, allow a profile weaker than `opensafely` (recorded in the colophon) |
+# | `seed`, `n_resamples` | `0`, `10000` | Monte-Carlo chi-square: seed and number of resampled tables |
+#
+# Relative paths are taken from the compendium's root, whatever the working directory.
+
+# %% tags=["parameters"]
+raw_dir = ""
+processed_dir = ""
+tables_dir = ""
+alpha = 0.05
+services = ["CMHC", "SerD", "EDP"]
+table_formats = ["csv", "md", "tex", "html"]
+disclosure_profile = "auto"
+allow_weaker_profile = False
+seed = 0
+n_resamples = 10000
+
+# %%
+from imr_analysis import disclosure, paths
+from imr_analysis.cohort import load_cohort
+from imr_analysis.sources import detect_data_mode
+
+RAW = paths.resolve(raw_dir, paths.raw_dir())
+PROCESSED = paths.resolve(processed_dir, paths.processed_dir())
+TABLES = paths.resolve(tables_dir, paths.tables_dir())
+data_mode = detect_data_mode(RAW)
+profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
+print("cohort:", paths.display_path(PROCESSED / "cohort.parquet"))
+print("data:", data_mode)
+print("disclosure control:", profile.describe())
+
+# %% [markdown]
+# ## The numbers
+#
+# `table1_long` holds every count, percentage and summary statistic (SD with ddof 1, quartiles by linear
+# interpolation); percentages of categorical variables use the patients with a known value as denominator, and
+# missing values are counted on their own. Disclosure control then redacts, rounds and recomputes as the profile says.
+
+# %%
+from imr_analysis import stats, table1
+
+cohort = load_cohort(PROCESSED, services=services)
+long = table1.table1_long(cohort, services=services)
+safe_long, disclosure_actions = disclosure.apply_to_long(long, profile, "table1")
+print(f"{len(long)} cells; disclosure actions: {len(disclosure_actions)}")
+
+# %% [markdown]
+# ## Between-service tests
+#
+# One row per variable and comparison: `all services` (the included service types) and `CMHC vs SerD`.
+# `test` is the reported test, `reason` why it was chosen; both the parametric and the rank-based p-values
+# are kept in `tables/table1_tests.csv`. Under a disclosure profile only columns that reveal no patient count
+# are published (no group sizes, degrees of freedom or free-text notes).
+
+# %%
+tests = table1.table1_tests(cohort, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples)
+published_tests = tests if profile.is_noop else stats.public_results(tests)
+published_tests.filter(items=["variable", "comparison", "test", "p_value", "significant", "reason", "note"])
+
+# %% [markdown]
+# ## Table 1
+#
+# Cells are n (%) for categorical variables; continuous variables show mean (SD) and median [IQR]; range.
+# `p` and `Test` compare all services, the last two columns CMHC with SerD (χ²: Pearson chi-square; χ² (MC):
+# Monte-Carlo chi-square; Fisher: Fisher's exact test; KW: Kruskal-Wallis; MWU: Mann-Whitney U; t / Welch t:
+# Student's / Welch's t-test).
+
+# %%
+table = table1.format_table1(disclosure.mark_redacted(safe_long), published_tests)
+table
+
+# %% [markdown]
+# ## Save
+
+# %%
+from imr_analysis.export import export_table
+
+caption = "Table 1. Demographic and clinical characteristics of the IMR participants"
+written = export_table(table, TABLES, "table1", formats=table_formats, caption=caption)
+written += export_table(safe_long, TABLES, "table1_long", formats=["csv"])
+written += export_table(published_tests, TABLES, "table1_tests", formats=["csv"])
+written += disclosure.write_disclosure_report(disclosure_actions, TABLES / "disclosure" / "02_table1_demographics_illness",
+                                             profile)
+for path in written:
+    print("wrote", paths.display_path(path))
