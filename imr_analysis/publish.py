@@ -1,8 +1,14 @@
-"""Counts that a notebook prints outside the published tables, after the disclosure profile.
+"""How a notebook publishes: one run's folders and disclosure profile, every output through it.
 
-Tables 1-3, the module tables, the agreement tables and the figures pass the disclosure
-profile in :mod:`imr_analysis.disclosure` before they are shown or written. A notebook also
-prints counts that belong to no published table: the cohort flow and the missing values per
+:func:`setup` starts a notebook's :class:`Run`: it resolves the folders (from the
+compendium's root, whatever the working directory), tells synthetic from private data,
+chooses the disclosure profile, sets the display options and prints what it found. Every
+table then passes the profile once, in :meth:`Run.publish` (or :meth:`Run.show`, which
+writes nothing), figures are saved by :meth:`Run.save_figure`, and
+:meth:`Run.write_disclosure_report` writes what disclosure control did to the outputs.
+
+
+A notebook also prints counts that belong to no published table: the cohort flow and the missing values per
 column (notebook 01), the number of patients in the cohort or in each service. On private
 data these pass the same profile, here: a count of 1..k patients is shown as
 ``[REDACTED]``, every other count is rounded as the profile rounds (zero stays zero). Each
@@ -16,11 +22,114 @@ patient-level data and prints how many there are.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 
-from . import disclosure
+from . import disclosure, export, figio, paths, stats
+from .sources import detect_data_mode
+
+#: The pandas display options of every notebook.
+DISPLAY_OPTIONS = {"display.max_colwidth": 90, "display.width": 200, "display.precision": 4}
+#: What :meth:`Run.protect` does to a table of each kind.
+KINDS = ("long", "statistics", "tests", "protected")
+
+
+@dataclasses.dataclass
+class Run:
+    """One notebook's run (made by :func:`setup`): its folders, data mode, disclosure profile
+    and figure policy (:func:`imr_analysis.disclosure.figure_policy`), and the disclosure
+    reports of the outputs it wrote, for ``tables/disclosure/<notebook>``."""
+
+    notebook: str
+    raw: Path
+    processed: Path
+    tables: Path
+    figures: Path
+    data_mode: str
+    profile: disclosure.Profile
+    policy: dict
+    reports: list = dataclasses.field(default_factory=list)
+
+    def protect(self, table: pd.DataFrame, name: str, kind: str = "long", counts=(), record: bool = True):
+        """``table`` after the profile, its actions reported under ``name`` (unless ``record`` is False).
+
+        ``kind`` is ``"long"`` (a tidy long table: :func:`imr_analysis.disclosure.apply_to_long`),
+        ``"statistics"`` (rows of statistics of ``n`` patients, rows whose ``measure`` is among
+        ``counts`` being counts: :func:`imr_analysis.disclosure.apply_to_statistics`), ``"tests"``
+        (test results: only the columns revealing no count, :func:`imr_analysis.stats.public_results`)
+        or ``"protected"`` (already protected, or made from protected numbers: left as it is).
+        """
+        if kind not in KINDS:
+            raise ValueError(f"{name}: unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+        safe, report = (disclosure.apply_to_long(table, self.profile, name) if kind == "long" else
+                        disclosure.apply_to_statistics(table, self.profile, name, counts) if kind == "statistics"
+                        else (stats.public_results(table) if kind == "tests" and not self.profile.is_noop
+                              else table, None))
+        if record:
+            self.reports.append(report)
+        return safe
+
+    def publish(self, table: pd.DataFrame, name: str, formats=("csv",), caption: str | None = None,
+                kind: str = "long", counts=(), stem: str | None = None) -> pd.DataFrame:
+        """Protect ``table`` (:meth:`protect`), write it as ``tables/<stem>.<format>`` (``stem``:
+        ``name``) for each of ``formats``, print the paths and return the table to display.
+
+        The CSV keeps numbers numeric (a redacted one is an empty cell flagged in ``redacted``);
+        the other formats, under ``caption``, and the returned table show ``[REDACTED]``
+        (:func:`imr_analysis.disclosure.mark_redacted`).
+        """
+        safe = self.protect(table, name, kind, counts)
+        shown = disclosure.mark_redacted(safe)
+        formats = [str(f).lower().lstrip(".") for f in formats]
+        stem = stem or name
+        _wrote(export.export_table(safe, self.tables, stem, [f for f in formats if f == "csv"])
+               + export.export_table(shown, self.tables, stem, [f for f in formats if f != "csv"], caption=caption))
+        return shown
+
+    def show(self, table: pd.DataFrame, name: str, kind: str = "statistics", counts=()) -> pd.DataFrame:
+        """``table`` protected as :meth:`publish` protects it, to display only: nothing is written
+        and its actions stay out of the report (which lists the written outputs)."""
+        return disclosure.mark_redacted(self.protect(table, name, kind, counts, record=False))
+
+    def save_figure(self, fig, stem: str, formats=figio.FIGURE_FORMATS, dpi: int = 300) -> list[Path]:
+        """Save ``fig`` as ``figures/<stem>.<format>`` (:func:`imr_analysis.figio.save_figure`); print the paths."""
+        return _wrote(figio.save_figure(fig, self.figures, stem, formats=formats, dpi=dpi))
+
+    def write_disclosure_report(self) -> pd.DataFrame:
+        """Write the report of every output protected so far to
+        ``tables/disclosure/<notebook>/disclosure_report.{csv,md}``; return its summary."""
+        report = disclosure.disclosure_report(self.reports)
+        _wrote(disclosure.write_disclosure_report(report, self.tables / "disclosure" / self.notebook, self.profile))
+        return disclosure.report_summary(report)
+
+
+def _wrote(written: list[Path]) -> list[Path]:
+    for path in written:
+        print("wrote", paths.display_path(path))
+    return written
+
+
+def setup(notebook: str, raw_dir="", processed_dir="", tables_dir="", figures_dir="",
+          disclosure_profile: str = "auto", allow_weaker_profile: bool = False) -> Run:
+    """Start ``notebook``'s run with its parameters: folders (``""``: the defaults of
+    :mod:`imr_analysis.paths`), data mode, disclosure profile; set the display options
+    (:data:`DISPLAY_OPTIONS`, :func:`imr_analysis.figio.setup_matplotlib`) and print the
+    cohort's path, the data mode and the disclosure control."""
+    raw = paths.resolve(raw_dir, paths.raw_dir())
+    data_mode = detect_data_mode(raw)
+    profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
+    run = Run(notebook, raw, paths.resolve(processed_dir, paths.processed_dir()),
+              paths.resolve(tables_dir, paths.tables_dir()), paths.resolve(figures_dir, paths.figures_dir()),
+              data_mode, profile, disclosure.figure_policy(profile))
+    for option, value in DISPLAY_OPTIONS.items():
+        pd.set_option(option, value)
+    figio.setup_matplotlib()
+    print("cohort:", paths.display_path(run.processed / "cohort.parquet"))
+    print("data:", data_mode)
+    print("disclosure control:", profile.describe())
+    return run
 
 
 def protect_count(value, profile) -> object:
