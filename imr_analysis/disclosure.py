@@ -35,6 +35,8 @@ column header); a yes-row and its complement to the denominator; the groups to t
 
 Redacted values become missing, the companion columns ``redacted``, ``redacted_columns``
 and ``disclosure_note`` say so, and every action is listed in the report (never the value).
+Tables whose rows are statistics of ``n`` patients (the agreement tables) pass
+:func:`apply_to_statistics`; notebooks call both through :mod:`imr_analysis.publish`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ import functools
 import itertools
 import re
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -791,13 +792,8 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
     so is a row whose ``measure`` is among ``counts`` (its estimate is a count, published as its
     ``n``). *Secondary*, for profiles without rounding: when a single subgroup (``service_type``,
     or a section "by service: ...") is hidden, so is the smallest other. Then counts are rounded.
-
-    Returns
-    -------
-    safe_df, report_df : DataFrame
-        The table with numeric columns numeric (NaN; ``n`` Int64) and the companion columns
-        ``redacted``, ``redacted_columns``, ``disclosure_note`` (none under the ``none``
-        profile), and the report (:data:`REPORT_COLUMNS`, never values).
+    Returns the table, numeric columns numeric (NaN; ``n`` Int64) with the companion columns
+    (none under the ``none`` profile), and the report, as :func:`apply_to_long` does.
 
     Examples
     --------
@@ -825,8 +821,7 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
                  else np.zeros(len(out), bool))
     hide = primary | secondary
     new_n = np.where(hide | small_count, np.nan, n)
-    if prof.rounding_method:
-        new_n[~np.isnan(new_n)] = round_counts(new_n[~np.isnan(new_n)], prof.rounding_base, prof.rounding_method)
+    new_n = round_counts(new_n, prof.rounding_base, prof.rounding_method) if prof.rounding_method else new_n
     values = {c: np.where(hide, np.nan, out[c].to_numpy(dtype=float, na_value=np.nan)) for c in stat_cols}
     rule_sum = f"{prof.name}: statistics of 1-{prof.redact_summaries_le} patients"
     rule_sec = f"{prof.name}: secondary suppression (single hidden subgroup)"
@@ -863,50 +858,10 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
     return out, pd.DataFrame(report, columns=REPORT_COLUMNS) if report else empty_report()
 
 
-# --- Reports, display helpers and figure policy ----------------------------------------
+# --- Report, display and figure policy ----------------------------------------
 def empty_report():
     """An empty report with the report's columns."""
     return pd.DataFrame({c: pd.Series(dtype="str") for c in REPORT_COLUMNS})
-
-
-def disclosure_report(reports: Iterable):
-    """Combine the reports of a run (:func:`apply_to_long`; None is skipped) into one table.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"group": ["A", "B", "Total"], "n": [3, 20, 23]})
-    >>> disclosure_report([apply_to_long(t, "opensafely", "t1")[1], None])[["row_key", "action"]].values.tolist()
-    [['group=A', 'redacted'], ['group=B', 'rounded'], ['group=Total', 'rounded']]
-    """
-    frames = [r for r in reports if r is not None and len(r)]
-    if missing := sorted({c for r in frames for c in REPORT_COLUMNS if c not in r.columns}):
-        raise DisclosureError(f"not a disclosure report: missing columns {missing}")
-    return pd.concat([r[REPORT_COLUMNS] for r in frames], ignore_index=True) if frames else empty_report()
-
-
-def report_summary(report):
-    """Cells changed per output and action (one "no action needed" row when none): the overview
-    a notebook shows."""
-    if report is None or len(report) == 0:
-        return pd.DataFrame({"cells": [0]}, index=pd.Index(["no action needed"], name="action"))
-    return report.groupby(["output", "action"]).size().rename("cells").to_frame()
-
-
-def write_disclosure_report(df, out_dir: str | Path, profile: Profile | str | None = None) -> list[Path]:
-    """Write the combined report to ``out_dir/disclosure_report.csv`` and ``.md`` (the profile,
-    the profiles file version and a summary per output); return the two paths."""
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    df = df[REPORT_COLUMNS] if len(df) else empty_report()
-    csv_path, md_path = Path(out_dir) / "disclosure_report.csv", Path(out_dir) / "disclosure_report.md"
-    export.write_csv(df, csv_path)
-    lines = ["# Disclosure report", ""] + ([f"Profile: {_as_profile(profile).describe()}", ""] if profile is not None
-                                           else []) + [f"Profiles file version: {profiles_version()}", ""]
-    summary = df.groupby(["output", "action"], sort=False).size().rename("cells").reset_index()
-    lines += ["## Summary", "", summary.to_markdown(index=False), "", "## Actions", "",
-              "Each row is one cell of a published table and what was done to it (never its value).", "",
-              df.to_markdown(index=False), ""] if len(df) else ["No disclosure-control actions were needed.", ""]
-    md_path.write_text("\n".join(lines), encoding="utf-8")
-    return [csv_path, md_path]
 
 
 def mark_redacted(safe_df, marker: str = REDACTED_MARKER):
