@@ -153,3 +153,10 @@ def test_reproduction_audit_withholds_recomputed_values_on_private_data():
     assert safe["reason"].tolist() == ["", "52/126 is 41.3%", ""]
     assert reproduce.summary_line(safe) == \
         "1 comparisons withheld (private data), 1 paper-inconsistent, 1 not recomputable"
+
+
+def test_doctests():
+    import doctest
+
+    result = doctest.testmod(publish, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 5
