@@ -12,7 +12,7 @@ notebooks 02, 03 and 05, under the ``opensafely`` (default on private data) and
   redacted in the column headers are counted apart.
 * Table 2: ``table2_long`` -> ``apply_to_long`` -> ``format_table2``; every non-empty
   cell but the two label columns.
-* IMRS agreement: ``agreement_summary`` -> ``agreement.apply_disclosure``; the cells
+* IMRS agreement: ``agreement_summary`` -> ``disclosure.apply_to_statistics``; the cells
   are the non-missing ``estimate, ci_low, ci_high, n, p`` of the unprotected table.
 
 "Before" is the package as it was at ``--before-rev`` (extracted with ``git archive``
@@ -149,7 +149,10 @@ def measure(cohorts: dict, profiles=PROFILES) -> list[dict]:
             cells2 = tab2.drop(columns=["Service type", "Service unit"]).astype(str)
             filled = cells2 != ""
             red2 = (cells2.apply(lambda s: s.str.contains(MARKER, regex=False)) & filled).to_numpy().sum()
-            safe3, _ = agreement.apply_disclosure(summary, prof, "imrs_agreement")
+            if hasattr(disclosure, "apply_to_statistics"):
+                safe3, _ = disclosure.apply_to_statistics(summary, prof, "imrs_agreement", agreement.COUNT_MEASURES)
+            else:  # a package from before the agreement tables' rules moved to disclosure
+                safe3, _ = agreement.apply_disclosure(summary, prof, "imrs_agreement")
             cols = [c for c in AGREEMENT_CELLS if c in summary.columns]
             pub = summary[cols].notna().to_numpy()
             hid = pd.DataFrame({c: pd.to_numeric(safe3[c], errors="coerce") for c in cols}).isna().to_numpy()

@@ -20,11 +20,9 @@ from scipy import stats
 from scipy.stats.contingency import crosstab
 from statsmodels.stats.inter_rater import cohens_kappa
 
-from . import disclosure as D
 from . import scores
 from .bland_altman import BIAS, LOA_LOWER, LOA_UPPER, SCALES, BlandAltmanData, limits_of_agreement
 from .constants import IMRS_ITEMS, IMRS_MAX, IMRS_MIN, N_IMRS_ITEMS, SERVICE_TYPES
-from .export import export_table
 
 CATEGORIES = tuple(range(IMRS_MIN, IMRS_MAX + 1))
 RESULT_COLUMNS = ["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]
@@ -368,11 +366,11 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
          "wilcoxon_W", "p_wilcoxon", "p_holm", "kappa_quadratic", "kappa_ci_low", "kappa_ci_high", "note"]]
 
 
-def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05) -> pd.DataFrame:
+def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05, marker="[REDACTED]") -> pd.DataFrame:
     """Table 3 as published: "mean (SD)" text, formatted p and kappa.
 
-    ``t3`` is :func:`table3`, possibly protected by :func:`apply_disclosure` (its redacted
-    rows print ``[REDACTED]``); ``alpha`` only labels the kappa header.
+    ``t3`` is :func:`table3`, possibly after disclosure control (its rows listing
+    ``redacted_columns`` print ``marker``); ``alpha`` only labels the kappa header.
 
     Examples
     --------
@@ -404,8 +402,8 @@ def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05) -> pd.
             list(map(kappa_text, t3["kappa_quadratic"], t3["kappa_ci_low"], t3["kappa_ci_high"]))})
     if "redacted_columns" in t3.columns:
         redacted = t3["redacted_columns"].fillna("").astype(str).ne("").to_numpy()
-        out.loc[redacted & out["n"].eq("").to_numpy(), "n"] = D.REDACTED_MARKER
-        out.loc[redacted, out.columns[2:]] = D.REDACTED_MARKER
+        out.loc[redacted & out["n"].eq("").to_numpy(), "n"] = marker
+        out.loc[redacted, out.columns[2:]] = marker
     return out
 
 
@@ -427,7 +425,7 @@ def table3_long(t3: pd.DataFrame) -> pd.DataFrame:
 
     Each measure of :data:`TABLE3_BLOCKS` fills its own columns (kappa: items only), the
     others are NaN. ``t3`` is :func:`table3` before disclosure control (ValueError
-    otherwise): protect the long table itself with :func:`apply_disclosure`.
+    otherwise): disclosure control protects the long table itself.
 
     Examples
     --------
@@ -437,10 +435,10 @@ def table3_long(t3: pd.DataFrame) -> pd.DataFrame:
     >>> long.iloc[-4:][["n", "mean", "sd", "p_value"]].round(2).values.tolist()  # the total
     [[3.0, 60.0, 15.0, nan], [3.0, 50.0, 8.66, nan], [3.0, 10.0, nan, nan], [3.0, nan, nan, 0.5]]
     """
-    done = [c for c in D.COMPANION_COLUMNS if c in t3.columns]
+    done = [c for c in ("redacted", "redacted_columns", "disclosure_note") if c in t3.columns]
     if done:
         raise ValueError(f"table3_long needs the table of table3(), not a protected one (it has {done}); "
-                         "protect the long table with apply_disclosure")
+                         "protect the long table instead")
     base = pd.DataFrame({"item": t3["item"].astype("Int64").to_numpy(), "item_label": t3["label"].astype(str).to_numpy(),
                          "n": t3["n"].to_numpy(dtype=np.int64), "note": t3["note"].fillna("").astype(str).to_numpy()})
     out = pd.concat([base.assign(measure=m, **{k: t3[v].to_numpy(dtype=float) for k, v in cols.items()})
@@ -699,145 +697,3 @@ def bland_altman_data(cohort: pd.DataFrame, on: str = "total", max_missing: int 
     return BlandAltmanData(on=on, n=u.size, points=points.astype({"count": "int64"}), alpha=alpha,
                            stats=limits_of_agreement(u - p, alpha=alpha, coverage=coverage, loa_ci=loa_ci))
 
-
-# --- disclosure control of the agreement tables ------------------------------------------
-def _row_keys(df: pd.DataFrame) -> list[str]:
-    keys = [c for c in ("section", "service_type", "version", "item", "label", "item_label", "measure") if c in df]
-    if not keys:
-        return [f"row={i}" for i in range(len(df))]
-    cells = df[keys].astype(object).where(df[keys].notna(), "")
-    return ["|".join(f"{c}={v}" for c, v in zip(keys, row)) for row in cells.itertuples(index=False)]
-
-
-def _secondary(table: pd.DataFrame, n: np.ndarray, primary: np.ndarray, count_row: np.ndarray) -> np.ndarray:
-    """Rows to hide so that a lone hidden subgroup (service) cannot be derived from the others."""
-    secondary = np.zeros(len(table), bool)
-    section = table["section"].astype(str) if "section" in table.columns else pd.Series("", index=table.index)
-    group = table["service_type"].astype(object) if "service_type" in table.columns \
-        else section.where(section.str.startswith("by service:"))
-    g, in_group = group.to_numpy(dtype=object), group.notna().to_numpy()
-    stat = in_group & ~count_row
-    size = pd.Series(n[stat]).groupby(g[stat], sort=False).max()   # a subgroup's size: its largest n
-    hidden = set(g[stat & primary])
-    shown = size[(size > 0) & ~size.index.isin(hidden)]
-    if len(hidden) == 1 and len(shown):
-        secondary |= stat & (g == shown.sort_values(kind="stable").index[0])
-    for measure in COUNT_MEASURES if count_row.any() else []:   # counts per subgroup: the same rule
-        rows = in_group & count_row & (table["measure"] == measure).to_numpy()
-        open_rows = np.flatnonzero(rows & ~primary & (n > 0))
-        if len(set(g[rows & primary])) == 1 and len(open_rows):
-            secondary[open_rows[np.argsort(n[open_rows], kind="stable")[0]]] = True
-    return secondary
-
-
-def apply_disclosure(table: pd.DataFrame, profile, table_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply a disclosure profile to an agreement table whose rows are statistics of ``n`` patients.
-
-    *Primary*: the statistics (numeric columns but ``n``, ``item``, ``n_items``) of rows of
-    1..``redact_summaries_le`` patients are redacted; ``n`` of 1..``redact_counts_le`` too
-    (:data:`COUNT_MEASURES` rows are counts). *Secondary*, for profiles without rounding:
-    when a single subgroup (service) is hidden, so is the smallest other. Then remaining
-    counts are rounded. Numeric columns stay numeric (NaN; ``n`` Int64) and ``redacted``,
-    ``redacted_columns``, ``disclosure_note`` say what was hidden. Returns the table and the
-    report (:data:`imr_analysis.disclosure.REPORT_COLUMNS`, never values).
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"service_type": ["CMHC", "SerD", "EDP"], "measure": "Pearson r",
-    ...                   "estimate": [0.8, 0.7, 0.9], "n": [69, 52, 5], "note": ""})
-    >>> safe, report = apply_disclosure(t, "opensafely", "demo")
-    >>> safe["estimate"].tolist(), safe["n"].tolist(), report["action"].tolist()
-    ([0.8, 0.7, nan], [70, 50, <NA>], ['rounded', 'rounded', 'redacted', 'redacted'])
-    >>> apply_disclosure(t.assign(n=[69, 52, 2]), "sistan_min3", "demo")[0]["n"].tolist()  # secondary
-    [69, <NA>, <NA>]
-    """
-    prof = profile if isinstance(profile, D.Profile) else D.get_profile(str(profile))
-    if "n" not in table.columns:
-        raise ValueError(f"{table_name}: apply_disclosure needs an 'n' column (patients)")
-    out = table.copy()
-    if prof.is_noop:
-        return out, D.empty_report()
-    n = pd.to_numeric(out["n"], errors="coerce").to_numpy(dtype=float)
-    count_row = out["measure"].isin(COUNT_MEASURES).to_numpy() if "measure" in out else np.zeros(len(out), bool)
-    stat_cols = [c for c in out.columns if c not in ("n", "item", "n_items", *D.COMPANION_COLUMNS)
-                 and pd.api.types.is_numeric_dtype(out[c])]
-    small_count = (n >= 1) & (n <= prof.redact_counts_le)
-    primary = ((n >= 1) & (n <= prof.redact_summaries_le)) | (count_row & small_count)
-    secondary = _secondary(out, n, primary, count_row) if prof.secondary_suppression else np.zeros(len(out), bool)
-    hide = primary | secondary
-    new_n = np.where(hide | small_count, np.nan, n)
-    if prof.rounding_method:
-        new_n[~np.isnan(new_n)] = D.round_counts(new_n[~np.isnan(new_n)], prof.rounding_base, prof.rounding_method)
-    values = {c: np.where(hide, np.nan, out[c].to_numpy(dtype=float, na_value=np.nan)) for c in stat_cols}
-    rule_sum = f"{prof.name}: statistics of 1-{prof.redact_summaries_le} patients"
-    rule_sec = f"{prof.name}: secondary suppression (single hidden subgroup)"
-    keys, report, red_cols = _row_keys(out), [], []
-    for i in range(len(out)):
-        cols = [c for c in stat_cols if hide[i] and not pd.isna(out[c].iloc[i])]
-        entries = [(c, "summary", "redacted" if primary[i] else "redacted-secondary",
-                    rule_sum if primary[i] else rule_sec) for c in cols]
-        if not np.isnan(n[i]) and np.isnan(new_n[i]):
-            cols.append("n")
-            sec = secondary[i] and not primary[i] and not small_count[i]
-            entries.append(("n", "count", "redacted-secondary" if sec else "redacted",
-                            rule_sec if sec else f"{prof.name}: counts of 1-{prof.redact_counts_le} patients"))
-        elif not np.isnan(n[i]) and prof.rounding_method:
-            entries.append(("n", "count", "rounded", f"{prof.name}: {prof.rounding_method} {prof.rounding_base}"))
-        est = values["estimate"][i] if "estimate" in values else np.nan
-        if count_row[i] and not np.isnan(est) and est != new_n[i]:    # a count is published as its n
-            cols += ["estimate"] if np.isnan(new_n[i]) else []
-            entries.append(("estimate", "count", "redacted" if np.isnan(new_n[i]) else "rounded",
-                            f"{prof.name}: count row follows its n"))
-        red_cols.append(cols)
-        report += [(table_name, keys[i], *entry) for entry in entries]
-    for c in stat_cols:
-        out[c] = np.where(count_row, new_n, values[c]) if c == "estimate" else values[c]
-    out["n"] = pd.array(np.where(np.isnan(new_n), None, new_n), dtype="Int64") if len(out) else out["n"].astype("Int64")
-    if "note" in out.columns:
-        out["note"] = np.where(hide, D.REDACTED_MARKER, out["note"].astype(object))
-    out["redacted"], out["redacted_columns"] = [bool(c) for c in red_cols], [";".join(c) for c in red_cols]
-    out["disclosure_note"] = np.select([secondary, hide, small_count], [rule_sec, rule_sum, "n redacted"], "")
-    return out, pd.DataFrame(report, columns=D.REPORT_COLUMNS) if report else D.empty_report()
-
-
-def mark_redacted(safe: pd.DataFrame, marker: str = D.REDACTED_MARKER) -> pd.DataFrame:
-    """Display copy (object dtype, no ``redacted``/``redacted_columns``) of :func:`apply_disclosure`'s
-    table with the marker in each redacted cell; a table of profile ``none`` is copied as it is.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"measure": "Pearson r", "estimate": [0.8, 0.9], "n": [69, 5], "note": ""})
-    >>> mark_redacted(apply_disclosure(t, "opensafely", "demo")[0])["estimate"].tolist()
-    [0.8, '[REDACTED]']
-    """
-    if "redacted_columns" not in safe.columns:
-        return safe.copy()
-    out = safe.drop(columns=["redacted", "redacted_columns"]).astype(object)
-    redacted = safe["redacted_columns"].fillna("").astype(str).str.split(";")
-    for col in out.columns:
-        hit = redacted.map(lambda cols, c=col: c in cols).to_numpy(dtype=bool)
-        if hit.any():
-            out[col] = np.where(hit, marker, out[col].to_numpy(dtype=object))
-    return out
-
-
-def export_protected_table(safe: pd.DataFrame, out_dir, stem: str, formats=("csv", "md", "tex", "html"),
-                           caption: str | None = None) -> list:
-    """Write :func:`apply_disclosure`'s table: the CSV with numbers (a redacted value is an empty
-    cell), Markdown, LaTeX and HTML from :func:`mark_redacted`; returns the paths.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> safe = apply_disclosure(pd.DataFrame({"estimate": [0.8, 0.9], "n": [69, 5]}), "opensafely", "demo")[0]
-    >>> csv, md = export_protected_table(safe, tempfile.mkdtemp(), "demo", formats=["csv", "md"])
-    >>> pd.read_csv(csv)["estimate"].tolist(), "[REDACTED]" in md.read_text()
-    ([0.8, nan], True)
-    """
-    formats = [str(f).lower().lstrip(".") for f in formats]
-    display = [f for f in formats if f != "csv"]
-    written = dict(zip(display, export_table(mark_redacted(safe), out_dir, stem, formats=display, caption=caption)
-                       if display else []))
-    if "csv" in formats:
-        written["csv"] = export_table(safe, out_dir, stem, formats=["csv"])[0]
-    return [written[f] for f in formats]

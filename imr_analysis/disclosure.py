@@ -35,6 +35,8 @@ column header); a yes-row and its complement to the denominator; the groups to t
 
 Redacted values become missing, the companion columns ``redacted``, ``redacted_columns``
 and ``disclosure_note`` say so, and every action is listed in the report (never the value).
+Tables whose rows are statistics of ``n`` patients (the agreement tables) pass
+:func:`apply_to_statistics`; notebooks call both through :mod:`imr_analysis.publish`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ import functools
 import itertools
 import re
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -761,55 +762,112 @@ def _finish(df, actions: list, lay: _Layout, table_name: str):
                              **acts[["column", "action", "rule"]].reset_index(drop=True)})[REPORT_COLUMNS].astype("str")
 
 
-# --- Reports, display helpers and figure policy ----------------------------------------
+# --- Tables of statistics (the agreement tables) -----------------------------------------
+def _subgroup_secondary(table, n, primary, count_row, counts) -> np.ndarray:
+    """Rows to hide so that a lone hidden subgroup (service) cannot be derived from the others."""
+    secondary = np.zeros(len(table), bool)
+    section = table["section"].astype(str) if "section" in table.columns else pd.Series("", index=table.index)
+    group = table["service_type"].astype(object) if "service_type" in table.columns \
+        else section.where(section.str.startswith("by service:"))
+    g, in_group = group.to_numpy(dtype=object), group.notna().to_numpy()
+    stat = in_group & ~count_row
+    size = pd.Series(n[stat]).groupby(g[stat], sort=False).max()   # a subgroup's size: its largest n
+    hidden = set(g[stat & primary])
+    shown = size[(size > 0) & ~size.index.isin(hidden)]
+    if len(hidden) == 1 and len(shown):
+        secondary |= stat & (g == shown.sort_values(kind="stable").index[0])
+    for measure in counts if count_row.any() else []:   # counts per subgroup: the same rule
+        rows = in_group & count_row & (table["measure"] == measure).to_numpy()
+        open_rows = np.flatnonzero(rows & ~primary & (n > 0))
+        if len(set(g[rows & primary])) == 1 and len(open_rows):
+            secondary[open_rows[np.argsort(n[open_rows], kind="stable")[0]]] = True
+    return secondary
+
+
+def apply_to_statistics(table, profile, table_name: str, counts=()):
+    """Apply a disclosure profile to a table whose rows are statistics of ``n`` patients.
+
+    *Primary*: the statistics (numeric columns but ``n``, ``item``, ``n_items``) of rows of
+    1..``redact_summaries_le`` patients are redacted; ``n`` of 1..``redact_counts_le`` too, and
+    so is a row whose ``measure`` is among ``counts`` (its estimate is a count, published as its
+    ``n``). *Secondary*, for profiles without rounding: when a single subgroup (``service_type``,
+    or a section "by service: ...") is hidden, so is the smallest other. Then counts are rounded.
+    Returns the table, numeric columns numeric (NaN; ``n`` Int64) with the companion columns
+    (none under the ``none`` profile), and the report, as :func:`apply_to_long` does.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"service_type": ["CMHC", "SerD", "EDP"], "measure": "Pearson r",
+    ...                   "estimate": [0.8, 0.7, 0.9], "n": [69, 52, 5], "note": ""})
+    >>> safe, report = apply_to_statistics(t, "opensafely", "demo")
+    >>> safe["estimate"].tolist(), safe["n"].tolist(), report["action"].tolist()
+    ([0.8, 0.7, nan], [70, 50, <NA>], ['rounded', 'rounded', 'redacted', 'redacted'])
+    >>> apply_to_statistics(t.assign(n=[69, 52, 2]), "sistan_min3", "demo")[0]["n"].tolist()  # secondary
+    [69, <NA>, <NA>]
+    """
+    prof = _as_profile(profile)
+    if "n" not in table.columns:
+        raise DisclosureError(f"{table_name}: apply_to_statistics needs an 'n' column (patients)")
+    out = table.copy()
+    if prof.is_noop:
+        return out, empty_report()
+    n = pd.to_numeric(out["n"], errors="coerce").to_numpy(dtype=float)
+    count_row = out["measure"].isin(counts).to_numpy() if "measure" in out else np.zeros(len(out), bool)
+    stat_cols = [c for c in out.columns if c not in ("n", "item", "n_items", *COMPANION_COLUMNS)
+                 and pd.api.types.is_numeric_dtype(out[c])]
+    small_count = (n >= 1) & (n <= prof.redact_counts_le)
+    primary = ((n >= 1) & (n <= prof.redact_summaries_le)) | (count_row & small_count)
+    secondary = (_subgroup_secondary(out, n, primary, count_row, counts) if prof.secondary_suppression
+                 else np.zeros(len(out), bool))
+    hide = primary | secondary
+    new_n = np.where(hide | small_count, np.nan, n)
+    new_n = round_counts(new_n, prof.rounding_base, prof.rounding_method) if prof.rounding_method else new_n
+    values = {c: np.where(hide, np.nan, out[c].to_numpy(dtype=float, na_value=np.nan)) for c in stat_cols}
+    rule_sum = f"{prof.name}: statistics of 1-{prof.redact_summaries_le} patients"
+    rule_sec = f"{prof.name}: secondary suppression (single hidden subgroup)"
+    keys = [c for c in ("section", "service_type", "version", "item", "label", "item_label", "measure") if c in out]
+    cells = out[keys].astype(object).where(out[keys].notna(), "")
+    row_keys = ["|".join(f"{c}={v}" for c, v in zip(keys, row)) if keys else f"row={i}"
+                for i, row in enumerate(cells.itertuples(index=False))]
+    report, red_cols = [], []
+    for i in range(len(out)):
+        cols = [c for c in stat_cols if hide[i] and not pd.isna(out[c].iloc[i])]
+        entries = [(c, "summary", "redacted" if primary[i] else "redacted-secondary",
+                    rule_sum if primary[i] else rule_sec) for c in cols]
+        if not np.isnan(n[i]) and np.isnan(new_n[i]):
+            cols.append("n")
+            sec = secondary[i] and not primary[i] and not small_count[i]
+            entries.append(("n", "count", "redacted-secondary" if sec else "redacted",
+                            rule_sec if sec else f"{prof.name}: counts of 1-{prof.redact_counts_le} patients"))
+        elif not np.isnan(n[i]) and prof.rounding_method:
+            entries.append(("n", "count", "rounded", f"{prof.name}: {prof.rounding_method} {prof.rounding_base}"))
+        est = values["estimate"][i] if "estimate" in values else np.nan
+        if count_row[i] and not np.isnan(est) and est != new_n[i]:    # a count is published as its n
+            cols += ["estimate"] if np.isnan(new_n[i]) else []
+            entries.append(("estimate", "count", "redacted" if np.isnan(new_n[i]) else "rounded",
+                            f"{prof.name}: count row follows its n"))
+        red_cols.append(cols)
+        report += [(table_name, row_keys[i], *entry) for entry in entries]
+    for c in stat_cols:
+        out[c] = np.where(count_row, new_n, values[c]) if c == "estimate" else values[c]
+    out["n"] = pd.array(np.where(np.isnan(new_n), None, new_n), dtype="Int64") if len(out) else out["n"].astype("Int64")
+    if "note" in out.columns:
+        out["note"] = np.where(hide, REDACTED_MARKER, out["note"].astype(object))
+    out["redacted"], out["redacted_columns"] = [bool(c) for c in red_cols], [";".join(c) for c in red_cols]
+    out["disclosure_note"] = np.select([secondary, hide, small_count], [rule_sec, rule_sum, "n redacted"], "")
+    return out, pd.DataFrame(report, columns=REPORT_COLUMNS) if report else empty_report()
+
+
+# --- Report, display and figure policy ----------------------------------------
 def empty_report():
     """An empty report with the report's columns."""
     return pd.DataFrame({c: pd.Series(dtype="str") for c in REPORT_COLUMNS})
 
 
-def disclosure_report(reports: Iterable):
-    """Combine the reports of a run (:func:`apply_to_long`; None is skipped) into one table.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"group": ["A", "B", "Total"], "n": [3, 20, 23]})
-    >>> disclosure_report([apply_to_long(t, "opensafely", "t1")[1], None])[["row_key", "action"]].values.tolist()
-    [['group=A', 'redacted'], ['group=B', 'rounded'], ['group=Total', 'rounded']]
-    """
-    frames = [r for r in reports if r is not None and len(r)]
-    if missing := sorted({c for r in frames for c in REPORT_COLUMNS if c not in r.columns}):
-        raise DisclosureError(f"not a disclosure report: missing columns {missing}")
-    return pd.concat([r[REPORT_COLUMNS] for r in frames], ignore_index=True) if frames else empty_report()
-
-
-def report_summary(report):
-    """Cells changed per output and action (one "no action needed" row when none): the overview
-    a notebook shows."""
-    if report is None or len(report) == 0:
-        return pd.DataFrame({"cells": [0]}, index=pd.Index(["no action needed"], name="action"))
-    return report.groupby(["output", "action"]).size().rename("cells").to_frame()
-
-
-def write_disclosure_report(df, out_dir: str | Path, profile: Profile | str | None = None) -> list[Path]:
-    """Write the combined report to ``out_dir/disclosure_report.csv`` and ``.md`` (the profile,
-    the profiles file version and a summary per output); return the two paths."""
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    df = df[REPORT_COLUMNS] if len(df) else empty_report()
-    csv_path, md_path = Path(out_dir) / "disclosure_report.csv", Path(out_dir) / "disclosure_report.md"
-    export.write_csv(df, csv_path)
-    lines = ["# Disclosure report", ""] + ([f"Profile: {_as_profile(profile).describe()}", ""] if profile is not None
-                                           else []) + [f"Profiles file version: {profiles_version()}", ""]
-    summary = df.groupby(["output", "action"], sort=False).size().rename("cells").reset_index()
-    lines += ["## Summary", "", summary.to_markdown(index=False), "", "## Actions", "",
-              "Each row is one cell of a published table and what was done to it (never its value).", "",
-              df.to_markdown(index=False), ""] if len(df) else ["No disclosure-control actions were needed.", ""]
-    md_path.write_text("\n".join(lines), encoding="utf-8")
-    return [csv_path, md_path]
-
-
 def mark_redacted(safe_df, marker: str = REDACTED_MARKER):
-    """A display copy (object dtype) of a table from :func:`apply_to_long` with ``marker`` in
-    every redacted cell, without ``redacted`` and ``redacted_columns``.
+    """A display copy (object dtype) of a protected table (:func:`apply_to_long`,
+    :func:`apply_to_statistics`) with ``marker`` in every redacted cell, without ``redacted``
+    and ``redacted_columns``; a table without them (profile ``none``) is copied as it is.
 
     Examples
     --------
@@ -818,11 +876,13 @@ def mark_redacted(safe_df, marker: str = REDACTED_MARKER):
     ['[REDACTED]', 20, 25]
     """
     if "redacted_columns" not in safe_df.columns:
-        raise DisclosureError("mark_redacted needs a table returned by apply_to_long")
+        return safe_df.copy()
     out = safe_df.drop(columns=["redacted", "redacted_columns"]).astype(object)
     redacted = safe_df["redacted_columns"].fillna("").astype(str).str.split(";")
-    for col in [c for c in STAT_COLUMNS if c in out.columns]:
-        out[col] = np.where([col in cols for cols in redacted], marker, out[col].to_numpy())
+    for col in out.columns:
+        hit = redacted.map(lambda cols, c=col: c in cols).to_numpy(dtype=bool)
+        if hit.any():
+            out[col] = np.where(hit, marker, out[col].to_numpy(dtype=object))
     return out
 
 

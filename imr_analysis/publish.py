@@ -1,13 +1,13 @@
-"""Counts that a notebook prints outside the published tables, after the disclosure profile.
+"""How a notebook publishes: its run, and every output through the disclosure profile.
 
-Tables 1-3, the module tables, the agreement tables and the figures pass the disclosure
-profile in :mod:`imr_analysis.disclosure` before they are shown or written. A notebook also
-prints counts that belong to no published table: the cohort flow and the missing values per
-column (notebook 01), the number of patients in the cohort or in each service. On private
-data these pass the same profile, here: a count of 1..k patients is shown as
-``[REDACTED]``, every other count is rounded as the profile rounds (zero stays zero). Each
-count is protected on its own; the tables these functions return publish no totals that
-would let a reader difference a redacted count back.
+:func:`setup` starts a notebook's :class:`Run` (folders, data mode, profile, display
+options). Each table then passes the profile once, in :meth:`Run.publish` (or
+:meth:`Run.show`, which writes nothing); :meth:`Run.write_disclosure_report` ends the run.
+
+Counts printed outside the published tables (notebook 01's cohort flow and missing values,
+patients in the cohort or a service) pass the same profile, each on its own: 1..k patients
+show as ``[REDACTED]``, other counts are rounded (zero stays zero); the tables returned
+publish no totals that would let a reader difference a redacted count back.
 
 Free-text messages about the exports (warnings naming files, lines and values) are not
 shown on private data at all: :func:`warnings_for_display` writes them next to the
@@ -16,26 +16,120 @@ patient-level data and prints how many there are.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 
-from . import disclosure
+from . import disclosure, export, figio, paths, stats
+from .sources import detect_data_mode
+
+DISPLAY_OPTIONS = {"display.max_colwidth": 90, "display.width": 200, "display.precision": 4}
+KINDS = ("long", "statistics", "tests", "protected")
+
+
+@dataclasses.dataclass
+class Run:
+    """A notebook's run (:func:`setup`): folders, data mode, disclosure profile, figure policy
+    (:func:`imr_analysis.disclosure.figure_policy`) and the disclosure reports of its outputs."""
+
+    notebook: str
+    raw: Path
+    processed: Path
+    tables: Path
+    figures: Path
+    data_mode: str
+    profile: disclosure.Profile
+    policy: dict
+    reports: list = dataclasses.field(default_factory=list)
+
+    def protect(self, table, name: str, kind: str = "long", counts=(), record: bool = True) -> pd.DataFrame:
+        """``table`` after the profile, by ``kind``: ``"long"`` (:func:`imr_analysis.disclosure.apply_to_long`),
+        ``"statistics"`` (:func:`imr_analysis.disclosure.apply_to_statistics`, ``counts`` naming its count
+        rows), ``"tests"`` (:func:`imr_analysis.stats.public_results`) or ``"protected"`` (made from
+        protected numbers: as it is). Its actions go to the report, under ``name``, if ``record``."""
+        if kind == "long":
+            safe, report = disclosure.apply_to_long(table, self.profile, name)
+        elif kind == "statistics":
+            safe, report = disclosure.apply_to_statistics(table, self.profile, name, counts)
+        elif kind in KINDS:
+            safe, report = table if kind == "protected" or self.profile.is_noop else stats.public_results(table), None
+        else:
+            raise ValueError(f"{name}: unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+        if record and report is not None:
+            self.reports.append(report)
+        return safe
+
+    def publish(self, table, name: str, formats=("csv",), caption: str | None = None, kind: str = "long",
+                counts=(), stem: str | None = None) -> pd.DataFrame:
+        """:meth:`protect` ``table``, write it as ``tables/<stem or name>.<format>`` and return it to show.
+
+        The CSV keeps numbers numeric (a redacted one is an empty cell flagged in ``redacted``);
+        the other formats (under ``caption``) and the table returned show ``[REDACTED]``.
+        """
+        safe = self.protect(table, name, kind, counts)
+        shown, stem = disclosure.mark_redacted(safe), stem or name
+        formats = [str(f).lower().lstrip(".") for f in formats]
+        _wrote(export.export_table(safe, self.tables, stem, [f for f in formats if f == "csv"])
+               + export.export_table(shown, self.tables, stem, [f for f in formats if f != "csv"], caption=caption))
+        return shown
+
+    def show(self, table, name: str, kind: str = "statistics", counts=()) -> pd.DataFrame:
+        """``table`` protected as :meth:`publish` would, to show only: not written, not reported."""
+        return disclosure.mark_redacted(self.protect(table, name, kind, counts, record=False))
+
+    def save_figure(self, fig, stem: str, formats=figio.FIGURE_FORMATS, dpi: int = 300) -> list[Path]:
+        """Save ``fig`` as ``figures/<stem>.<format>`` (:func:`imr_analysis.figio.save_figure`)."""
+        return _wrote(figio.save_figure(fig, self.figures, stem, formats=formats, dpi=dpi))
+
+    def write_disclosure_report(self) -> pd.DataFrame:
+        """Write what disclosure control did to the outputs (one row per cell and action, never a
+        value) to ``tables/disclosure/<notebook>/disclosure_report.{csv,md}``; return a summary."""
+        frames = [r for r in self.reports if len(r)]
+        df = pd.concat(frames, ignore_index=True)[disclosure.REPORT_COLUMNS] if frames else disclosure.empty_report()
+        folder = self.tables / "disclosure" / self.notebook
+        folder.mkdir(parents=True, exist_ok=True)
+        export.write_csv(df, folder / "disclosure_report.csv")
+        summary = df.groupby(["output", "action"], sort=False).size().rename("cells")
+        lines = ["# Disclosure report", "", f"Profile: {self.profile.describe()}", "",
+                 f"Profiles file version: {disclosure.profiles_version()}", ""]
+        lines += ["## Summary", "", summary.reset_index().to_markdown(index=False), "", "## Actions", "",
+                  "Each row is one cell of a published table and what was done to it (never its value).", "",
+                  df.to_markdown(index=False), ""] if len(df) else ["No disclosure-control actions were needed.", ""]
+        (folder / "disclosure_report.md").write_text("\n".join(lines), encoding="utf-8")
+        _wrote([folder / "disclosure_report.csv", folder / "disclosure_report.md"])
+        none = pd.DataFrame({"cells": [0]}, index=pd.Index(["no action needed"], name="action"))
+        return summary.to_frame() if len(df) else none
+
+
+def _wrote(written: list[Path]) -> list[Path]:
+    for path in written:
+        print("wrote", paths.display_path(path))
+    return written
+
+
+def setup(notebook: str, raw_dir="", processed_dir="", tables_dir="", figures_dir="",
+          disclosure_profile: str = "auto", allow_weaker_profile: bool = False) -> Run:
+    """Start ``notebook``'s run: resolve the folders (``""``: :mod:`imr_analysis.paths`' defaults),
+    the data mode and the disclosure profile, set :data:`DISPLAY_OPTIONS` and matplotlib's
+    settings (:func:`imr_analysis.figio.setup_matplotlib`), print the cohort, data and profile."""
+    raw = paths.resolve(raw_dir, paths.raw_dir())
+    data_mode = detect_data_mode(raw)
+    profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
+    run = Run(notebook, raw, paths.resolve(processed_dir, paths.processed_dir()),
+              paths.resolve(tables_dir, paths.tables_dir()), paths.resolve(figures_dir, paths.figures_dir()),
+              data_mode, profile, disclosure.figure_policy(profile))
+    for option, value in DISPLAY_OPTIONS.items():
+        pd.set_option(option, value)
+    figio.setup_matplotlib()
+    print(f"cohort: {paths.display_path(run.processed / 'cohort.parquet')}\ndata: {data_mode}\n"
+          f"disclosure control: {profile.describe()}")
+    return run
 
 
 def protect_count(value, profile) -> object:
-    """One count of patients as ``profile`` lets it be shown.
-
-    Parameters
-    ----------
-    value : int or float
-        A count of patients (or of records, one per patient or programme).
-    profile : disclosure.Profile or profile name
-
-    Returns
-    -------
-    int or str
-        The count (``none`` profile), the rounded count, or ``"[REDACTED]"`` for 1..k.
+    """A count of patients (or records) as ``profile`` (a Profile or its name) lets it be shown:
+    as it is (``none``), rounded, or ``"[REDACTED]"`` for 1..k.
 
     Examples
     --------
@@ -49,24 +143,10 @@ def protect_count(value, profile) -> object:
 
 
 def protect_counts(table: pd.DataFrame, profile, counts, withhold=()) -> pd.DataFrame:
-    """``table`` with its count columns protected as ``profile`` says.
-
-    Parameters
-    ----------
-    table : DataFrame
-        Any table; its ``counts`` columns hold counts of patients or records.
-    profile : disclosure.Profile or profile name
-    counts : list of str
-        The count columns.
-    withhold : list of str, optional
-        Columns dropped unless the profile is ``none`` (for example the number of
-        distinct values of each column, which for the patient code is the cohort size).
-
-    Returns
-    -------
-    DataFrame
-        A copy. With a profile other than ``none`` each count column is text-free
-        ``object``: the integer shown, or ``"[REDACTED]"``.
+    """A copy of ``table`` with its ``counts`` columns (counts of patients or records) protected
+    as ``profile`` says: unless it is ``none``, each is ``object``, the integer shown or
+    ``"[REDACTED]"``, and the ``withhold`` columns are dropped (for example the number of
+    distinct values of each column, which for the patient code is the cohort size).
 
     Examples
     --------

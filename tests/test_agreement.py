@@ -17,9 +17,16 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.multitest import multipletests
 
 from imr_analysis import agreement as A
+from imr_analysis import disclosure as dc
+from imr_analysis import publish
 from imr_analysis.constants import IMRS_PROVIDER_COLUMNS, IMRS_USER_COLUMNS
 
 ITEM_COLS = IMRS_USER_COLUMNS + IMRS_PROVIDER_COLUMNS
+
+
+def protect(table, profile, name):
+    """Disclosure control of an agreement table, its count rows (:data:`COUNT_MEASURES`) as counts."""
+    return dc.apply_to_statistics(table, profile, name, A.COUNT_MEASURES)
 
 
 # --------------------------------------------------------------------------------------
@@ -367,7 +374,7 @@ def test_table3_long_structure(cohort_missing):
     np.testing.assert_array_equal(w["p_value"].to_numpy(), t3["p_wilcoxon"].to_numpy())
     np.testing.assert_array_equal(w["statistic"].to_numpy(), t3["wilcoxon_W"].to_numpy())
     with pytest.raises(ValueError, match="protect the long table"):
-        A.table3_long(A.apply_disclosure(t3, "opensafely", "table3")[0])
+        A.table3_long(protect(t3, "opensafely", "table3")[0])
 
 
 def test_table3_long_formats_to_the_published_table3(cohort_missing):
@@ -381,8 +388,8 @@ def test_table3_long_formats_to_the_published_table3(cohort_missing):
     small_t3 = A.table3(make_cohort(u, p))
     assert (small_t3["n"] <= 7).any() and (small_t3["n"] > 7).any()
     for profile in ("opensafely", "sistan_min3"):
-        long_safe, _ = A.apply_disclosure(A.table3_long(small_t3), profile, "table3_imrs_long")
-        t3_safe, _ = A.apply_disclosure(small_t3, profile, "table3_imrs")
+        long_safe, _ = protect(A.table3_long(small_t3), profile, "table3_imrs_long")
+        t3_safe, _ = protect(small_t3, profile, "table3_imrs")
         pd.testing.assert_frame_equal(_format_from_long(long_safe), A.format_table3(t3_safe))
 
 
@@ -419,7 +426,7 @@ def test_table3_long_recomputed_independently(cohort_missing):
 def test_table3_long_private_mode_redacts_small_items():
     c = _services_cohort((("CMHC", 6),))  # 6 pairs per item: every statistic is of <= 7 patients
     long = A.table3_long(A.table3(c))
-    safe, report = A.apply_disclosure(long, "opensafely", "table3_imrs_long")
+    safe, report = protect(long, "opensafely", "table3_imrs_long")
     num = ["mean", "sd", "statistic", "p_value", "p_holm", "kappa", "ci_low", "ci_high"]
     assert (safe[num].dtypes == np.float64).all() and safe[num].isna().all().all()
     assert safe["n"].isna().all() and safe["redacted"].all() and safe["note"].eq("[REDACTED]").all()
@@ -427,7 +434,7 @@ def test_table3_long_private_mode_redacts_small_items():
     assert report["row_key"].iloc[0] == "item=1|item_label=Progress towards personal goals|measure=user"
     # a larger cohort: published, n rounded to 5, the statistics untouched
     big = A.table3_long(A.table3(random_cohort(n=43, seed=2)))
-    safe_big, _ = A.apply_disclosure(big, "opensafely", "table3_imrs_long")
+    safe_big, _ = protect(big, "opensafely", "table3_imrs_long")
     assert not safe_big["redacted"].any()
     assert (safe_big["n"] % 5 == 0).all() and safe_big["n"].iloc[0] == 45  # 43 pairs
     np.testing.assert_array_equal(safe_big["mean"].to_numpy(), big["mean"].to_numpy())
@@ -808,14 +815,14 @@ def _services_cohort(sizes=(("CMHC", 40), ("SerD", 20), ("EDP", 5)), seed=4):
 
 def test_disclosure_none_changes_nothing():
     summary = A.agreement_summary(_services_cohort())
-    safe, report = A.apply_disclosure(summary, "none", "imrs_agreement")
+    safe, report = protect(summary, "none", "imrs_agreement")
     pd.testing.assert_frame_equal(safe, summary)
     assert len(report) == 0
 
 
 def test_disclosure_opensafely_redacts_small_service_only():
     summary = A.agreement_summary(_services_cohort())
-    safe, report = A.apply_disclosure(summary, "opensafely", "imrs_agreement")
+    safe, report = protect(summary, "opensafely", "imrs_agreement")
     stat = safe["measure"] != A.EXCLUDED
     edp = safe["section"].str.startswith("by service: EDP") & stat
     serd = safe["section"].str.startswith("by service: SerD") & stat
@@ -851,13 +858,13 @@ def test_disclosure_keeps_numeric_columns_numeric():
     ``redacted`` / ``redacted_columns``; never the text ``[REDACTED]``."""
     summary = A.agreement_summary(_services_cohort())
     for profile in ("opensafely", "sistan_min3", "opensafely_midpoint6"):
-        safe, _ = A.apply_disclosure(summary, profile, "imrs_agreement")
+        safe, _ = protect(summary, profile, "imrs_agreement")
         for col in ("estimate", "ci_low", "ci_high", "p"):
             assert safe[col].dtype == np.float64, (profile, col)
         assert safe["n"].dtype == "Int64" and safe["redacted"].dtype == bool
         numeric = safe.select_dtypes("number")
         assert not numeric.astype(str).eq("[REDACTED]").any().any()
-    safe, _ = A.apply_disclosure(summary, "opensafely", "imrs_agreement")
+    safe, _ = protect(summary, "opensafely", "imrs_agreement")
     edp = safe["section"].str.startswith("by service: EDP") & (safe["measure"] == A.PEARSON)
     row = safe[edp].iloc[0]
     assert np.isnan(row["estimate"]) and np.isnan(row["ci_low"]) and pd.isna(row["n"])
@@ -866,17 +873,26 @@ def test_disclosure_keeps_numeric_columns_numeric():
     keep = ~safe["redacted"]
     np.testing.assert_array_equal(safe.loc[keep, "estimate"].to_numpy(), summary.loc[keep, "estimate"].to_numpy())
     # Table 3 too
-    t3_safe, _ = A.apply_disclosure(A.table3(_services_cohort((("CMHC", 6),))), "opensafely", "table3")
+    t3_safe, _ = protect(A.table3(_services_cohort((("CMHC", 6),))), "opensafely", "table3")
     assert (t3_safe[["user_mean", "kappa_quadratic", "p_holm"]].dtypes == np.float64).all()
     assert t3_safe["user_mean"].isna().all() and t3_safe["redacted"].all()
 
 
-def test_export_protected_table_csv_numeric_display_marked(tmp_path):
+def _run(tmp_path, profile):
+    """A notebook run on private data writing to ``tmp_path`` (what publish.setup returns)."""
+    return publish.Run("05_imrs_agreement", tmp_path, tmp_path, tmp_path, tmp_path, "private",
+                       dc.get_profile(profile), dc.figure_policy(profile))
+
+
+def test_published_agreement_table_csv_numeric_display_marked(tmp_path):
     summary = A.agreement_summary(_services_cohort())
-    safe, _ = A.apply_disclosure(summary, "opensafely", "imrs_agreement")
-    paths = A.export_protected_table(safe, tmp_path, "imrs_agreement", caption="Agreement")
-    assert [p.name for p in paths] == ["imrs_agreement.csv", "imrs_agreement.md", "imrs_agreement.tex",
-                                       "imrs_agreement.html"]
+    safe, _ = protect(summary, "opensafely", "imrs_agreement")
+    run = _run(tmp_path, "opensafely")
+    shown = run.publish(summary, "imrs_agreement", formats=["csv", "md", "tex", "html"], caption="Agreement",
+                        kind="statistics", counts=A.COUNT_MEASURES)
+    paths = [tmp_path / f"imrs_agreement.{f}" for f in ("csv", "md", "tex", "html")]
+    assert all(p.exists() for p in paths)
+    pd.testing.assert_frame_equal(shown, dc.mark_redacted(safe))
     back = pd.read_csv(paths[0], keep_default_na=True)
     for col in ("estimate", "ci_low", "ci_high", "n", "p"):
         assert back[col].dtype == np.float64, col           # numbers (or empty), never text
@@ -892,13 +908,13 @@ def test_export_protected_table_csv_numeric_display_marked(tmp_path):
     md = paths[1].read_text(encoding="utf-8")
     assert md.startswith("**Agreement**") and md.count("[REDACTED]") > red.sum()
     # profile none: the table as computed, no companion columns
-    plain = A.export_protected_table(summary, tmp_path / "none", "t", formats=["csv"])
-    assert "redacted" not in pd.read_csv(plain[0]).columns
+    _run(tmp_path / "none", "none").publish(summary, "t", kind="statistics", counts=A.COUNT_MEASURES)
+    assert "redacted" not in pd.read_csv(tmp_path / "none" / "t.csv").columns
 
 
 def test_disclosure_sistan_min3_no_rounding():
     t = A.agreement_by_service(_services_cohort((("CMHC", 30), ("SerD", 12), ("EDP", 2))))
-    safe, report = A.apply_disclosure(t, "sistan_min3", "imrs_by_service")
+    safe, report = protect(t, "sistan_min3", "imrs_by_service")
     edp = safe[(safe["service_type"] == "EDP") & (safe["measure"] != A.EXCLUDED)]
     serd = safe[safe["service_type"] == "SerD"].set_index("measure")
     assert edp["estimate"].isna().all()
@@ -910,7 +926,7 @@ def test_disclosure_sistan_min3_no_rounding():
 
 def test_disclosure_table3_format_shows_marker():
     c = _services_cohort((("CMHC", 6),))
-    safe, _ = A.apply_disclosure(A.table3(c), "opensafely", "table3")
+    safe, _ = protect(A.table3(c), "opensafely", "table3")
     f = A.format_table3(safe)
     assert (f["User, mean (SD)"] == "[REDACTED]").all()
     assert (f["n"] == "[REDACTED]").all()
@@ -918,11 +934,11 @@ def test_disclosure_table3_format_shows_marker():
 
 def test_mark_redacted_marks_only_redacted_cells():
     summary = A.agreement_summary(_services_cohort())
-    safe, _ = A.apply_disclosure(summary, "opensafely", "imrs_agreement")
-    shown = A.mark_redacted(safe)
+    safe, _ = protect(summary, "opensafely", "imrs_agreement")
+    shown = dc.mark_redacted(safe)
     assert "redacted" not in shown.columns and "disclosure_note" in shown.columns
     red = safe["redacted"].to_numpy()
     assert (shown.loc[red, "n"] == "[REDACTED]").any()
     assert not (shown.loc[~red, ["estimate", "n"]] == "[REDACTED]").any().any()
     # profile none: unchanged
-    pd.testing.assert_frame_equal(A.mark_redacted(summary), summary)
+    pd.testing.assert_frame_equal(dc.mark_redacted(summary), summary)

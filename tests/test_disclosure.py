@@ -29,17 +29,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imr_analysis import disclosure as dc
+from imr_analysis import publish
 from imr_analysis.disclosure import (
     DisclosureError,
     apply_to_long,
-    disclosure_report,
     figure_policy,
     get_profile,
     load_profiles,
     mark_redacted,
     resolve_profile,
     round_counts,
-    write_disclosure_report,
 )
 
 K = 7  # opensafely threshold
@@ -1013,27 +1012,31 @@ def test_random_tables_sistan_floor(t):
 # --------------------------------------------------------------------------------------
 # reports, display and figures
 # --------------------------------------------------------------------------------------
-def test_disclosure_report_combines_and_writes(tmp_path):
+def test_disclosure_report_combines_and_writes(tmp_path, capsys):
     cohort = make_cohort()
     _, r1 = apply_to_long(table1_like(cohort), "opensafely", "table1")
     _, r2 = apply_to_long(table2_like(cohort), "opensafely", "table2")
-    combined = disclosure_report([r1, None, r2])
-    assert len(combined) == len(r1) + len(r2)
-    assert list(combined["output"].unique()) == ["table1", "table2"]
-    paths = write_disclosure_report(combined, tmp_path / "out", profile=resolve_profile("auto", "private"))
-    assert [p.name for p in paths] == ["disclosure_report.csv", "disclosure_report.md"]
+    run = publish.Run("02_demo", tmp_path, tmp_path, tmp_path / "out", tmp_path, "private",
+                      resolve_profile("auto", "private"), figure_policy("opensafely"), [r1, dc.empty_report(), r2])
+    summary = run.write_disclosure_report()
+    paths = [tmp_path / "out" / "disclosure" / "02_demo" / f"disclosure_report.{ext}" for ext in ("csv", "md")]
+    assert capsys.readouterr().out.splitlines() == [f"wrote <outside the compendium>/{p.name}" for p in paths]
     back = pd.read_csv(paths[0], dtype=str, keep_default_na=False)
-    pd.testing.assert_frame_equal(back, combined.astype(object), check_dtype=False)
+    assert len(back) == len(r1) + len(r2) == summary["cells"].sum()
+    assert list(back["output"].unique()) == ["table1", "table2"]
+    pd.testing.assert_frame_equal(back, pd.concat([r1, r2], ignore_index=True).astype(object), check_dtype=False)
     md = paths[1].read_text()
     assert md.startswith("# Disclosure report") and f"opensafely (profile version {dc.profiles_version()})" in md
     assert "| table1" in md and "| redacted " in md and "redacted-secondary" not in md
     # byte-identical when written twice
     first = paths[0].read_bytes(), paths[1].read_bytes()
-    write_disclosure_report(combined, tmp_path / "out", profile="opensafely")
-    assert paths[0].read_bytes() == first[0]
-    empty = write_disclosure_report(disclosure_report([]), tmp_path / "empty")
-    assert "No disclosure-control actions" in empty[1].read_text()
-    assert empty[0].read_text() == "output,row_key,column,kind,action,rule\n"
+    run.write_disclosure_report()
+    assert (paths[0].read_bytes(), paths[1].read_bytes()) == first
+    empty = dataclasses.replace(run, tables=tmp_path / "empty", reports=[])
+    assert empty.write_disclosure_report()["cells"].tolist() == [0]
+    folder = tmp_path / "empty" / "disclosure" / "02_demo"
+    assert "No disclosure-control actions" in (folder / "disclosure_report.md").read_text()
+    assert (folder / "disclosure_report.csv").read_text() == "output,row_key,column,kind,action,rule\n"
 
 
 def test_mark_redacted_puts_marker_only_in_redacted_cells():
@@ -1066,14 +1069,12 @@ def test_doctests():
     assert result.failed == 0 and result.attempted > 10
 
 
-def test_report_summary_counts_cells_per_output_and_action():
-    import pandas as pd
-
-    from imr_analysis import disclosure
-
-    report = pd.DataFrame({"output": ["t1", "t1", "t2"], "row": ["a", "b", "c"], "column": ["n", "n", "n"],
+def test_report_summary_counts_cells_per_output_and_action(tmp_path):
+    report = pd.DataFrame({"output": ["t1", "t1", "t2"], "row_key": ["a", "b", "c"], "column": ["n", "n", "n"],
                            "kind": ["count"] * 3, "action": ["redacted", "rounded", "rounded"],
                            "rule": ["opensafely: <=7"] * 3})
-    got = disclosure.report_summary(report)["cells"].to_dict()
+    run = publish.Run("05_demo", tmp_path, tmp_path, tmp_path, tmp_path, "private", get_profile("opensafely"),
+                      figure_policy("opensafely"), [report])
+    got = run.write_disclosure_report()["cells"].to_dict()
     assert got == {("t1", "redacted"): 1, ("t1", "rounded"): 1, ("t2", "rounded"): 1}
-    assert disclosure.report_summary(disclosure.empty_report())["cells"].to_dict() == {"no action needed": 0}
+    assert dataclasses.replace(run, reports=[]).write_disclosure_report()["cells"].to_dict() == {"no action needed": 0}

@@ -1,12 +1,106 @@
-"""Counts printed outside the published tables pass the disclosure profile (imr_analysis.publish),
-and the reproduction audit withholds recomputed values on private data (reproduce.public_check)."""
+"""A notebook's run (publish.setup, Run.publish), counts printed outside the published tables
+(imr_analysis.publish), and the reproduction audit on private data (reproduce.public_check)."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import pytest
 
-from imr_analysis import publish, reproduce
+from imr_analysis import disclosure, paths, publish, reproduce, stats
 from imr_analysis.disclosure import REDACTED_MARKER as R
+
+#: Display options that setup() changes, restored after each test that calls it.
+_SAVED = [x for option in publish.DISPLAY_OPTIONS for x in (option, pd.get_option(option))]
+
+
+def _private_run(tmp_path, **kwargs):
+    """A run on private data (an empty exports folder) writing under ``tmp_path``."""
+    (tmp_path / "raw").mkdir(exist_ok=True)
+    return publish.setup("02_demo", raw_dir=tmp_path / "raw", tables_dir=tmp_path / "tables",
+                         figures_dir=tmp_path / "figures", **kwargs)
+
+
+def test_setup_resolves_folders_mode_profile_and_display(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # relative folders are taken from the compendium's root, not the cwd
+    with pd.option_context(*_SAVED):
+        run = publish.setup("02_demo", tables_dir="tables")
+        assert (run.notebook, run.data_mode, run.profile.name) == ("02_demo", "synthetic", "none")
+        assert (run.raw, run.processed, run.tables, run.figures) == \
+            (paths.raw_dir(), paths.processed_dir(), paths.project_root() / "tables", paths.figures_dir())
+        assert run.policy == disclosure.figure_policy("none") and run.reports == []
+        assert {o: pd.get_option(o) for o in publish.DISPLAY_OPTIONS} == publish.DISPLAY_OPTIONS
+        assert plt.rcParams["svg.hashsalt"] == "imr-compendium"
+        assert capsys.readouterr().out.splitlines() == [
+            "cohort: data/processed/cohort.parquet", "data: synthetic",
+            f"disclosure control: {disclosure.resolve_profile('auto', 'synthetic').describe()}"]
+        private = _private_run(tmp_path)
+        assert (private.data_mode, private.profile.name, private.policy["figure1"]) == \
+            ("private", "opensafely", "aggregate")
+        assert private.tables == tmp_path / "tables"
+        assert capsys.readouterr().out.splitlines()[1:] == ["data: private", "disclosure control: "
+                                                            + private.profile.describe()]
+        with pytest.raises(disclosure.DisclosureError, match="weaker than 'opensafely'"):
+            _private_run(tmp_path, disclosure_profile="none")
+        assert _private_run(tmp_path, disclosure_profile="none", allow_weaker_profile=True).profile.weaker_than_default
+
+
+def test_publish_redacts_writes_numbers_and_reports(tmp_path, capsys):
+    with pd.option_context(*_SAVED):
+        run = _private_run(tmp_path)
+    long = pd.DataFrame({"group": ["A", "B", "Total"], "n": [3, 20, 23]})
+    shown = run.publish(long, "demo", formats=["csv", "md"], caption="Demo table", stem="demo_long")
+    assert shown["n"].tolist() == [R, 20, 25] and "redacted" not in shown.columns  # display: marked
+    csv = pd.read_csv(tmp_path / "tables" / "demo_long.csv", dtype=str, keep_default_na=False)
+    assert csv["n"].tolist() == ["", "20", "25"] and csv["redacted"].tolist() == ["True", "False", "False"]
+    md = (tmp_path / "tables" / "demo_long.md").read_text(encoding="utf-8")
+    assert md.startswith("**Demo table**") and R in md
+    assert capsys.readouterr().out.splitlines()[-2:] == ["wrote <outside the compendium>/demo_long.csv",
+                                                         "wrote <outside the compendium>/demo_long.md"]
+    # a table of statistics: its count rows (``counts``) are rounded as counts
+    agreement = pd.DataFrame({"service_type": ["CMHC", "EDP", "CMHC"], "measure": ["r", "r", "excluded"],
+                              "estimate": [0.8, 0.9, 12.0], "n": [69, 5, 12]})
+    shown = run.publish(agreement, "demo_stats", kind="statistics", counts=["excluded"])
+    assert shown["estimate"].tolist() == [0.8, R, 10.0] and shown["n"].tolist() == [70, R, 10]
+    csv = pd.read_csv(tmp_path / "tables" / "demo_stats.csv")
+    assert csv["estimate"].isna().tolist() == [False, True, False] and csv["redacted"].tolist() == [False, True, False]
+    assert run.show(agreement, "shown_only", kind="statistics")["estimate"].tolist()[2] == 12.0  # not a count here
+    assert not (tmp_path / "tables" / "shown_only.csv").exists()
+    tests = pd.DataFrame({"variable": ["sex"], "test": ["Fisher"], "p_value": [0.2], "n_total": [23]})
+    assert list(run.publish(tests, "demo_tests", kind="tests", formats=[])) == \
+        [c for c in stats.PUBLIC_RESULT_COLUMNS if c in tests]
+    with pytest.raises(ValueError, match="unknown kind 'wide'"):
+        run.publish(long, "demo", kind="wide")
+    # the report: what was done to the written outputs only
+    summary = run.write_disclosure_report()
+    assert set(summary.index.get_level_values("output")) == {"demo", "demo_stats"}
+    folder = tmp_path / "tables" / "disclosure" / "02_demo"
+    report = pd.read_csv(folder / "disclosure_report.csv")
+    assert report.loc[report["action"] == "redacted", "row_key"].tolist()[0] == "group=A"
+    expected = pd.concat([disclosure.apply_to_long(long, "opensafely", "demo")[1], disclosure.apply_to_statistics(
+        agreement, "opensafely", "demo_stats", ["excluded"])[1]], ignore_index=True).astype(object)
+    back = pd.read_csv(folder / "disclosure_report.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(back, expected, check_dtype=False)
+    md = (folder / "disclosure_report.md").read_text(encoding="utf-8")
+    assert f"Profile: {run.profile.describe()}" in md and "| demo_stats " in md
+
+
+def test_publish_under_profile_none_and_figures(tmp_path):
+    with pd.option_context(*_SAVED):
+        run = publish.setup("04_demo", tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures")
+    long = pd.DataFrame({"group": ["A", "B", "Total"], "n": [3, 20, 23]})
+    assert run.publish(long, "demo")["n"].tolist() == [3, 20, 23]
+    assert pd.read_csv(tmp_path / "tables" / "demo.csv")["redacted"].tolist() == [False] * 3
+    stats_table = pd.DataFrame({"measure": ["r"], "estimate": [0.9], "n": [5]})
+    pd.testing.assert_frame_equal(run.publish(stats_table, "s", kind="statistics"), stats_table)
+    assert list(pd.read_csv(tmp_path / "tables" / "s.csv")) == ["measure", "estimate", "n"]
+    fig = plt.figure()
+    written = run.save_figure(fig, "demo_figure", formats=["svg"])
+    plt.close(fig)
+    assert written == [tmp_path / "figures" / "demo_figure.svg"] and written[0].stat().st_size > 0
+    run.write_disclosure_report()
+    assert "No disclosure-control actions" in (tmp_path / "tables" / "disclosure" / "04_demo"
+                                               / "disclosure_report.md").read_text(encoding="utf-8")
 
 
 def test_protect_counts_follows_each_profile():
@@ -59,3 +153,10 @@ def test_reproduction_audit_withholds_recomputed_values_on_private_data():
     assert safe["reason"].tolist() == ["", "52/126 is 41.3%", ""]
     assert reproduce.summary_line(safe) == \
         "1 comparisons withheld (private data), 1 paper-inconsistent, 1 not recomputable"
+
+
+def test_doctests():
+    import doctest
+
+    result = doctest.testmod(publish, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 5
