@@ -27,7 +27,7 @@
 # Shapiro-Wilk (D'Agostino-Pearson K² for groups over 5000) and Levene's test allow it. All tests are two-tailed at `alpha` (the paper's "0.5" is a typo for 0.05).
 #
 # Every published number passes through the disclosure profile first (`none` on synthetic data, `opensafely`
-# on private data; see DISCLOSURE.md).
+# on private data; see DISCLOSURE.md): `run.publish` protects a table, writes it and returns it for display.
 #
 # **Writes** `tables/table1.{csv,md,tex,html}` (the formatted table), `tables/table1_long.csv` (the numbers,
 # one row per variable x level x group, after disclosure control), `tables/table1_tests.csv` (one row per
@@ -63,33 +63,26 @@ seed = 0
 n_resamples = 10000
 
 # %%
-from imr_analysis import disclosure, paths
+from imr_analysis import publish, table1
 from imr_analysis.cohort import load_cohort
-from imr_analysis.sources import detect_data_mode
 
-RAW = paths.resolve(raw_dir, paths.raw_dir())
-PROCESSED = paths.resolve(processed_dir, paths.processed_dir())
-TABLES = paths.resolve(tables_dir, paths.tables_dir())
-data_mode = detect_data_mode(RAW)
-profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
-print("cohort:", paths.display_path(PROCESSED / "cohort.parquet"))
-print("data:", data_mode)
-print("disclosure control:", profile.describe())
+run = publish.setup("02_table1_demographics_illness", raw_dir=raw_dir, processed_dir=processed_dir,
+                    tables_dir=tables_dir, disclosure_profile=disclosure_profile,
+                    allow_weaker_profile=allow_weaker_profile)
 
 # %% [markdown]
 # ## The numbers
 #
 # `table1_long` holds every count, percentage and summary statistic (SD with ddof 1, quartiles by linear
 # interpolation); percentages of categorical variables use the patients with a known value as denominator, and
-# missing values are counted on their own. Disclosure control then redacts, rounds and recomputes as the profile says.
+# missing values are counted on their own. Disclosure control then redacts, rounds and recomputes as the profile says; the protected numbers are
+# written to `tables/table1_long.csv` and shown with `[REDACTED]` in the redacted cells.
 
 # %%
-from imr_analysis import stats, table1
-
-cohort = load_cohort(PROCESSED, services=services)
+cohort = load_cohort(run.processed, services=services)
 long = table1.table1_long(cohort, services=services)
-safe_long, disclosure_actions = disclosure.apply_to_long(long, profile, "table1")
-print(f"{len(long)} cells; disclosure actions: {len(disclosure_actions)}")
+shown_long = run.publish(long, "table1", stem="table1_long")
+print(f"{len(long)} cells")
 
 # %% [markdown]
 # ## Between-service tests
@@ -101,7 +94,7 @@ print(f"{len(long)} cells; disclosure actions: {len(disclosure_actions)}")
 
 # %%
 tests = table1.table1_tests(cohort, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples)
-published_tests = tests if profile.is_noop else stats.public_results(tests)
+published_tests = run.publish(tests, "table1_tests", kind="tests")
 published_tests.filter(items=["variable", "comparison", "test", "p_value", "significant", "reason", "note"])
 
 # %% [markdown]
@@ -113,20 +106,15 @@ published_tests.filter(items=["variable", "comparison", "test", "p_value", "sign
 # Student's / Welch's t-test).
 
 # %%
-table = table1.format_table1(disclosure.mark_redacted(safe_long), published_tests)
+table = run.publish(table1.format_table1(shown_long, published_tests), "table1", formats=table_formats,
+                    caption="Table 1. Demographic and clinical characteristics of the IMR participants",
+                    kind="protected")
 table
 
 # %% [markdown]
-# ## Save
+# ## Disclosure report
+#
+# What disclosure control did to the published numbers (cells and actions, never values).
 
 # %%
-from imr_analysis.export import export_table
-
-caption = "Table 1. Demographic and clinical characteristics of the IMR participants"
-written = export_table(table, TABLES, "table1", formats=table_formats, caption=caption)
-written += export_table(safe_long, TABLES, "table1_long", formats=["csv"])
-written += export_table(published_tests, TABLES, "table1_tests", formats=["csv"])
-written += disclosure.write_disclosure_report(disclosure_actions, TABLES / "disclosure" / "02_table1_demographics_illness",
-                                             profile)
-for path in written:
-    print("wrote", paths.display_path(path))
+run.write_disclosure_report()

@@ -55,18 +55,12 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-from imr_analysis import disclosure, paths
+from imr_analysis import publish, table2
 from imr_analysis.cohort import load_cohort
-from imr_analysis.sources import detect_data_mode
 
-RAW = paths.resolve(raw_dir, paths.raw_dir())
-PROCESSED = paths.resolve(processed_dir, paths.processed_dir())
-TABLES = paths.resolve(tables_dir, paths.tables_dir())
-data_mode = detect_data_mode(RAW)
-profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
-print("cohort:", paths.display_path(PROCESSED / "cohort.parquet"))
-print("data:", data_mode)
-print("disclosure control:", profile.describe())
+run = publish.setup("03_table2_intervention", raw_dir=raw_dir, processed_dir=processed_dir,
+                    tables_dir=tables_dir, disclosure_profile=disclosure_profile,
+                    allow_weaker_profile=allow_weaker_profile)
 
 # %% [markdown]
 # ## The numbers
@@ -75,19 +69,17 @@ print("disclosure control:", profile.describe())
 # Disclosure control treats units as members of their service type and service types as members of the total.
 
 # %%
-from imr_analysis import stats, table2
-
-cohort = load_cohort(PROCESSED, services=services)
+cohort = load_cohort(run.processed, services=services)
 long = table2.table2_long(cohort, services=services)
-safe_long, disclosure_actions = disclosure.apply_to_long(long, profile, "table2")
-print(f"{len(long)} cells; disclosure actions: {len(disclosure_actions)}")
+shown_long = run.publish(long, "table2", stem="table2_long")
+print(f"{len(long)} cells")
 
 # %% [markdown]
 # ## Between-service tests
 
 # %%
 tests = table2.table2_tests(cohort, services=services, alpha=alpha)
-published_tests = tests if profile.is_noop else stats.public_results(tests)
+published_tests = run.publish(tests, "table2_tests", kind="tests")
 published_tests.filter(items=["variable", "comparison", "test", "p_value", "significant", "p_parametric",
                               "p_nonparametric", "reason"])
 
@@ -99,7 +91,9 @@ published_tests.filter(items=["variable", "comparison", "test", "p_value", "sign
 # (KW: Kruskal-Wallis; MWU: Mann-Whitney U; ANOVA; t / Welch t).
 
 # %%
-table = table2.format_table2(disclosure.mark_redacted(safe_long), published_tests)
+table = run.publish(table2.format_table2(shown_long, published_tests), "table2", formats=table_formats,
+                    caption="Table 2. Services where IMR was implemented, and IMR modules and sessions administered",
+                    kind="protected")
 table
 
 # %% [markdown]
@@ -108,24 +102,15 @@ table
 # Computed from the same (protected) numbers: rank 1 is the module most patients received; ties share a rank.
 
 # %%
-modules = table2.module_frequency_from_long(safe_long)
-modules_table = table2.format_module_frequency(modules)
+modules = run.publish(table2.module_frequency_from_long(shown_long), "module_frequency_values", kind="protected")
+modules_table = run.publish(table2.format_module_frequency(modules), "module_frequency", formats=table_formats,
+                            caption="IMR modules ranked by the number of patients who received them", kind="protected")
 modules_table
 
 # %% [markdown]
-# ## Save
+# ## Disclosure report
+#
+# What disclosure control did to the published numbers (cells and actions, never values).
 
 # %%
-from imr_analysis.export import export_table
-
-caption = "Table 2. Services where IMR was implemented, and IMR modules and sessions administered"
-written = export_table(table, TABLES, "table2", formats=table_formats, caption=caption)
-written += export_table(safe_long, TABLES, "table2_long", formats=["csv"])
-written += export_table(published_tests, TABLES, "table2_tests", formats=["csv"])
-written += export_table(modules_table, TABLES, "module_frequency", formats=table_formats,
-                        caption="IMR modules ranked by the number of patients who received them")
-written += export_table(modules, TABLES, "module_frequency_values", formats=["csv"])
-written += disclosure.write_disclosure_report(disclosure_actions, TABLES / "disclosure" / "03_table2_intervention",
-                                             profile)
-for path in written:
-    print("wrote", paths.display_path(path))
+run.write_disclosure_report()

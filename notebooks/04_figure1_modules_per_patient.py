@@ -60,40 +60,26 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-from imr_analysis import disclosure, paths
+from imr_analysis import figure1, publish, table2
 from imr_analysis.cohort import load_cohort
-from imr_analysis.sources import detect_data_mode
 
-RAW = paths.resolve(raw_dir, paths.raw_dir())
-PROCESSED = paths.resolve(processed_dir, paths.processed_dir())
-FIGURES = paths.resolve(figures_dir, paths.figures_dir())
-data_mode = detect_data_mode(RAW)
-profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
-print("cohort:", paths.display_path(PROCESSED / "cohort.parquet"))
-print("data:", data_mode)
-print("disclosure control:", profile.describe())
-TABLES = paths.resolve(tables_dir, paths.tables_dir())
-print("Figure 1 form:", disclosure.figure_policy(profile)["figure1"])
+run = publish.setup("04_figure1_modules_per_patient", raw_dir=raw_dir, processed_dir=processed_dir,
+                    tables_dir=tables_dir, figures_dir=figures_dir, disclosure_profile=disclosure_profile,
+                    allow_weaker_profile=allow_weaker_profile)
+print("Figure 1 form:", run.policy["figure1"])
 
 # %% [markdown]
 # ## Figure 1
 
 # %%
 # %matplotlib inline
-from imr_analysis import figure1
-from imr_analysis.figio import save_figure
-
-cohort = load_cohort(PROCESSED, services=services)
-policy = disclosure.figure_policy(profile)
-figure_reports = []
-if policy["figure1"] == "per_patient":
+cohort = load_cohort(run.processed, services=services)
+if run.policy["figure1"] == "per_patient":
     fig1 = figure1.plot_figure1(figure1.figure1_data(cohort, services=services))
     figure1_stem = figure1.FIGURE1_STEM
 else:  # no microdata: patients by number of modules, per service, after disclosure control
-    aggregate, figure1_actions = disclosure.apply_to_long(figure1.figure1_aggregate_data(cohort, services=services),
-                                                          profile, "figure1_aggregate")
-    figure_reports.append(figure1_actions)
-    fig1 = figure1.plot_figure1_aggregate(aggregate, note=policy["note"])
+    aggregate = run.protect(figure1.figure1_aggregate_data(cohort, services=services), "figure1_aggregate")
+    fig1 = figure1.plot_figure1_aggregate(aggregate, note=run.policy["note"])
     figure1_stem = figure1.FIGURE1_AGGREGATE_STEM
 fig1
 
@@ -104,22 +90,16 @@ fig1
 # ## Figure S1: modules by service unit
 
 # %%
-from imr_analysis import table2
-
-safe_table2, heatmap_actions = disclosure.apply_to_long(table2.table2_long(cohort, services=services), profile,
-                                                        "figureS1_module_heatmap")
-figure_reports.append(heatmap_actions)
-heatmap = figure1.module_heatmap_from_long(safe_table2)
-figS1 = figure1.plot_module_heatmap(heatmap)
+safe_table2 = run.protect(table2.table2_long(cohort, services=services), "figureS1_module_heatmap")
+figS1 = figure1.plot_module_heatmap(figure1.module_heatmap_from_long(safe_table2))
 figS1
 
 # %% [markdown]
 # ## Save
+#
+# The figures, and what disclosure control did to the numbers they draw (never values).
 
 # %%
-written = save_figure(fig1, FIGURES, figure1_stem, formats=figure_formats, dpi=dpi)
-written += save_figure(figS1, FIGURES, "figureS1_module_heatmap", formats=figure_formats, dpi=dpi)
-written += disclosure.write_disclosure_report(disclosure.disclosure_report(figure_reports),
-                                             TABLES / "disclosure" / "04_figure1_modules_per_patient", profile)
-for path in written:
-    print("wrote", paths.display_path(path))
+run.save_figure(fig1, figure1_stem, formats=figure_formats, dpi=dpi)
+run.save_figure(figS1, "figureS1_module_heatmap", formats=figure_formats, dpi=dpi)
+run.write_disclosure_report()

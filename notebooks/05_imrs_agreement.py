@@ -59,35 +59,19 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-import pandas as pd
-
-from imr_analysis import agreement, bland_altman, disclosure, paths
+from imr_analysis import agreement, bland_altman, publish
 from imr_analysis.cohort import load_cohort
-from imr_analysis.export import export_table
-from imr_analysis.figio import preview, save_figure, setup_matplotlib
-from imr_analysis.sources import detect_data_mode
+from imr_analysis.figio import preview
 
-RAW = paths.resolve(raw_dir, paths.raw_dir())
-PROCESSED = paths.resolve(processed_dir, paths.processed_dir())
-TABLES = paths.resolve(tables_dir, paths.tables_dir())
-FIGURES = paths.resolve(figures_dir, paths.figures_dir())
-setup_matplotlib()
-pd.set_option("display.max_colwidth", 90)
-pd.set_option("display.width", 200)
-pd.set_option("display.precision", 4)
-
-data_mode = detect_data_mode(RAW)
-profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
-policy = disclosure.figure_policy(profile)
-print("data mode:", data_mode)
-print("disclosure control:", profile.describe())
+run = publish.setup("05_imrs_agreement", raw_dir=raw_dir, processed_dir=processed_dir,
+                    tables_dir=tables_dir, figures_dir=figures_dir, disclosure_profile=disclosure_profile,
+                    allow_weaker_profile=allow_weaker_profile)
 
 # %% [markdown]
 # ## Load the cohort
 
 # %%
-cohort = load_cohort(PROCESSED, services=services)
-print("cohort:", paths.display_path(PROCESSED / "cohort.parquet"))
+cohort = load_cohort(run.processed, services=services)
 
 # %% [markdown]
 # ## Table 3: IMRS at post-intervention, users and providers
@@ -98,14 +82,10 @@ print("cohort:", paths.display_path(PROCESSED / "cohort.parquet"))
 
 # %%
 t3 = agreement.table3(cohort, max_missing=max_missing, alpha=alpha)
-t3_safe, t3_report = agreement.apply_disclosure(t3, profile, "table3_imrs")
-table3 = agreement.format_table3(t3_safe, alpha=alpha)
-for path in export_table(table3, TABLES, "table3_imrs", formats=table_formats,
-                         caption="Table 3. IMR Scale (IMRS) at post-intervention: users and providers"):
-    print("wrote", paths.display_path(path))
-t3_long_safe, t3_long_report = agreement.apply_disclosure(agreement.table3_long(t3), profile, "table3_imrs_long")
-for path in agreement.export_protected_table(t3_long_safe, TABLES, "table3_imrs_long", formats=["csv"]):
-    print("wrote", paths.display_path(path))
+t3_safe = run.protect(t3, "table3_imrs", kind="statistics")
+table3 = run.publish(agreement.format_table3(t3_safe, alpha=alpha), "table3_imrs", formats=table_formats,
+                     caption="Table 3. IMR Scale (IMRS) at post-intervention: users and providers", kind="protected")
+run.publish(agreement.table3_long(t3), "table3_imrs_long", kind="statistics")
 table3
 
 # %% [markdown]
@@ -127,16 +107,15 @@ profile_r[["measure", "estimate", "ci_low", "ci_high", "n", "p"]]
 
 # %%
 patient = agreement.patient_level_agreement(cohort, on="total", max_missing=max_missing, alpha=alpha)
-patient_safe, _ = agreement.apply_disclosure(patient, profile, "imrs_patient_level")
-agreement.mark_redacted(patient_safe)[["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]]
+shown = run.show(patient, "imrs_patient_level", counts=agreement.COUNT_MEASURES)
+shown[["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]]
 
 # %% [markdown]
 # ## Internal consistency
 
 # %%
 consistency = agreement.internal_consistency(cohort, alpha=alpha)
-consistency_safe, _ = agreement.apply_disclosure(consistency, profile, "imrs_internal_consistency")
-agreement.mark_redacted(consistency_safe)
+run.show(consistency, "imrs_internal_consistency")
 
 # %% [markdown]
 # ## By service type
@@ -148,10 +127,10 @@ agreement.mark_redacted(consistency_safe)
 # %%
 by_service = agreement.agreement_by_service(cohort, on="total", max_missing=max_missing, alpha=alpha,
                                             services=services)
-by_service_safe, _ = agreement.apply_disclosure(by_service, profile, "imrs_by_service")
-for service, caveat in by_service_safe.groupby("service_type", sort=False)["caveat"].first().items():
+shown = run.show(by_service, "imrs_by_service", counts=agreement.COUNT_MEASURES)
+for service, caveat in shown.groupby("service_type", sort=False)["caveat"].first().items():
     print(f"{service}: {caveat or 'no small-sample caveat'}")
-agreement.mark_redacted(by_service_safe)[["service_type", "measure", "estimate", "ci_low", "ci_high", "n", "p"]]
+shown[["service_type", "measure", "estimate", "ci_low", "ci_high", "n", "p"]]
 
 # %% [markdown]
 # ## Figure 2: Bland-Altman plot of the IMRS total
@@ -161,12 +140,11 @@ agreement.mark_redacted(by_service_safe)[["service_type", "measure", "estimate",
 
 # %%
 ba = agreement.bland_altman_data(cohort, on="total", max_missing=max_missing, alpha=alpha)
-figure2 = bland_altman.plot_bland_altman(ba, show_points=policy["bland_altman_show_points"],
-                                         show_n=profile.rounding_method is None)
-for path in save_figure(figure2, FIGURES, "figure2_bland_altman", formats=figure_formats, dpi=dpi):
-    print("wrote", paths.display_path(path))
-if policy["note"]:
-    print(policy["note"])
+figure2 = bland_altman.plot_bland_altman(ba, show_points=run.policy["bland_altman_show_points"],
+                                         show_n=run.profile.rounding_method is None)
+run.save_figure(figure2, "figure2_bland_altman", formats=figure_formats, dpi=dpi)
+if run.policy["note"]:
+    print(run.policy["note"])
 
 # %%
 preview(figure2, dpi=100)
@@ -176,19 +154,15 @@ preview(figure2, dpi=100)
 
 # %%
 summary = agreement.agreement_summary(cohort, max_missing=max_missing, alpha=alpha, services=services)
-summary_safe, summary_report = agreement.apply_disclosure(summary, profile, "imrs_agreement")
-for path in agreement.export_protected_table(summary_safe, TABLES, "imrs_agreement", formats=table_formats,
-                                             caption="Agreement between user- and provider-rated IMRS"):
-    print("wrote", paths.display_path(path))
-summary_safe.groupby("section", sort=False).size().rename("rows").to_frame()
+shown = run.publish(summary, "imrs_agreement", formats=table_formats, kind="statistics",
+                    caption="Agreement between user- and provider-rated IMRS", counts=agreement.COUNT_MEASURES)
+shown.groupby("section", sort=False).size().rename("rows").to_frame()
 
 # %% [markdown]
 # ## Disclosure-control report
 #
-# What disclosure control did to the two published tables (cells and actions, never values).
+# What disclosure control did to the published tables (cells and actions, never values); the tables shown
+# above but not written pass the same profile and stay out of the report.
 
 # %%
-report = disclosure.disclosure_report([t3_report, t3_long_report, summary_report])
-for path in disclosure.write_disclosure_report(report, TABLES / "disclosure" / "05_imrs_agreement", profile):
-    print("wrote", paths.display_path(path))
-disclosure.report_summary(report)
+run.write_disclosure_report()
