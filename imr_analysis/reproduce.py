@@ -177,6 +177,17 @@ def _no_service_all_11(outputs) -> float:
     return _yes(not given.all().any(), _num(rows["n"]))
 
 
+def _within_period(outputs) -> float:
+    """Yes if the first programme started and the last ended within :data:`OBSERVATION_PERIOD`."""
+    first, last = _one(outputs, _t2("imr_start", "min")), _one(outputs, _t2("imr_end", "max"))
+    return _yes(OBSERVATION_PERIOD[0] <= first and last <= OBSERVATION_PERIOD[1], first, last)
+
+
+def _no_patient_all_11(outputs) -> float:
+    most = _one(outputs, _t2("n_modules", "max"))
+    return _yes(most < len(MODULE_COLUMNS), most)
+
+
 def _m9_m10_least(outputs) -> float:
     n = _num(_rows(outputs, "module_frequency_values").sort_values("module")["n"])
     return _yes(n[8] == n[9], n) * _above(-n, np.isin(np.arange(len(n)), [8, 9]))
@@ -199,14 +210,12 @@ STATEMENTS = {
         o, "table1_long", _MEDS, "variable", ["med_antipsychotic", "med_anxiolytic_sedative"], "n"),
     "sessions_min_unique_serd": lambda o: _sessions_unique_at(o, "min", "SerD"),
     "sessions_max_unique_cmhc": lambda o: _sessions_unique_at(o, "max", "CMHC"),
-    "imr_within_observation_period": lambda o: (lambda a, b: _yes(
-        OBSERVATION_PERIOD[0] <= a and b <= OBSERVATION_PERIOD[1], a, b))(
-        _one(o, _t2("imr_start", "min")), _one(o, _t2("imr_end", "max"))),
+    "imr_within_observation_period": _within_period,
     "module_01_most_frequent": lambda o: _most(o, "module_frequency_values", "", "module", [1], "n"),
     "module_06_most_frequent_serd": lambda o: _most(o, "module_frequency_values", "", "module", [6], "n_SerD"),
     "modules_09_10_least": _m9_m10_least,
     "edp_only_m3_m8": _edp_only_m3_m8,
-    "no_patient_all_11": lambda o: (lambda m: _yes(m < len(MODULE_COLUMNS), m))(_one(o, _t2("n_modules", "max"))),
+    "no_patient_all_11": _no_patient_all_11,
     "no_service_all_11": _no_service_all_11,
 }
 
