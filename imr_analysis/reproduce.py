@@ -1,30 +1,35 @@
-"""The reproduction audit: recompute every published figure from a cohort and compare.
+"""The reproduction audit: the paper's figures compared with the tables notebooks 02-05 publish.
 
-:func:`compute_metrics` computes, from a cohort with the canonical columns
-(:data:`imr_analysis.constants.COHORT_COLUMNS`), every quantity the paper states and
-that the data can give (the ``metric`` keys of
-``imr_analysis/resources/published_figures.yaml``). :func:`check_published` prints
-each recomputed value at the paper's precision and compares it with the published one.
+:func:`read_outputs` reads those tables; :data:`WHERE` names, for each ``metric`` key of
+``imr_analysis/resources/published_figures.yaml``, the table, row and column holding it, and
+:data:`STATEMENTS` reads the paper's yes/no statements (and two derived numbers) off the same
+tables. :func:`check_published` prints each value at the paper's precision and compares it with
+the published one. The audit computes no statistic: a figure missing from the outputs is added
+to the table that should hold it (the age bands of Table 1, the extremes and dates of Table 2).
 
-This module is the audit: it is the only part of the analysis that reads
-:mod:`imr_analysis.published` (the paper's numbers); the analyses never see them.
-
-Conventions: SDs are sample SDs (ddof = 1, as SPSS); percentages are of all patients
-in the cohort (or of the service type named in the metric); numbers are printed
-rounding half away from zero (as SPSS does); yes/no statements are 1.0 / 0.0.
+This module is the only part of the analysis that reads :mod:`imr_analysis.published` (the
+paper's numbers); the analyses never see them. Numbers are printed rounding half away from
+zero (as SPSS does); yes/no statements are 1.0 / 0.0 (NaN when a value they need is redacted).
 """
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
-from . import constants as C
+import numpy as np
+import pandas as pd
+
+from .constants import MEDICATION_CLASSES, MODULE_COLUMNS, SERVICE_TYPES
 
 STATUS_ORDER = ("match", "mismatch", "paper-inconsistent", "not-recomputable")
 CHECK_COLUMNS = ["id", "quote", "kind", "published", "decimals", "recomputed", "recomputed_printed", "status",
                  "reason"]
-OBSERVATION_START = "2017-04-01"
-OBSERVATION_END = "2021-07-31"
+#: The tables read (``<tables_dir>/<name>.csv``) and the notebook writing each.
+OUTPUTS = {"table1_long": "02", "table1_tests": "02", "table2_long": "03", "module_frequency_values": "03",
+           "table3_imrs_long": "05", "imrs_agreement": "05"}
+OBSERVATION_PERIOD = (20170401, 20210731)  # April 2017 to July 2021, as Table 2's yyyymmdd dates
 
 
 def print_value(x, decimals: int) -> str:
@@ -35,298 +40,273 @@ def print_value(x, decimals: int) -> str:
     >>> print_value(40.145, 2), print_value(0.125, 2), print_value(3.968, 0), print_value(float("nan"), 1)
     ('40.15', '0.13', '4', 'nan')
     """
-    import math
-
-    if x is None:
+    if x is None or not math.isfinite(float(x)):
         return "nan"
-    x = float(x)
-    if not math.isfinite(x):
-        return "nan"
-    q = Decimal(1).scaleb(-int(decimals))
-    s = f"{Decimal(repr(x)).quantize(q, rounding=ROUND_HALF_UP):f}"
-    if s.startswith("-") and float(s) == 0:
-        s = s[1:]
-    return s
+    s = f"{Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-int(decimals)), rounding=ROUND_HALF_UP):f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s
 
 
-def _flag(cond) -> float:
-    return 1.0 if bool(cond) else 0.0
+def read_outputs(tables_dir=None) -> dict:
+    """The tables of :data:`OUTPUTS` in ``tables_dir`` (default ``tables/``); an empty text cell is ""."""
+    from . import paths
 
-
-def compute_metrics(cohort) -> dict[str, float]:
-    """Recompute every published quantity that the cohort can give.
-
-    Parameters
-    ----------
-    cohort : pandas.DataFrame
-        One row per patient with the canonical cohort columns.
-
-    Returns
-    -------
-    dict of str to float
-        Metric key -> value. Counts and percentages (0-100), means and sample SDs,
-        ranges, p-values, correlations; yes/no statements as 1.0/0.0. Metrics that
-        cannot be computed (e.g. a test with fewer than two groups) are NaN.
-
-    Examples
-    --------
-    >>> from imr_analysis.cohort import load_cohort
-    >>> m = compute_metrics(load_cohort())  # doctest: +SKIP
-    >>> m["n_patients"], round(m["pct_men"], 1)  # doctest: +SKIP
-    (126.0, 61.1)
-    """
-    import numpy as np
-    import pandas as pd
-    from scipy import stats
-
-    nan = float("nan")
-    df = cohort.reset_index(drop=True)
-    n = len(df)
-    out: dict[str, float] = {}
-    svc = df["service_type"].astype(str)
-
-    def pct(k, denom=n):
-        return 100.0 * k / denom if denom else nan
-
-    out["n_patients"] = float(n)
-    out["n_service_types"] = float(svc.nunique())
-    out["n_units"] = float(df["service_unit"].nunique())
-    for s in C.SERVICE_TYPES:
-        k = int((svc == s).sum())
-        out[f"n_{s.lower()}"] = float(k)
-        out[f"pct_{s.lower()}"] = pct(k)
-        out[f"n_units_{s.lower()}"] = float(df.loc[svc == s, "service_unit"].nunique())
-    out["n_service_total"] = float(sum(int((svc == s).sum()) for s in C.SERVICE_TYPES))
-
-    # --- demographics
-    men = int((df["sex"].astype(str) == "M").sum())
-    out["n_men"], out["pct_men"] = float(men), pct(men)
-    age = df["age_at_imr_start"].astype(float)
-    out["age_imr_mean"], out["age_imr_sd"] = float(age.mean()), float(age.std(ddof=1))
-    out["age_imr_min"], out["age_imr_max"] = float(age.min()), float(age.max())
-    out["n_age_18"] = float((age == 18).sum())
-    out["n_age_under_18"] = float((age < 18).sum())
-    first = df["age_at_first_treatment"].astype(float)
-    out["age_first_mean"], out["age_first_sd"] = float(first.mean()), float(first.std(ddof=1))
-
-    # --- diagnoses
-    grp = df["diagnosis_group"].astype(str)
-    counts = grp.value_counts()
-    for g in C.DIAGNOSIS_GROUPS:
-        out[f"n_dx_{g}"] = float(counts.get(g, 0))
-        out[f"pct_dx_{g}"] = pct(int(counts.get(g, 0)))
-    sud = grp == "substance_use"
-    for s in C.SERVICE_TYPES:
-        out[f"n_sud_{s.lower()}"] = float((sud & (svc == s)).sum())
-    top = counts.sort_values(ascending=False)
-    out["dx_substance_use_most_frequent"] = _flag(
-        len(top) > 0 and top.index[0] == "substance_use" and (len(top) == 1 or top.iloc[0] > top.iloc[1]))
-    tab = pd.crosstab(grp, svc)
-    if tab.shape[0] >= 2 and tab.shape[1] >= 2:
-        out["diagnosis_service_chi2_p"] = float(stats.chi2_contingency(tab.to_numpy())[1])
-    else:
-        out["diagnosis_service_chi2_p"] = nan
-
-    # --- illness duration
-    ill = df["illness_duration_years"].astype(float)
-    out["illness_duration_min"], out["illness_duration_max"] = float(ill.min()), float(ill.max())
-    out["illness_duration_mean"] = float(ill.mean())
-    out["illness_duration_min_at_edp"] = _flag(n and (svc[ill == ill.min()] == "EDP").all())
-    groups = [ill[svc == s].dropna().to_numpy() for s in C.SERVICE_TYPES if (svc == s).any()]
-    groups = [g for g in groups if g.size]
-    if len(groups) >= 2 and sum(g.size for g in groups) > len(groups):
-        p_kw = float(stats.kruskal(*groups).pvalue)
-        p_an = float(stats.f_oneway(*groups).pvalue)
-    else:
-        p_kw = p_an = nan
-    out["illness_duration_service_kruskal_p"] = p_kw
-    out["illness_duration_service_anova_p"] = p_an
-    out["illness_duration_service_p"] = max(p_kw, p_an) if not (np.isnan(p_kw) or np.isnan(p_an)) else nan
-
-    # --- medications
-    for c in list(C.MEDICATION_CLASSES) + ["none"]:
-        k = int(df[f"med_{c}"].astype(bool).sum())
-        out[f"n_med_{c}"], out[f"pct_med_{c}"] = float(k), pct(k)
-    others = [out[f"n_med_{c}"] for c in ("antidepressant", "mood_stabilizer", "addiction")]
-    out["med_top2_antipsychotic_anxiolytic"] = _flag(
-        n and min(out["n_med_antipsychotic"], out["n_med_anxiolytic_sedative"]) > max(others))
-
-    # --- format, duration, sessions
-    grp_fmt = int((df["imr_format"].astype(str) == "group").sum())
-    out["n_group"], out["pct_group"] = float(grp_fmt), pct(grp_fmt)
-    dur = df["imr_duration_months"].astype(float)
-    out["imr_duration_mean"], out["imr_duration_sd"] = float(dur.mean()), float(dur.std(ddof=1))
-    out["imr_duration_min"], out["imr_duration_max"] = float(dur.min()), float(dur.max())
-    ses = df["n_sessions"].astype(float)
-    out["sessions_mean"], out["sessions_sd"] = float(ses.mean()), float(ses.std(ddof=1))
-    out["sessions_min"], out["sessions_max"] = float(ses.min()), float(ses.max())
-    at_min, at_max = svc[ses == ses.min()], svc[ses == ses.max()]
-    out["sessions_min_unique_serd"] = _flag(len(at_min) == 1 and (at_min == "SerD").all())
-    out["sessions_max_unique_cmhc"] = _flag(len(at_max) == 1 and (at_max == "CMHC").all())
-    start, end = pd.to_datetime(df["imr_start"]), pd.to_datetime(df["imr_end"])
-    out["imr_within_observation_period"] = _flag(
-        n and start.min() >= pd.Timestamp(OBSERVATION_START) and end.max() <= pd.Timestamp(OBSERVATION_END))
-
-    # --- modules
-    M = df[C.MODULE_COLUMNS].to_numpy(dtype=bool)
-    col = M.sum(axis=0)
-    per = M.sum(axis=1)
-    for k in range(C.N_MODULES):
-        out[f"n_module_{k + 1:02d}"] = float(col[k])
-        out[f"pct_module_{k + 1:02d}"] = pct(int(col[k]))
-    out["n_modules_min"] = float(per.min()) if n else nan
-    out["n_modules_max"] = float(per.max()) if n else nan
-    out["n_modules_mean"] = float(per.mean()) if n else nan
-    out["module_01_most_frequent"] = _flag(n and (col[0] > np.delete(col, 0)).all())
-    low = col.min() if n else 0
-    out["modules_09_10_least"] = _flag(n and col[8] == low and col[9] == low and (np.delete(col, [8, 9]) > low).all())
-    serd, cmhc, edp = (svc == "SerD").to_numpy(), (svc == "CMHC").to_numpy(), (svc == "EDP").to_numpy()
-    out["pct_module_06_serd"] = pct(int(M[serd, 5].sum()), int(serd.sum()))
-    out["n_module_06_cmhc"] = float(M[cmhc, 5].sum())
-    out["n_module_06_edp"] = float(M[edp, 5].sum())
-    serd_col = M[serd].sum(axis=0)
-    out["module_06_most_frequent_serd"] = _flag(serd.any() and (serd_col[5] > np.delete(serd_col, 5)).all())
-    m38 = np.zeros(C.N_MODULES, dtype=bool)
-    m38[[2, 7]] = True
-    out["edp_only_m3_m8"] = _flag(edp.any() and (M[edp] == m38).all())
-    out["no_patient_all_11"] = _flag(n and per.max() < C.N_MODULES)
-    cover_unit = pd.DataFrame(M).groupby(df["service_unit"].astype(str).to_numpy()).any().all(axis=1)
-    cover_type = pd.DataFrame(M).groupby(svc.to_numpy()).any().all(axis=1)
-    out["no_service_all_11"] = _flag(n and not cover_unit.any() and not cover_type.any())
-
-    # --- IMRS
-    out["imrs_user_item_mean_mean"] = float(df["imrs_user_mean"].mean())
-    out["imrs_user_item_mean_sd"] = float(df["imrs_user_mean"].std(ddof=1))
-    out["imrs_provider_item_mean_mean"] = float(df["imrs_provider_mean"].mean())
-    out["imrs_provider_item_mean_sd"] = float(df["imrs_provider_mean"].std(ddof=1))
-    out["imrs_user_total_mean"] = float(df["imrs_user_total"].mean())
-    out["imrs_user_total_sd"] = float(df["imrs_user_total"].std(ddof=1))
-    out["imrs_provider_total_mean"] = float(df["imrs_provider_total"].mean())
-    out["imrs_provider_total_sd"] = float(df["imrs_provider_total"].std(ddof=1))
-    um = df[C.IMRS_USER_COLUMNS].astype("Float64").mean().to_numpy(dtype=float, na_value=np.nan)
-    pm = df[C.IMRS_PROVIDER_COLUMNS].astype("Float64").mean().to_numpy(dtype=float, na_value=np.nan)
-    ok = ~np.isnan(um) & ~np.isnan(pm)
-    out["imrs_item_profile_n"] = float(ok.sum())
-    if ok.sum() >= 3 and np.std(um[ok]) > 0 and np.std(pm[ok]) > 0:
-        pr = stats.pearsonr(um[ok], pm[ok])
-        sr = stats.spearmanr(um[ok], pm[ok])
-        out["imrs_item_profile_pearson_r"] = float(pr.statistic)
-        out["imrs_item_profile_pearson_p"] = float(pr.pvalue)
-        out["imrs_item_profile_spearman_r"] = float(sr.statistic)
-        out["imrs_item_profile_spearman_p"] = float(sr.pvalue)
-    else:
-        for k in ("pearson_r", "pearson_p", "spearman_r", "spearman_p"):
-            out[f"imrs_item_profile_{k}"] = nan
-    tot = df[["imrs_user_total", "imrs_provider_total"]].dropna()
-    if len(tot) >= 3:
-        pt = stats.pearsonr(tot["imrs_user_total"], tot["imrs_provider_total"])
-        out["imrs_total_pearson_r"], out["imrs_total_pearson_p"] = float(pt.statistic), float(pt.pvalue)
-    else:
-        out["imrs_total_pearson_r"] = out["imrs_total_pearson_p"] = nan
+    folder, out = Path(tables_dir) if tables_dir else paths.tables_dir(), {}
+    for name, notebook in OUTPUTS.items():
+        if not (folder / f"{name}.csv").exists():
+            raise FileNotFoundError(f"{folder / name}.csv does not exist: run notebook {notebook} first")
+        df = pd.read_csv(folder / f"{name}.csv")
+        out[name] = df.fillna(dict.fromkeys(df.select_dtypes(exclude="number").columns, ""))
     return out
 
 
-def _compare(value: float, published: float, decimals: int, comparator: str) -> tuple[bool, str]:
-    import math
+def _t1(variable, column, level="", group="Total"):
+    return "table1_long", f"variable == '{variable}' and level == '{level}' and group == '{group}'", column
 
-    if value is None or not math.isfinite(float(value)):
+
+def _t2(measure, column, service_type="All"):
+    level = "total" if service_type == "All" else "service_type"
+    return "table2_long", f"level == '{level}' and service_type == '{service_type}' and measure == '{measure}'", column
+
+
+def _tests(variable, column):
+    return "table1_tests", f"variable == '{variable}' and comparison == 'all services'", column
+
+
+def _agreement(section, measure, column):
+    return "imrs_agreement", f"section.str.startswith('{section}') and measure == '{measure}'", column
+
+
+#: Where each metric is read: (table, row as a pandas query, column).
+WHERE = {
+    "n_patients": _t2("patients", "n"), "pct_group": _t2("group_format", "percent"),
+    **{f"{k}_{s.lower()}": _t2("patients", c, s) for s in SERVICE_TYPES for k, c in (("n", "n"), ("pct", "percent"))},
+    "n_men": _t1("sex", "n", "M"), "pct_men": _t1("sex", "percent", "M"),
+    **{f"age_imr_{c}": _t1("age_at_imr_start", c) for c in ("mean", "sd", "min", "max")},
+    "n_age_18": _t1("age_at_imr_start", "n", "18"), "n_age_under_18": _t1("age_at_imr_start", "n", "under_18"),
+    "age_first_mean": _t1("age_at_first_treatment", "mean"), "age_first_sd": _t1("age_at_first_treatment", "sd"),
+    "pct_dx_substance_use": _t1("diagnosis_group", "percent", "substance_use"),
+    **{f"n_sud_{s.lower()}": _t1("diagnosis_group", "n", "substance_use", s) for s in SERVICE_TYPES},
+    "diagnosis_service_chi2_p": _tests("diagnosis_group", "p_value"),
+    "illness_duration_service_kruskal_p": _tests("illness_duration_years", "p_nonparametric"),
+    "illness_duration_service_anova_p": _tests("illness_duration_years", "p_parametric"),
+    **{f"illness_duration_{c}": _t1("illness_duration_years", c) for c in ("min", "max", "mean")},
+    **{f"{k}_med_{c}": _t1(f"med_{c}", k if k == "n" else "percent", "yes")
+       for c in (*MEDICATION_CLASSES, "none") for k in ("n", "pct")},
+    **{f"imr_duration_{c}": _t2("imr_duration_months", c) for c in ("mean", "sd", "min", "max")},
+    **{f"sessions_{c}": _t2("n_sessions", c) for c in ("mean", "sd", "min", "max")},
+    **{f"n_modules_{c}": _t2("n_modules", c) for c in ("mean", "min", "max")},
+    **{f"{k}_{m}": _t2(m, k if k == "n" else "percent") for m in MODULE_COLUMNS for k in ("n", "pct")},
+    "pct_module_06_serd": _t2("module_06", "percent", "SerD"), "n_module_06_cmhc": _t2("module_06", "n", "CMHC"),
+    "n_module_06_edp": _t2("module_06", "n", "EDP"),
+    **{f"imrs_{who}_{what}_{c}": ("table3_imrs_long", f"item_label == '{label}' and measure == '{who}'", c)
+       for who in ("user", "provider") for what, label in (("item_mean", "Item mean (1-5)"), ("total", "Total (15-75)"))
+       for c in ("mean", "sd")},
+    **{f"imrs_item_profile_{k}": _agreement("item profile", m, c) for k, m, c in (
+        ("n", "Pearson r", "n"), ("pearson_r", "Pearson r", "estimate"), ("pearson_p", "Pearson r", "p"),
+        ("spearman_r", "Spearman rho", "estimate"), ("spearman_p", "Spearman rho", "p"))},
+    **{f"imrs_total_pearson_{k}": _agreement("patient level: IMRS total", "Pearson r", c)
+       for k, c in (("r", "estimate"), ("p", "p"))},
+}
+
+
+def _rows(outputs, table, query=""):
+    if table not in outputs:
+        raise KeyError(f"no output {table!r} among {sorted(outputs)}")
+    return outputs[table].query(query, engine="python") if query else outputs[table]
+
+
+def _num(values) -> np.ndarray:
+    """Floats; a redacted cell (missing, or text) is NaN."""
+    return pd.to_numeric(pd.Series(values), errors="coerce").astype("Float64").to_numpy("float64", na_value=np.nan)
+
+
+def _one(outputs, where) -> float:
+    """The value at ``where`` (table, query, column), which must name one cell."""
+    rows = _rows(outputs, *where[:2])
+    if len(rows) != 1 or where[2] not in rows.columns:
+        raise LookupError(f"{where[0]}: {len(rows)} row(s) match {where[1]!r}, expected one with column {where[2]!r}")
+    return float(_num(rows[where[2]])[0])
+
+
+def _yes(condition, *values) -> float:
+    return np.nan if np.isnan(np.hstack([np.ravel(v) for v in values])).any() else float(condition)
+
+
+def _above(values, mask) -> float:
+    """Yes if each value in ``mask`` is above every other value."""
+    return _yes(values[mask].min() > values[~mask].max(initial=-np.inf), values)
+
+
+def _most(outputs, table, query, key, labels, column) -> float:
+    rows = _rows(outputs, table, query)
+    return _above(_num(rows[column]), rows[key].isin(labels).to_numpy())
+
+
+def _count_positive(outputs, query, service_type=None) -> float:
+    rows = _rows(outputs, "table2_long", query)
+    n = _num(rows.loc[rows["service_type"].eq(service_type) if service_type else slice(None), "n"])
+    return _yes(True, n) * float((n > 0).sum())
+
+
+def _min_only_at_edp(outputs) -> float:
+    """Yes if the shortest illness of the total is at the EDP, and at no other service type."""
+    rows = _rows(outputs, "table1_long", "variable == 'illness_duration_years' and level == ''")
+    low, group = _num(rows["min"]), rows["group"].to_numpy()
+    total = low[group == "Total"]
+    return _yes(low[group == "EDP"] == total and (low[~np.isin(group, ["EDP", "Total"])] > total).all(), low)
+
+
+def _sessions_unique_at(outputs, end, service) -> float:
+    """Yes if one patient has the fewest (``end`` "min") or most sessions, at ``service``."""
+    n, here, total = (_one(outputs, w) for w in (_t2(f"n_sessions_at_{end}", "n"), _t2("n_sessions", end, service),
+                                                 _t2("n_sessions", end)))
+    return _yes(n == 1 and here == total, n, here, total)
+
+
+def _edp_only_m3_m8(outputs) -> float:
+    rows = _rows(outputs, "table2_long", "level == 'service_type' and service_type == 'EDP'")
+    n = dict(zip(rows["measure"], _num(rows["n"])))
+    got, want = np.array([n[c] for c in MODULE_COLUMNS]), np.isin(MODULE_COLUMNS, ["module_03", "module_08"])
+    return _yes(n["patients"] > 0 and (got == want * n["patients"]).all(), got, n["patients"])
+
+
+def _no_service_all_11(outputs) -> float:
+    """Yes if no unit and no service type gave every module (each module's count above 0)."""
+    rows = _rows(outputs, "table2_long", f"level != 'total' and measure in {list(MODULE_COLUMNS)}")
+    given = pd.Series(_num(rows["n"]) > 0).groupby([rows[k].to_numpy() for k in ("level", "unit", "service_type")])
+    return _yes(not given.all().any(), _num(rows["n"]))
+
+
+def _within_period(outputs) -> float:
+    """Yes if the first programme started and the last ended within :data:`OBSERVATION_PERIOD`."""
+    first, last = _one(outputs, _t2("imr_start", "min")), _one(outputs, _t2("imr_end", "max"))
+    return _yes(OBSERVATION_PERIOD[0] <= first and last <= OBSERVATION_PERIOD[1], first, last)
+
+
+def _no_patient_all_11(outputs) -> float:
+    most = _one(outputs, _t2("n_modules", "max"))
+    return _yes(most < len(MODULE_COLUMNS), most)
+
+
+def _m9_m10_least(outputs) -> float:
+    n = _num(_rows(outputs, "module_frequency_values").sort_values("module")["n"])
+    return _yes(n[8] == n[9], n) * _above(-n, np.isin(np.arange(len(n)), [8, 9]))
+
+
+_TYPES, _UNITS = "level == 'service_type' and measure == 'patients'", "level == 'unit' and measure == 'patients'"
+_MEDS = f"variable in {[f'med_{c}' for c in MEDICATION_CLASSES]} and level == 'yes' and group == 'Total'"
+#: The paper's yes/no statements and derived numbers, read off the outputs (outputs -> value).
+STATEMENTS = {
+    "n_service_types": lambda o: _count_positive(o, _TYPES),
+    "n_service_total": lambda o: _num(_rows(o, "table2_long", _TYPES)["n"]).sum(),
+    "n_units": lambda o: _count_positive(o, _UNITS),
+    **{f"n_units_{s.lower()}": lambda o, s=s: _count_positive(o, _UNITS, s) for s in SERVICE_TYPES},
+    "dx_substance_use_most_frequent": lambda o: _most(
+        o, "table1_long", "variable == 'diagnosis_group' and group == 'Total'", "level", ["substance_use"], "n"),
+    "illness_duration_service_p": lambda o: np.max([_one(o, WHERE[f"illness_duration_service_{t}_p"])
+                                                    for t in ("kruskal", "anova")]),  # the larger p
+    "illness_duration_min_at_edp": _min_only_at_edp,
+    "med_top2_antipsychotic_anxiolytic": lambda o: _most(
+        o, "table1_long", _MEDS, "variable", ["med_antipsychotic", "med_anxiolytic_sedative"], "n"),
+    "sessions_min_unique_serd": lambda o: _sessions_unique_at(o, "min", "SerD"),
+    "sessions_max_unique_cmhc": lambda o: _sessions_unique_at(o, "max", "CMHC"),
+    "imr_within_observation_period": _within_period,
+    "module_01_most_frequent": lambda o: _most(o, "module_frequency_values", "", "module", [1], "n"),
+    "module_06_most_frequent_serd": lambda o: _most(o, "module_frequency_values", "", "module", [6], "n_SerD"),
+    "modules_09_10_least": _m9_m10_least,
+    "edp_only_m3_m8": _edp_only_m3_m8,
+    "no_patient_all_11": _no_patient_all_11,
+    "no_service_all_11": _no_service_all_11,
+}
+
+
+def read_metrics(outputs, metrics=None) -> dict[str, float]:
+    """The value of each of ``metrics`` (default: every one of :data:`WHERE` and :data:`STATEMENTS`).
+
+    Examples
+    --------
+    >>> m = read_metrics(read_outputs(), ["n_patients", "pct_men", "module_01_most_frequent"])
+    >>> m["n_patients"], round(m["pct_men"], 1), m["module_01_most_frequent"]
+    (126.0, 61.1, 1.0)
+    """
+    names = [*WHERE, *STATEMENTS] if metrics is None else list(metrics)
+    if unknown := [m for m in names if m not in WHERE and m not in STATEMENTS]:
+        raise KeyError(f"metric(s) {unknown} are in no output the audit reads (imr_analysis.reproduce.WHERE, "
+                       f"STATEMENTS); known: {sorted([*WHERE, *STATEMENTS])}")
+    return {m: float(STATEMENTS[m](outputs)) if m in STATEMENTS else _one(outputs, WHERE[m]) for m in names}
+
+
+def _compare(value: float, published: float, decimals: int, comparator: str) -> tuple[bool, str]:
+    if not math.isfinite(value):
         return False, "nan"
-    if comparator == "<":
-        return float(value) < float(published), ("< " if float(value) < float(published) else "") + _short(value)
-    if comparator == ">":
-        return float(value) > float(published), ("> " if float(value) > float(published) else "") + _short(value)
+    if comparator in ("<", ">"):
+        ok = value < published if comparator == "<" else value > published
+        return ok, (f"{comparator} " if ok else "") + (f"{value:.3g}" if 0 < abs(value) < 0.001
+                                                       else print_value(value, 3))
     printed = print_value(value, decimals)
     return printed == print_value(published, decimals), printed
 
 
-def _short(x: float) -> str:
-    x = float(x)
-    return f"{x:.3g}" if abs(x) < 0.001 and x != 0 else print_value(x, 3)
-
-
-def check_published(cohort, published=None):
-    """Compare every published figure with its recomputation from ``cohort``.
+def check_published(outputs, published=None):
+    """Compare every published figure with its value in ``outputs`` (:func:`read_outputs`).
 
     Parameters
     ----------
-    cohort : pandas.DataFrame
-        The cohort (canonical columns).
+    outputs : dict of str to pandas.DataFrame
+        The tables of :data:`OUTPUTS`, read from disk or as notebooks 02-05 make them.
     published : pandas.DataFrame, optional
         As returned by :func:`imr_analysis.published.load_published` (the default).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``id, quote, kind, published, decimals, recomputed, recomputed_printed,
-        status, reason``. ``status`` is ``match`` (recomputed value printed at the
-        published precision equals the published value, or satisfies the comparator
-        such as ``< 0.001``), ``mismatch``, ``paper-inconsistent`` (the paper contradicts
-        itself or arithmetic; the reason says which competing statement the data
-        honour) or ``not-recomputable`` (no metric: literature, setting).
+        Columns :data:`CHECK_COLUMNS`; ``recomputed`` is the compendium's value, read from the
+        outputs. ``status`` is ``match`` (that value printed at the published precision equals
+        the published value, or satisfies the comparator such as ``< 0.001``), ``mismatch``,
+        ``paper-inconsistent`` (the paper contradicts itself or arithmetic; the reason says
+        which competing statement the data honour) or ``not-recomputable`` (no metric:
+        literature, setting).
 
     Examples
     --------
-    >>> check = check_published(load_cohort())  # doctest: +SKIP
-    >>> summary_line(check)  # doctest: +SKIP
-    '47 matched, 0 mismatched, 7 paper-inconsistent, 20 not recomputable'
+    >>> summary_line(check_published(read_outputs()))
+    '85 matched, 0 mismatched, 8 paper-inconsistent, 20 not recomputable'
     """
-    import math
-
-    import pandas as pd
-
     if published is None:
         from .published import load_published
 
         published = load_published()
-    metrics = compute_metrics(cohort)
+    named = published["metric"].map(lambda m: isinstance(m, str) and m != "")
+    if unknown := sorted(set(published.loc[named, "metric"]) - set(WHERE) - set(STATEMENTS)):
+        raise KeyError(f"published figure(s) {published.loc[published['metric'].isin(unknown), 'id'].tolist()} "
+                       f"name metric(s) {unknown}, which are in no output the audit reads")
+    metrics = read_metrics(outputs, pd.unique(published.loc[named, "metric"]))
     rows = []
-    for e in published.to_dict("records"):
-        metric = e.get("metric")
-        has_metric = isinstance(metric, str) and metric != ""
-        if has_metric and metric not in metrics:
-            raise KeyError(f"published figure {e['id']!r} names metric {metric!r}, which compute_metrics "
-                           f"does not know; known metrics: {sorted(metrics)}")
-        value = metrics[metric] if has_metric else float("nan")
-        decimals = int(e["decimals"]) if e.get("decimals") is not None and not _isnan(e.get("decimals")) else 0
-        comparator = e.get("comparator") or "="
-        if isinstance(comparator, float) and math.isnan(comparator):
-            comparator = "="
-        pub = e.get("value")
-        reason = e.get("reason") or ""
-        if isinstance(reason, float):
-            reason = ""
-        if has_metric and pub is not None and not _isnan(pub):
-            matched, printed = _compare(value, float(pub), decimals, comparator)
+    for e, has_metric in zip(published.to_dict("records"), named):
+        value = metrics[e["metric"]] if has_metric else math.nan
+        decimals = 0 if _isnan(e.get("decimals")) else int(e["decimals"])
+        comparator = "=" if _isnan(e.get("comparator")) else e["comparator"]
+        pub = math.nan if _isnan(e.get("value")) else float(e["value"])
+        reason = "" if _isnan(e.get("reason")) else str(e["reason"])
+        if has_metric and not math.isnan(pub):
+            matched, printed = _compare(value, pub, decimals, comparator)
         else:
             matched, printed = False, (print_value(value, decimals) if has_metric else "")
         if e["kind"] == "p" and comparator == "=" and has_metric and 0 < value < 10.0 ** (-decimals):
             printed = f"{printed} (p = {value:.2g})"
-        if e.get("verdict") == "paper-inconsistent":
-            status = "paper-inconsistent"
-        elif not has_metric:
-            status = "not-recomputable"
-        elif matched:
-            status = "match"
-        else:
-            status = "mismatch"
-            shown = ("< " if comparator == "<" else "> " if comparator == ">" else "") + print_value(pub, decimals)
+        status = ("paper-inconsistent" if e.get("verdict") == "paper-inconsistent" else "not-recomputable"
+                  if not has_metric else "match" if matched else "mismatch")
+        if status == "mismatch":
+            shown = ("" if comparator == "=" else f"{comparator} ") + print_value(pub, decimals)
             reason = f"recomputed {printed} but the paper states {shown}" + (f"; {reason}" if reason else "")
-        rows.append({
-            "id": e["id"], "quote": e["quote"], "kind": e["kind"],
-            "published": (float(pub) if pub is not None and not _isnan(pub) else float("nan")),
-            "decimals": decimals, "recomputed": float(value), "recomputed_printed": printed,
-            "status": status, "reason": reason,
-        })
-    out = pd.DataFrame(rows, columns=CHECK_COLUMNS)
-    out["decimals"] = out["decimals"].astype("int64")
-    return out
+        rows.append({"id": e["id"], "quote": e["quote"], "kind": e["kind"], "published": pub, "decimals": decimals,
+                     "recomputed": value, "recomputed_printed": printed, "status": status, "reason": reason})
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS).astype({"decimals": "int64"})
 
 
 def _isnan(x) -> bool:
-    try:
-        return x != x
-    except Exception:  # pragma: no cover
-        return False
+    """Missing: None, NaN or ""."""
+    return x is None or x == "" or (isinstance(x, float) and math.isnan(x))
 
 
 def summary_line(check_df) -> str:

@@ -65,6 +65,8 @@ LEVEL_LABELS: dict[str, dict[str, str]] = {
     "diagnosis_group": dict(DIAGNOSIS_GROUP_LABELS),
 }
 DEFAULT_DECIMALS = {"percent": 1, "mean": 2, "quantile": 1, "p": 3}
+#: Levels of age at IMR start counted besides its summary (the paper counts the 18-year-olds).
+AGE_BANDS = ("under_18", "18", "over_18")
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "cohort") -> None:
@@ -160,7 +162,8 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
     :data:`LONG_COLUMNS`: a categorical row has ``n`` with the level, ``denominator`` with a known
     value, ``percent`` and ``n_missing`` (levels in the codebook's order, unexpected ones after
     them; a medication class has the one level "yes"); a continuous row (``level`` "") has ``n``
-    with a value, mean, SD, median, quartiles, min and max.
+    with a value, mean, SD, median, quartiles, min and max; age at IMR start also has the categorical
+    levels :data:`AGE_BANDS` (after the other variables; the display table shows only its summary).
 
     Examples
     --------
@@ -169,7 +172,7 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
     >>> long = table1_long(cohort, variables=["sex", "age_at_imr_start"])
     >>> long.query("level == 'M'")[["group", "n", "denominator", "percent"]].round(1).to_numpy().tolist()
     [['CMHC', 1, 2, 50.0], ['SerD', 1, 1, 100.0], ['Total', 2, 3, 66.7]]
-    >>> long.query("variable == 'age_at_imr_start'")[["group", "n", "mean", "q1"]].to_numpy().tolist()
+    >>> long.query("variable == 'age_at_imr_start' and level == ''")[["group", "n", "mean", "q1"]].to_numpy().tolist()
     [['CMHC', 2, 35.0, 32.5], ['SerD', 1, 50.0, 50.0], ['Total', 3, 40.0, 35.0]]
     """
     variables = _variables(cohort, variables)
@@ -180,6 +183,11 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
     rows = _continuous_rows(data, groups, continuous, sizes) if continuous else None
     parts = [rows.loc[rows["variable"].eq(v.column)] if v.kind == "continuous" else
              _categorical_rows(data, v, groups, sizes) for v in variables]
+    if "age_at_imr_start" in continuous:
+        age = pd.to_numeric(data["age_at_imr_start"])
+        band = pd.Series(np.select([age < 18, age == 18], AGE_BANDS[:2], AGE_BANDS[2]), data.index).where(age.notna())
+        parts.append(_categorical_rows(data.assign(age_at_imr_start=band), Variable(
+            "age_at_imr_start", "", "categorical", AGE_BANDS), groups, sizes))
     return pd.concat(parts, ignore_index=True).reindex(columns=LONG_COLUMNS).astype(LONG_DTYPES)
 
 

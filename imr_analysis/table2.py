@@ -29,6 +29,9 @@ LONG_COLUMNS = ["unit", "service_type", "level", "measure", "n", "denominator", 
 LONG_DTYPES = {c: "str" if i < 4 else "float64" for i, c in enumerate(LONG_COLUMNS)}
 REQUIRED = ["service_type", "service_unit", "imr_format", *CONTINUOUS_MEASURES, *MODULE_COLUMNS]
 TEST_VARIABLES = ("n_sessions", "n_modules", "imr_duration_months")
+#: Rows of the total only: patients with the fewest and the most sessions; the first start and last end date.
+EXTREME_MEASURES = ("n_sessions_at_min", "n_sessions_at_max")
+DATE_MEASURES = ("imr_start", "imr_end")
 
 
 def _units(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
@@ -54,7 +57,9 @@ def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> 
         :data:`LONG_COLUMNS`; ``level`` is "unit", "service_type" (``unit`` "All") or "total".
         Measures: ``patients`` (of all included), ``group_format`` (of those with a known format),
         ``imr_duration_months``, ``n_sessions``, ``n_modules`` (n with a value, mean, SD, median,
-        min, max) and ``module_01`` ... ``module_11`` (patients who received it, of all patients).
+        min, max) and ``module_01`` ... ``module_11`` (patients who received it, of all patients); then,
+        for the total only, :data:`EXTREME_MEASURES` (patients at the minimum or maximum of sessions)
+        and, when the cohort has the dates, :data:`DATE_MEASURES` (min and max as yyyymmdd numbers).
 
     Examples
     --------
@@ -97,7 +102,14 @@ def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> 
     blocks |= {c: pd.DataFrame({"n": counts[c], "denominator": patients}) for c in MODULE_COLUMNS}
     long = pd.concat(blocks, names=["measure"]).reorder_levels([1, 2, 3, 0])  # entity, then measure
     long = long.reindex([(*e, m) for e in entities for m in MEASURES])
-    counted = ~long.index.get_level_values("measure").isin(CONTINUOUS_MEASURES)
+    sessions, total = values["n_sessions"], ("total", ALL, ALL)
+    extra = {(*total, f"n_sessions_at_{end}"): {"n": sessions.eq(sessions.agg(end)).sum(),
+                                                 "denominator": sessions.count()} for end in ("min", "max")}
+    for m in [m for m in DATE_MEASURES if m in data.columns]:
+        day = pd.to_datetime(data[m]).dt.strftime("%Y%m%d").astype("float64")
+        extra[(*total, m)] = {"n": day.count(), "denominator": day.count(), "min": day.min(), "max": day.max()}
+    long = pd.concat([long, pd.DataFrame.from_dict(extra, orient="index").rename_axis(long.index.names)])
+    counted = ~long.index.get_level_values("measure").isin(CONTINUOUS_MEASURES + DATE_MEASURES)
     long["percent"] = (100 * long["n"] / long["denominator"].where(long["denominator"] > 0)).where(counted)
     return long.reset_index().reindex(columns=LONG_COLUMNS).astype(LONG_DTYPES)
 

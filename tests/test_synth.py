@@ -12,7 +12,7 @@ import pytest
 
 from imr_analysis import constants as C
 from imr_analysis.published import load_published
-from imr_analysis.reproduce import check_published, compute_metrics
+from imr_analysis.reproduce import check_published, read_metrics
 from imr_synth import DEFAULT_SEED, cli, generate, write_exports
 from imr_synth.generator import (
     _TARGET,
@@ -23,6 +23,8 @@ from imr_synth.generator import (
     calibration_problems,
     marker_line,
 )
+
+from conftest import audit_outputs
 
 SEEDS = (DEFAULT_SEED, 1, 2)
 
@@ -56,7 +58,7 @@ def test_different_seed_gives_different_files(tmp_path, written):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_truth_reproduces_every_consistent_published_figure(seed):
     truth = generate(seed=seed).truth
-    check = check_published(truth)
+    check = check_published(audit_outputs(truth))
     mismatched = check[check["status"] == "mismatch"]
     assert mismatched.empty, mismatched[["id", "published", "recomputed_printed"]].to_string()
     assert (check["status"] == "match").sum() >= 80
@@ -287,7 +289,7 @@ def test_large_cohort_keeps_proportions():
     assert share["CMHC"] == pytest.approx(69 / 126, abs=0.01)
     assert share["SerD"] == pytest.approx(52 / 126, abs=0.01)
     assert share["EDP"] == pytest.approx(5 / 126, abs=0.01)
-    m = compute_metrics(t)
+    m = read_metrics(audit_outputs(t, n_resamples=1000))
     assert m["pct_men"] == pytest.approx(61.1, abs=3)
     assert m["pct_module_01"] == pytest.approx(70.6, abs=4)
     assert m["pct_med_none"] == pytest.approx(20.6, abs=3)

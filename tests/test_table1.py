@@ -151,6 +151,13 @@ def test_continuous_known_answers(tiny):
     assert (age["median"], age["q1"], age["q3"], age["min"], age["max"]) == (40, 30, 50, 20, 60)
     edp = _cell(long, "age_at_imr_start", "EDP")
     assert edp["mean"] == pytest.approx(17.5) and edp["q1"] == pytest.approx(17.25)  # linear interpolation
+    bands = long[(long["variable"] == "age_at_imr_start") & (long["kind"] == "categorical")]
+    assert bands["level"].unique().tolist() == list(t1.AGE_BANDS)
+    assert bands.set_index(["level", "group"])["n"].loc[[("under_18", "EDP"), ("18", "EDP"), ("over_18", "Total"),
+                                                         ("18", "CMHC")]].tolist() == [1, 1, 8, 0]
+    assert (bands["denominator"] == bands["group"].map({"CMHC": 5, "SerD": 3, "EDP": 2, "Total": 10})).all()
+    shown = t1.format_table1(long[long["kind"].eq("continuous") | long["variable"].ne("age_at_imr_start")])
+    assert t1.format_table1(long).equals(shown)  # the display table shows the age summary only
     edu = _cell(long, "education_years", "CMHC")
     assert (edu["n"], edu["denominator"], edu["n_missing"]) == (4, 4, 1)
     assert edu["mean"] == pytest.approx(13.0)

@@ -47,8 +47,22 @@ def test_long_structure(tiny):
     units = long.loc[long["level"] == "unit", "unit"].unique().tolist()
     assert units == list(C.SERVICE_UNITS)  # all ten units, canonical order, empty ones included
     assert long.loc[long["level"] == "service_type", "service_type"].unique().tolist() == ["CMHC", "SerD", "EDP"]
-    assert len(long) == (10 + 3 + 1) * len(t2.MEASURES)
+    assert len(long) == (10 + 3 + 1) * len(t2.MEASURES) + len(t2.EXTREME_MEASURES)  # no dates in tiny
     assert long["level"].iloc[-1] == "total"
+
+
+def test_total_extremes_and_dates(tiny):
+    long = t2.table2_long(tiny)
+    low, high = _get(long, "n_sessions_at_min"), _get(long, "n_sessions_at_max")
+    assert (low["n"], low["denominator"], high["n"]) == (1, 8, 1) and low["percent"] == pytest.approx(12.5)
+    tiny.loc[4, "n_sessions"] = 40  # a second patient with the most sessions
+    dated = tiny.assign(imr_start=pd.to_datetime(["2017-04-03"] + ["2019-01-01"] * 7),
+                        imr_end=pd.to_datetime(["2021-07-30"] + ["2019-06-01"] * 7))
+    long = t2.table2_long(dated)
+    assert _get(long, "n_sessions_at_max")["n"] == 2
+    start, end = _get(long, "imr_start"), _get(long, "imr_end")
+    assert (start["n"], start["min"], start["max"], end["max"]) == (8, 20170403, 20190101, 20210730)
+    assert np.isnan(start["percent"]) and np.isnan(start["mean"])
 
 
 def test_long_known_answers(tiny):
