@@ -13,14 +13,16 @@
 # ---
 
 # %% [markdown]
-# # 06 · Reproduction report: every published figure, recomputed
+# # 06 · Reproduction report: every published figure, read from the published tables
 #
 # For every number the paper states (held, with its verbatim quote, printed precision and a
-# consistency verdict, in `imr_analysis/resources/published_figures.yaml`), this notebook recomputes the
-# value from the cleaned cohort written by notebook 01, prints it at the paper's precision and gives a
-# status:
+# consistency verdict, in `imr_analysis/resources/published_figures.yaml`), this notebook reads the
+# value from the tables notebooks 02-05 wrote (`reproduce.WHERE` names the table, row and column of
+# each; the paper's yes/no statements are read off the same tables), prints it at the paper's
+# precision and gives a status. It computes no statistic of its own: what is audited is what the
+# compendium publishes.
 #
-# - **match**: the recomputed value, printed as the paper prints it, equals the published one;
+# - **match**: the value, printed as the paper prints it, equals the published one;
 # - **mismatch**: it does not;
 # - **paper-inconsistent**: the paper contradicts itself or arithmetic; the reason says how, and which
 #   competing statement the data honour;
@@ -34,8 +36,8 @@
 # **Writes** `tables/reproduction_check.csv` and `tables/reproduction_check.md`.
 #
 # **Parameters**: `raw_dir` (`""` = `data/raw`; tells synthetic from private data), `processed_dir`
-# (`""` = `data/processed`), `tables_dir` (`""` = `tables`), `disclosure_profile` (`"auto"`),
-# `allow_weaker_profile` (`False`).
+# (`""` = `data/processed`; unused: the audit reads no cohort), `tables_dir` (`""` = `tables`: read and
+# written), `disclosure_profile` (`"auto"`), `allow_weaker_profile` (`False`).
 
 # %% tags=["parameters"]
 raw_dir = ""
@@ -48,20 +50,18 @@ allow_weaker_profile = False
 import pandas as pd
 
 from imr_analysis import disclosure, paths, reproduce
-from imr_analysis.cohort import load_cohort
 from imr_analysis.export import export_table
 from imr_analysis.sources import detect_data_mode
 
 RAW = paths.resolve(raw_dir, paths.raw_dir())
-PROCESSED = paths.resolve(processed_dir, paths.processed_dir())
 TABLES = paths.resolve(tables_dir, paths.tables_dir())
 profile = disclosure.resolve_profile(disclosure_profile, detect_data_mode(RAW), allow_weaker_profile=allow_weaker_profile)
 pd.set_option("display.max_colwidth", 120)
 pd.set_option("display.max_rows", 200)
 
 # %%
-cohort = load_cohort(PROCESSED)
-check = reproduce.public_check(reproduce.check_published(cohort), profile)
+outputs = reproduce.read_outputs(TABLES)
+check = reproduce.public_check(reproduce.check_published(outputs), profile)
 print(reproduce.summary_line(check))
 
 # %% [markdown]
