@@ -145,8 +145,8 @@ def harmonise_form(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
     return pd.DataFrame(out | {col: modules[col] for col in C.MODULE_COLUMNS})
 
 
-def harmonise(tables: dict[str, RawTable], log: ProblemLog | None = None, today=None) -> tuple[pd.DataFrame,
-                                                                                            pd.DataFrame]:
+def harmonise(tables: dict[str, RawTable], log: ProblemLog | None = None,
+              today=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The form and both EHRs as typed records, every value checked against the contract.
 
     Problems are raised as one :class:`RawDataError` in two rounds: first every unusable
@@ -245,7 +245,8 @@ def link(form: pd.DataFrame, ehr: pd.DataFrame, study_start: str = STUDY_START,
     Returns
     -------
     tuple of DataFrame
-        ``form`` and ``ehr`` with a ``reason`` column: ``"included"`` or why not.
+        ``form`` and ``ehr`` with a ``reason`` column, ``"included"`` or why not; ``form``
+        also with ``found_in``, the EHR holding its patient code.
 
     Examples
     --------
@@ -255,34 +256,35 @@ def link(form: pd.DataFrame, ehr: pd.DataFrame, study_start: str = STUDY_START,
     """
     start, end = pd.Timestamp(study_start), pd.Timestamp(study_end)
     outside = (form["imr_start"] < start) | (form["imr_end"] < start) | (form["imr_end"] > end)
-    linked = form[["patient_code"]].merge(ehr[["patient_code"]], how="left", validate="many_to_one",
-                                          indicator=True)["_merge"].eq("both").to_numpy()
+    found = form[["patient_code"]].merge(ehr[["patient_code", "source_ehr"]], how="left", validate="many_to_one",
+                                         indicator=True)
+    linked = found["_merge"].eq("both").to_numpy()
     eligible = form[~outside & linked]
     first = eligible.sort_values(list(FIRST_PROGRAMME_ORDER)).drop_duplicates("patient_code").index
     applies = {REASON_OUTSIDE_PERIOD: outside, REASON_NO_EHR: ~linked, REASON_REPEAT: ~form.index.isin(first)}
     named = {REASON_OUTSIDE_PERIOD: f"{REASON_OUTSIDE_PERIOD} ({study_start} to {study_end})"}
-    reason = np.select([applies[r] for r in FORM_EXCLUSION_ORDER], [named.get(r, r) for r in FORM_EXCLUSION_ORDER],
-                       REASON_INCLUDED)
-    form = form.assign(reason=pd.Series(reason, index=form.index, dtype="str"))
+    form = form.assign(reason=_first_reason(form.index, [applies[r] for r in FORM_EXCLUSION_ORDER],
+                                            [named.get(r, r) for r in FORM_EXCLUSION_ORDER]),
+                       found_in=found["source_ehr"].astype("str").to_numpy())
     analysed = form["reason"].eq(REASON_INCLUDED).groupby(form["patient_code"]).any().rename("analysed")
     patients = ehr[["patient_code"]].merge(analysed.reset_index(), how="left", validate="one_to_one", indicator=True)
     in_form, analysed = patients["_merge"].eq("both").to_numpy(), patients["analysed"].eq(True).to_numpy()
-    ehr_reason = np.select([~in_form, ~analysed], [REASON_NO_FORM, REASON_FORM_EXCLUDED], REASON_INCLUDED)
-    return form, ehr.assign(reason=pd.Series(ehr_reason, index=ehr.index, dtype="str"))
+    return form, ehr.assign(reason=_first_reason(ehr.index, [~in_form, ~analysed],
+                                                 [REASON_NO_FORM, REASON_FORM_EXCLUDED]))
+
+
+def _first_reason(index: pd.Index, conditions: list, reasons: list[str]) -> pd.Series:
+    """Each row's first reason whose condition holds, else ``"included"`` (text)."""
+    first = np.select(conditions, range(1, len(reasons) + 1), 0)
+    return pd.Series(pd.Categorical.from_codes(first, [REASON_INCLUDED, *reasons]), index=index).astype("str")
 
 
 def linkage_warnings(form: pd.DataFrame, ehr: pd.DataFrame, form_table: RawTable, log: ProblemLog) -> None:
-    """Warn about linked rows that look wrong but are usable.
-
-    - A form row whose service unit keeps its records in the other EHR (a SerD unit and an
-      EFESO code): the patient's data come from the record found, the service type from
-      the unit (the analysis compares the services that delivered IMR).
-    - A form row without an EHR record whose code matches one but for leading zeros, which a
-      spreadsheet may have dropped: it stays excluded.
-    """
-    file, h = form_table.file, form_table.headers
-    found = form[["patient_code"]].merge(ehr[["patient_code", "source_ehr"]], how="left", validate="many_to_one")
-    found = found["source_ehr"].astype("str").set_axis(form.index)
+    """Warn about form rows that look wrong but are usable: a service unit keeping its records in
+    the other EHR than the one holding the code (the patient's data come from the record found,
+    the service type from the unit), a code without an EHR record that matches one but for
+    leading zeros, which a spreadsheet may have dropped (the row stays excluded)."""
+    file, h, found = form_table.file, form_table.headers, form["found_in"]
     expected = form["service_unit"].map({u: info["ehr"] for u, info in C.SERVICE_UNITS.items()}).astype("str")
     mismatch = found.notna() & expected.notna() & (found != expected)
     for (exp, fnd), lines in form["_line"][mismatch].groupby([expected[mismatch], found[mismatch]], sort=True):
@@ -290,7 +292,7 @@ def linkage_warnings(form: pd.DataFrame, ehr: pd.DataFrame, form_table: RawTable
                        f"the service unit keeps its records in {exp} but the patient code is in {fnd}; kept (the "
                        f"patient's data come from the {fnd} record, the service type from the service unit), check "
                        "the code")
-    strip = lambda codes: codes.str.replace(r"^([A-Z]*)0+(?=\d)", r"\1", regex=True)  # noqa: E731
+    strip = lambda codes: codes.str.replace(r"^([A-Z]*)0+(\d)", r"\1\2", regex=True)  # noqa: E731
     unpadded = pd.Series(ehr["patient_code"].to_numpy(), index=strip(ehr["patient_code"]).to_numpy())
     no_ehr = form[form["reason"] == REASON_NO_EHR]
     near = strip(no_ehr["patient_code"]).map(unpadded[~unpadded.index.duplicated()])
@@ -382,7 +384,7 @@ def derive(form: pd.DataFrame, ehr: pd.DataFrame) -> pd.DataFrame:
     >>> cohort[["age_at_imr_start", "imrs_user_total"]].mean().round(2).tolist()  # doctest: +SKIP
     [40.14, 55.1]
     """
-    programmes = form[form["reason"] == REASON_INCLUDED].drop(columns=["_line", "timestamp", "reason"])
+    programmes = form[form["reason"] == REASON_INCLUDED].drop(columns=["_line", "timestamp", "reason", "found_in"])
     records = ehr[ehr["reason"] == REASON_INCLUDED].drop(columns=["_line", "reason"])
     df = programmes.merge(records, on="patient_code", how="left", validate="one_to_one", indicator=True)
     if (df["_merge"] != "both").any():
@@ -401,8 +403,8 @@ def derive(form: pd.DataFrame, ehr: pd.DataFrame) -> pd.DataFrame:
         scores = imrs_scores(df[items], max_missing=0, mean_max_missing=14)
         df[f"imrs_{version}_total"], df[f"imrs_{version}_mean"] = scores["total"], scores["mean"]
     for col in C.COHORT_CATEGORICAL_COLUMNS:  # categories: the values present, sorted
-        values = df[col].astype("str").astype("category")
-        df[col] = values.cat.set_categories(sorted(values.cat.categories))
+        values = df[col].astype("category").cat.remove_unused_categories()
+        df[col] = values.cat.set_categories(pd.Index(sorted(values.cat.categories), dtype="str"))
     integers = ["birth_year", "age_at_imr_start", "age_at_first_treatment", "n_sessions", "n_modules"]
     return df.astype(dict.fromkeys(integers, "int64") | {"patient_id": "string"})[C.COHORT_COLUMNS]
 
@@ -421,11 +423,11 @@ def cohort_flow(form: pd.DataFrame, ehr: pd.DataFrame) -> pd.DataFrame:
     columns = ["_line", "patient_code", "reason"]
     records = pd.concat([form[columns].assign(source="form"), ehr[columns].assign(source=ehr["source_ehr"])],
                         ignore_index=True)
-    source = records["source"].astype("str")
+    source, included = records["source"].astype("str"), records["reason"] == REASON_INCLUDED
     return pd.DataFrame({"source": source, "file": source.map(C.RAW_FILES).astype("str"),
                          "line": records["_line"].astype("int64"), "patient_id": records["patient_code"],
-                         "status": records["reason"].eq(REASON_INCLUDED).map({True: "included", False: "excluded"})
-                         .astype("str"), "reason": records["reason"]})
+                         "status": pd.array(np.where(included, "included", "excluded"), dtype="str"),
+                         "reason": records["reason"]})
 
 
 def flow_summary(flow: pd.DataFrame) -> pd.DataFrame:
@@ -452,16 +454,13 @@ def check_flow(flow: pd.DataFrame, tables: dict[str, RawTable], cohort: pd.DataF
         raise AssertionError("a record appears twice in the cohort flow")
     if ((flow["status"] == "excluded") & (flow["reason"].isna() | (flow["reason"] == REASON_INCLUDED))).any():
         raise AssertionError("an excluded record has no reason in the cohort flow")
+    ids = cohort["patient_id"].sort_values(ignore_index=True)
+    if ids.duplicated().any():
+        raise AssertionError("a patient appears twice in the cohort")
     included = flow[flow["status"] == "included"]
     for rows, what in ((included["source"] == "form", "form rows"), (included["source"] != "form", "EHR records")):
-        try:  # the same patients, each once
-            same = cohort[["patient_id"]].merge(included.loc[rows, ["patient_id"]], how="outer", validate="one_to_one",
-                                                indicator=True)["_merge"].eq("both").all()
-        except pd.errors.MergeError:
-            same = False
-        if not same:
-            raise AssertionError(f"{int(rows.sum())} included {what} but {len(cohort)} patients in the cohort "
-                                 "(or a patient twice)")
+        if not included.loc[rows, "patient_id"].sort_values(ignore_index=True).equals(ids):
+            raise AssertionError(f"{int(rows.sum())} included {what} but {len(cohort)} patients in the cohort")
 
 
 # The whole cleaning, its outputs and its command -------------------------------------------

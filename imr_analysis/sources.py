@@ -290,7 +290,7 @@ def _records(body_lines: list[str], delimiter: str, header: list[str], first_lin
     width, named = len(header), max((j + 1 for j, h in enumerate(header) if h), default=0)
     names = [str(j) for j in range(width)]
     refused: list = []
-    frame = pd.DataFrame({n: pd.Categorical([]) for n in names})
+    frame = pd.DataFrame({n: pd.Categorical([], categories=pd.Index([], dtype="str")) for n in names})
     if body_lines:
         frame = pyarrow.csv.read_csv(
             io.BytesIO(("\n".join(body_lines) + "\n").encode("utf-8")),
@@ -302,27 +302,29 @@ def _records(body_lines: list[str], delimiter: str, header: list[str], first_lin
                 column_types=dict.fromkeys(names, pyarrow.dictionary(pyarrow.int32(), pyarrow.string())),
                 strings_can_be_null=False, quoted_strings_can_be_null=False)).to_pandas()
     # records follow each other, each spanning one line more than the line breaks in its fields
-    numbers = np.setdiff1d(np.arange(1, len(frame) + len(refused) + 1), [r.number for r in refused])
-    breaks = sum(frame[n].str.count("\n").to_numpy() for n in names)
-    spans = pd.concat([pd.Series(1 + breaks, index=numbers, dtype="int64"),
-                       pd.Series({r.number: 1 + r.text.count("\n") for r in refused}, dtype="int64")]).sort_index()
-    line = first_line + spans.cumsum() - spans  # by record number
+    refused_at = np.array([r.number - 1 for r in refused], dtype="int64")  # record numbers count from 1
+    read_at = np.delete(np.arange(len(frame) + len(refused)), refused_at)
+    span = np.ones(len(read_at) + len(refused_at), dtype="int64")
+    span[read_at] += sum(on_categories(frame[n], lambda s: s.str.count("\n")).to_numpy() for n in names
+                         if frame[n].cat.categories.str.contains("\n").any())
+    span[refused_at] += np.array([r.text.count("\n") for r in refused], dtype="int64")
+    line = first_line + np.cumsum(span) - span
     kept = {}  # refused records that are empty, or whose extra fields are
-    for row in refused:
+    for row, at in zip(refused, refused_at):
         cells = next(csv.reader(io.StringIO(row.text), delimiter=delimiter), [])
         if not any(c.strip() for c in cells) or len(cells) >= named and not any(c.strip() for c in cells[named:]):
-            kept[row.number] = (cells + [""] * width)[:width]
+            kept[at] = (cells + [""] * width)[:width]
             continue
-        ln, span = line[row.number], spans[row.number]
-        runs = f" (the record runs from line {ln} to line {ln + span - 1}: a quote is probably not closed)"
-        log.error(name, int(ln), None, None, f"the row has {len(cells)} fields but the header has {named}; check the "
-                  f"delimiter ({_DELIMITER_NAMES.get(delimiter, repr(delimiter))} detected) and the quoting"
-                  + (runs if span > 1 else ""))
-    frame.index = numbers
+        runs = (f" (the record runs from line {line[at]} to line {line[at] + span[at] - 1}: a quote is probably "
+                "not closed)")
+        log.error(name, int(line[at]), None, None, f"the row has {len(cells)} fields but the header has {named}; check "
+                  f"the delimiter ({_DELIMITER_NAMES.get(delimiter, repr(delimiter))} detected) and the quoting"
+                  + (runs if span[at] > 1 else ""))
+    frame.index = read_at
     if kept:
         frame = pd.concat([frame, pd.DataFrame(kept.values(), index=list(kept), columns=names)]).sort_index()
         frame = frame.astype("category")
-    lines = line[frame.index].to_numpy()
+    lines = line[frame.index]
     blank = np.logical_and.reduce([on_categories(frame[n], lambda s: s.str.strip() == "").to_numpy(dtype=bool)
                                    for n in names])
     return frame[~blank].reset_index(drop=True), lines[~blank], lines[blank].tolist()
@@ -331,10 +333,9 @@ def _records(body_lines: list[str], delimiter: str, header: list[str], first_lin
 def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> RawTable:
     """Read one export of ``source`` (``"EFESO"``, ``"Sister"`` or ``"form"``) as text.
 
-    Errors (the file missing, empty or not a CSV text file; a required column missing or
-    held twice; a row with the wrong number of fields; a form without records) go to
-    ``log``, or are raised at once as :class:`RawDataError` when no log is given.
-    Warnings: columns outside the contract (kept aside in ``extra``), rows without
+    Errors (the file missing, empty or not text; a required column missing or held twice; a
+    row with the wrong number of fields; a form without records) go to ``log``, or are raised
+    at once. Warnings: columns outside the contract (kept aside in ``extra``), rows without
     content (skipped), an absent optional column, an EHR extract without records.
 
     Examples
@@ -555,10 +556,8 @@ def guard_identifiers(tables: dict[str, RawTable]) -> None:
 def on_categories(column: pd.Series, parse) -> pd.Series | pd.DataFrame:
     """``parse`` applied once to each category of ``column``, its result spread to the rows.
 
-    An export holds few distinct values per column (dates, codes, categories), so each is
-    parsed once. ``parse`` takes a Series of text and returns a Series or a DataFrame on
-    its index; text comes back categorical. ``column`` holds no missing value (an empty
-    cell is ``""``).
+    ``parse`` takes a Series of text and returns a Series or a DataFrame on its index; text
+    comes back categorical. ``column`` holds no missing value (an empty cell is ``""``).
 
     Examples
     --------
@@ -658,7 +657,7 @@ def parse_dates(text: pd.Series, preferred: str | None = None, latest=None) -> p
                          "too_early": early, "too_late": late})
 
 
-_TZ_SUFFIX = r"\s*(?:(?:GMT|UTC)\s*(?:[+-]\d{1,2}(?::?\d{2})?)?|[A-Z]{3,5}|[+-]\d{2}:?\d{2}|Z)$"
+_TZ_SUFFIX = r"(?:(?:GMT|UTC) *(?:[+-]\d{1,2}(?::?\d{2})?)?|[A-Z]{3,5}|[+-]\d{2}:?\d{2}|Z)$"
 _TS_DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H.%M.%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H.%M")
 _TS_MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
 _TS_YEAR_FIRST = ("%Y/%m/%d %I:%M:%S %p", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H.%M.%S", "%Y-%m-%d %H:%M:%S",
