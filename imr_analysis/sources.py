@@ -355,6 +355,7 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
 
 
 def _read(path: Path, source: str, log: ProblemLog) -> RawTable | None:
+    """The export as a :class:`RawTable`, or ``None`` once ``log`` says why it cannot be read."""
     name = path.name
     if not path.is_file():
         log.error(name, None, None, None, f"{path} is a folder, not a CSV file" if path.is_dir()
