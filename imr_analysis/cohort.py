@@ -198,7 +198,7 @@ def check_unique_codes(ehr: pd.DataFrame, tables: dict[str, RawTable], log: Prob
     dup = ehr[ehr["patient_code"].duplicated(keep=False) & (ehr["patient_code"] != "")]
     for code, grp in dup.groupby("patient_code", sort=True):
         files = [C.RAW_FILES[s] for s in grp["source_ehr"]]
-        sexes, years = [str(x) for x in grp["sex"]], [str(x) for x in grp["birth_year"]]
+        sexes, years = [str(x) for x in grp["sex"].astype("string")], [str(x) for x in grp["birth_year"]]
         agree = {"sex": len(set(sexes)) == 1, "birth year": len(set(years)) == 1}
         if all(agree.values()):
             detail = (f"sex and birth year agree ({sexes[0]}, {years[0]}): probably one patient recorded twice; "
