@@ -256,20 +256,18 @@ def link(form: pd.DataFrame, ehr: pd.DataFrame, study_start: str = STUDY_START,
     """
     start, end = pd.Timestamp(study_start), pd.Timestamp(study_end)
     outside = (form["imr_start"] < start) | (form["imr_end"] < start) | (form["imr_end"] > end)
-    found = form[["patient_code"]].merge(ehr[["patient_code", "source_ehr"]], how="left", validate="many_to_one",
-                                         indicator=True)
-    linked = found["_merge"].eq("both").to_numpy()
+    found_in = form[["patient_code"]].merge(ehr[["patient_code", "source_ehr"]], how="left",
+                                            validate="many_to_one")["source_ehr"].astype("str").to_numpy()
+    linked = pd.notna(found_in)
     eligible = form[~outside & linked]
     first = eligible.sort_values(list(FIRST_PROGRAMME_ORDER)).drop_duplicates("patient_code").index
     applies = {REASON_OUTSIDE_PERIOD: outside, REASON_NO_EHR: ~linked, REASON_REPEAT: ~form.index.isin(first)}
     named = {REASON_OUTSIDE_PERIOD: f"{REASON_OUTSIDE_PERIOD} ({study_start} to {study_end})"}
     form = form.assign(reason=_first_reason(form.index, [applies[r] for r in FORM_EXCLUSION_ORDER],
                                             [named.get(r, r) for r in FORM_EXCLUSION_ORDER]),
-                       found_in=found["source_ehr"].astype("str").to_numpy())
-    analysed = form["reason"].eq(REASON_INCLUDED).groupby(form["patient_code"]).any().rename("analysed")
-    patients = ehr[["patient_code"]].merge(analysed.reset_index(), how="left", validate="one_to_one", indicator=True)
-    in_form, analysed = patients["_merge"].eq("both").to_numpy(), patients["analysed"].eq(True).to_numpy()
-    return form, ehr.assign(reason=_first_reason(ehr.index, [~in_form, ~analysed],
+                       found_in=found_in)
+    analysed = ehr["patient_code"].map(form["reason"].eq(REASON_INCLUDED).groupby(form["patient_code"]).any())
+    return form, ehr.assign(reason=_first_reason(ehr.index, [analysed.isna(), ~analysed.fillna(True).astype(bool)],
                                                  [REASON_NO_FORM, REASON_FORM_EXCLUDED]))
 
 
