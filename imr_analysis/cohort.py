@@ -161,16 +161,14 @@ def check_unique_codes(ehr: pd.DataFrame, tables: dict[str, RawTable], log: Prob
     dup = ehr[ehr["patient_code"].duplicated(keep=False) & (ehr["patient_code"] != "")]
     for code, grp in dup.groupby("patient_code", sort=True):
         files = [C.RAW_FILES[s] for s in grp["source_ehr"]]
-        sexes, years = [str(x) for x in grp["sex"].astype("string")], [str(x) for x in grp["birth_year"]]
-        agree = {"sex": len(set(sexes)) == 1, "birth year": len(set(years)) == 1}
-        if all(agree.values()):
-            detail = (f"sex and birth year agree ({sexes[0]}, {years[0]}): probably one patient recorded twice; "
-                      "keep one record")
-        else:
-            parts = [f"{what} disagrees ({' / '.join(xs)})" for what, xs in (("sex", sexes), ("birth year", years))
-                     if not agree[what]]
-            parts += [f"{what} agrees ({xs[0]})" for what, xs in (("sex", sexes), ("birth year", years)) if agree[what]]
-            detail = " and ".join(parts) + ": probably different patients sharing a code"
+        values = {"sex": grp["sex"].astype("string"), "birth year": grp["birth_year"]}
+        values = {what: [str(x) for x in xs] for what, xs in values.items()}
+        agree = {what: xs[0] for what, xs in values.items() if len(set(xs)) == 1}
+        detail = (f"sex and birth year agree ({', '.join(agree.values())}): probably one patient recorded twice; keep "
+                  "one record" if len(agree) == 2 else " and ".join(
+                      [f"{what} disagrees ({' / '.join(xs)})" for what, xs in values.items() if what not in agree]
+                      + [f"{what} agrees ({x})" for what, x in agree.items()])
+                  + ": probably different patients sharing a code")
         scope = "in both EHRs" if len(set(files)) > 1 else f"within {files[0]}"
         where = "; ".join(f"{f} line {ln}" for f, ln in zip(files, grp["_line"]))
         for source, line in zip(grp["source_ehr"], grp["_line"]):
@@ -256,13 +254,7 @@ def _per_value(values: pd.Series, func) -> pd.Series | pd.DataFrame:
 
 
 def residence_district(municipality: pd.Series) -> pd.Series:
-    """The health district of the municipality of residence ("outside" beyond the province).
-
-    Examples
-    --------
-    >>> residence_district(pd.Series(["Ferrara", "Cento", "Bologna"])).tolist()
-    ['Centro-Nord', 'Ovest', 'outside']
-    """
+    """The health district of the municipality of residence ("outside" beyond the province)."""
     lookup = {text_key(k): v for k, v in C.MUNICIPALITY_DISTRICT.items()}
     return _per_value(municipality, lambda m: lookup.get(text_key(m), "outside"))
 
@@ -285,11 +277,6 @@ def diagnosis_group(icd10: pd.Series) -> pd.Series:
 def medication_classes(atc_codes: pd.Series) -> pd.DataFrame:
     """One boolean column per medication class, and ``med_none``, from ATC codes joined by ``;``
     (a code's class: its first prefix in :data:`constants.ATC_CLASS_PREFIXES`).
-
-    Examples
-    --------
-    >>> medication_classes(pd.Series(["N05AN01", "N05AH03;N07BC02", "A02BC01"])).astype(int).to_numpy().tolist()
-    [[0, 0, 1, 0, 0, 0], [1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1]]
     """
     def classes(codes):
         found = {next((c for prefix, c in C.ATC_CLASS_PREFIXES if code.startswith(prefix)), None)
@@ -414,11 +401,6 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
 def load_cohort(processed_dir: str | Path | None = None, services=None) -> pd.DataFrame:
     """The cleaned cohort written by notebook 01, one row per patient, from ``processed_dir``
     (``None`` or ``""``: ``data/processed``); only ``services`` (service types), if given.
-
-    Examples
-    --------
-    >>> load_cohort()["service_type"].value_counts().to_dict()  # doctest: +SKIP
-    {'CMHC': 69, 'SerD': 52, 'EDP': 5}
     """
     path = paths.resolve(processed_dir, paths.processed_dir()) / COHORT_FILE
     if not path.exists():

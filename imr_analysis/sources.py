@@ -177,15 +177,7 @@ def _contract_headers(source: str) -> dict[str, str]:
 
 
 def canonical_field(source: str, header: str) -> str | None:
-    """The field a header names in ``source``: the contract's name, an alias or an IMRS grid header.
-
-    Examples
-    --------
-    >>> canonical_field("form", "Informazioni cronologiche"), canonical_field("EFESO", "data_primo_accesso")
-    ('timestamp', 'first_access_date')
-    >>> canonical_field("form", "Operatore IMRS [12. Partecipazione ad attività di auto-aiuto]")
-    'imrs_provider_12'
-    """
+    """The field a header names in ``source``: the contract's name, an alias or an IMRS grid header."""
     key = header_key(header)
     fld = _contract_headers(source).get(key) or next((f for f, a in HEADER_ALIASES[source].items() if key in a), None)
     m = _IMRS_GRID.match(key) if source == "form" and fld is None else None
@@ -273,7 +265,7 @@ def _records(body: str, delimiter: str, header: list[str], first_line: int, name
     refused_at = np.array([r.number - 1 for r in refused], dtype="int64")  # record numbers count from 1
     read_at = np.delete(np.arange(len(frame) + len(refused)), refused_at)
     span = np.ones(len(read_at) + len(refused_at), dtype="int64")
-    span[read_at] += sum(frame[n].str.count("\n").to_numpy() for n in names if frame[n].str.contains("\n", regex=False).any())
+    span[read_at] += sum(frame[n].str.count("\n").to_numpy() for n in names)
     span[refused_at] += np.array([r.text.count("\n") for r in refused], dtype="int64")
     line = first_line + np.cumsum(span) - span
     kept = {}  # refused records that are empty, or whose extra fields are
@@ -639,11 +631,6 @@ _ATC = re.compile(r"[A-Z]\d{2}(?:[A-Z](?:[A-Z](?:\d{2})?)?)?")
 def split_atc(text: pd.Series) -> pd.DataFrame:
     """The ATC codes of each medication cell (separated by ``,`` ``;`` ``|`` ``/`` or spaces):
     ``codes``, the valid ones joined by ``;``, and ``malformed``, the others joined by ``", "``.
-
-    Examples
-    --------
-    >>> split_atc(pd.Series(["N05AH03, n06ab06", "N07BC02|xyz", ""])).to_dict("list")
-    {'codes': ['N05AH03;N06AB06', 'N07BC02', ''], 'malformed': ['', 'XYZ', '']}
     """
     def split(cell):
         tokens = [t for t in re.split(r"[,;|/\s]+", cell) if t]
@@ -653,7 +640,7 @@ def split_atc(text: pd.Series) -> pd.DataFrame:
                         dtype="str")
 
 
-#: The module a checkbox label names (:func:`loose_key`), in English or Italian, with or without its number.
+#: The module a checkbox label names (:func:`loose_key`), English or Italian, with or without its number.
 _MODULES = {loose_key(label): k for k, title in C.MODULES.items() for ita in [C.MODULE_ITALIAN_TITLES[k]]
             for label in (title, ita, C.MODULE_FORM_LABELS[k], f"Modulo {k}", f"Module {k}", f"M{k}",
                           *(f"{p} {t}" for p in (f"M{k}", f"Modulo {k}", f"Module {k}", f"M {k}", f"Mod {k}")
@@ -663,12 +650,6 @@ _MODULES = {loose_key(label): k for k, title in C.MODULES.items() for ita in [C.
 def parse_modules(text: pd.Series) -> pd.DataFrame:
     """The modules ticked in each answer (joined by ``;``, else by ``,``): ``module_01`` ...
     ``module_11`` (bool) and ``unknown``, the labels naming no module joined by ``"; "``.
-
-    Examples
-    --------
-    >>> f = parse_modules(pd.Series(["M1. Recovery Strategies;M6. Drug and Alcohol Use", "M12. Extra"]))
-    >>> f[C.MODULE_COLUMNS].sum(axis=1).tolist(), f["unknown"].tolist()
-    ([2, 0], ['', 'M12. Extra'])
     """
     def parse(cell):
         labels = [x.strip() for x in cell.split(";" if ";" in cell else ",") if x.strip()]
@@ -706,12 +687,6 @@ _UNITS = {loose_key(label): unit for unit, info in C.SERVICE_UNITS.items() for t
 def normalise_service_unit(text: pd.Series) -> pd.DataFrame:
     """The service unit an answer names, whatever its case, accents, spacing, punctuation
     (``Ser.D.``) or Italian service name: ``unit``, ``bad``, ``service_type``.
-
-    Examples
-    --------
-    >>> answers = pd.Series(["cmhc  ferrara", "Ser.D. Codigoro", "DCA Ferrara", "CMHC X"])
-    >>> normalise_service_unit(answers)["unit"].tolist()
-    ['CMHC Ferrara', 'SerD Codigoro', 'EDP Ferrara', nan]
     """
     def unit(answer):
         key = re.sub(r"\bser d p\b", "serdp", loose_key(answer))  # "Ser.D.P." -> "serdp"
@@ -790,13 +765,6 @@ _WIDE_CHECKS = {"first access is before the year of birth": "first_access_date",
 def validate(schema: pa.DataFrameSchema, df: pd.DataFrame, file: str, headers: dict | None = None) -> list[Problem]:
     """Every failure of ``schema`` on ``df`` (with ``_line``) as a :class:`Problem` naming file,
     line and column (its header in ``headers``); one per record for a dataframe-wide check.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"_line": [3, 4], "n": pd.array([2, 0], dtype="Int64")})
-    >>> schema = pa.DataFrameSchema({"n": pa.Column("Int64", pa.Check.ge(1))})
-    >>> [str(p) for p in validate(schema, df, "form.csv", {"n": "Number of sessions"})]
-    ["form.csv, line 4, column 'Number of sessions': value below the allowed minimum (1) (value: '0')"]
     """
     headers = headers or {}
     try:
