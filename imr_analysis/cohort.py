@@ -213,7 +213,7 @@ def link(form: pd.DataFrame, ehr: pd.DataFrame, study_start: str = STUDY_START,
                                             [named.get(r, r) for r in FORM_EXCLUSION_ORDER]),
                        found_in=found_in)
     analysed = ehr["patient_code"].map(form["reason"].eq(REASON_INCLUDED).groupby(form["patient_code"]).any())
-    return form, ehr.assign(reason=_first_reason(ehr.index, [analysed.isna(), ~analysed.fillna(True).astype(bool)],
+    return form, ehr.assign(reason=_first_reason(ehr.index, [analysed.isna(), analysed.isin([False])],
                                                  [REASON_NO_FORM, REASON_FORM_EXCLUDED]))
 
 
