@@ -152,8 +152,6 @@ REQUIRED_FIELDS = {"EFESO": tuple(C.EHR_COLUMNS["EFESO"]), "Sister": tuple(C.EHR
                             *C.IMRS_PROVIDER_COLUMNS)}
 #: Fields read when present; an absent one is added empty, with a warning.
 OPTIONAL_FIELDS = {"EFESO": (), "Sister": (), "form": ("timestamp",)}
-#: Fields whose values are mostly distinct: read as text, the others as categories (parsed once each).
-ROW_FIELDS = ("patient_code", "timestamp")
 
 
 def header_key(name: str) -> str:
@@ -246,26 +244,32 @@ def detect_delimiter(header_line: str, sample: list[str]) -> str:
 _SEP_LINE = re.compile(r'"?sep=(.)"?,*;*\s*')
 
 
-def _records(body: str, delimiter: str, header: list[str], first_line: int, name: str,
-             log: ProblemLog) -> tuple[pd.DataFrame, np.ndarray]:
-    """The records after the header (text, columns ``"0"``, ``"1"``, ...) and the line each
-    starts on (a quoted field may span lines). A record with the wrong number of fields is an
-    error, unless its extra fields (or the header's unnamed last ones) are empty."""
+def _records(body_lines: list[str], delimiter: str, header: list[str], first_line: int, name: str,
+             log: ProblemLog) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """The records after the header (categorical text, columns ``"0"``, ``"1"``, ...), the line
+    each starts on (a quoted field may span lines) and the lines of those without content,
+    which are skipped. A record with the wrong number of fields is an error, unless its extra
+    fields (or the header's unnamed last ones) are empty."""
     width, named = len(header), max((j + 1 for j, h in enumerate(header) if h), default=0)
-    names, refused = [str(j) for j in range(width)], []
-    frame = pyarrow.csv.read_csv(
-        io.BytesIO(body.encode("utf-8")),
-        read_options=pyarrow.csv.ReadOptions(column_names=names, use_threads=False),  # refused rows: numbered
-        parse_options=pyarrow.csv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False,
-                                               invalid_row_handler=lambda row: refused.append(row) or "skip"),
-        convert_options=pyarrow.csv.ConvertOptions(column_types=dict.fromkeys(names, pyarrow.large_string()),
-                                                   strings_can_be_null=False, quoted_strings_can_be_null=False),
-    ).to_pandas() if body else pd.DataFrame({n: pd.Series([], dtype="str") for n in names})
+    names = [str(j) for j in range(width)]
+    refused: list = []
+    frame = pd.DataFrame({n: pd.Categorical([], categories=pd.Index([], dtype="str")) for n in names})
+    if body_lines:
+        frame = pyarrow.csv.read_csv(
+            io.BytesIO(("\n".join(body_lines) + "\n").encode("utf-8")),
+            read_options=pyarrow.csv.ReadOptions(column_names=names, use_threads=False),  # refused rows: numbered
+            parse_options=pyarrow.csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                                   ignore_empty_lines=False,
+                                                   invalid_row_handler=lambda row: refused.append(row) or "skip"),
+            convert_options=pyarrow.csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pyarrow.dictionary(pyarrow.int32(), pyarrow.string())),
+                strings_can_be_null=False, quoted_strings_can_be_null=False)).to_pandas()
     # records follow each other, each spanning one line more than the line breaks in its fields
     refused_at = np.array([r.number - 1 for r in refused], dtype="int64")  # record numbers count from 1
     read_at = np.delete(np.arange(len(frame) + len(refused)), refused_at)
     span = np.ones(len(read_at) + len(refused_at), dtype="int64")
-    span[read_at] += sum(frame[n].str.count("\n").to_numpy() for n in names)
+    span[read_at] += sum(on_categories(frame[n], lambda s: s.str.count("\n")).to_numpy() for n in names
+                         if frame[n].cat.categories.str.contains("\n").any())
     span[refused_at] += np.array([r.text.count("\n") for r in refused], dtype="int64")
     line = first_line + np.cumsum(span) - span
     kept = {}  # refused records that are empty, or whose extra fields are
@@ -281,9 +285,12 @@ def _records(body: str, delimiter: str, header: list[str], first_line: int, name
                   + (runs if span[at] > 1 else ""))
     frame.index = read_at
     if kept:
-        frame = pd.concat([frame, pd.DataFrame(kept.values(), index=list(kept), columns=names, dtype="str")])
-        frame = frame.sort_index()
-    return frame, line[frame.index]
+        frame = pd.concat([frame, pd.DataFrame(kept.values(), index=list(kept), columns=names)]).sort_index()
+        frame = frame.astype("category")
+    lines = line[frame.index]
+    blank = np.logical_and.reduce([on_categories(frame[n], lambda s: s.str.strip() == "").to_numpy(dtype=bool)
+                                   for n in names])
+    return frame[~blank].reset_index(drop=True), lines[~blank], lines[blank].tolist()
 
 
 def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> RawTable:
@@ -325,35 +332,29 @@ def _read(path: Path, source: str, log: ProblemLog) -> RawTable | None:
     if "\x00" in text:
         log.error(name, None, None, None, "the file contains NUL bytes; it is not a CSV text file")
         return None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the line end of the last line
     # before the header: metadata lines ("# SYNTHETIC DATA ..."), Excel's "sep=;" line, blank lines
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    stream, offset, delimiter = io.StringIO(text, newline="\n"), 0, None
-    while line := stream.readline():
-        line = line.rstrip("\n")
+    offset, delimiter = 0, None
+    for line in lines:
         sep = None if line.startswith("#") else _SEP_LINE.fullmatch(line.strip("\ufeff"))
         if not (line.startswith("#") or sep or not line.strip(" \t,;\ufeff")):
             break  # the header
         delimiter, offset = sep.group(1) if sep else delimiter, offset + 1
-    else:
+    if offset == len(lines):
         log.error(name, None, None, None, "the file is empty (no header line)")
         return None
-    body = text[stream.tell():]
-    delimiter = delimiter or detect_delimiter(line, [stream.readline().rstrip("\n") for _ in range(20)])
-    header = [h.strip().strip("\ufeff") for h in _split(line, delimiter)]
-    frame, record_lines = _records(body, delimiter, header, offset + 2, name, log)
-    while header and not header[-1] and not (frame[str(len(header) - 1)].str.strip() != "").any():
+    delimiter = delimiter or detect_delimiter(lines[offset], lines[offset + 1: offset + 21])
+    header = [h.strip().strip("\ufeff") for h in _split(lines[offset], delimiter)]
+    frame, record_lines, empty = _records(lines[offset + 1:], delimiter, header, offset + 2, name, log)
+    while header and not header[-1] and not (frame[str(len(header) - 1)].astype("str").str.strip() != "").any():
         frame = frame.drop(columns=str(len(header) - 1))  # a delimiter at the end of every line
         header.pop()
     fields = _match_headers(header, source, offset + 1, name, log)
-    rows = {str(fields[f]) for f in ROW_FIELDS if f in fields}  # mostly distinct: text; the rest categorical
-    frame = frame.astype({n: "category" for n in frame if n not in rows})
-    blank = np.logical_and.reduce([on_categories(frame[n], lambda s: s.str.strip() == "").to_numpy(dtype=bool)
-                                   for n in frame])
-    if blank.any():
-        empty = record_lines[blank].tolist()
+    if empty:
         log.warn(name, empty[0], None, None,
                  f"{len(empty)} row(s) without any content skipped (line(s) {_some(empty)})")
-    frame, record_lines = frame[~blank].reset_index(drop=True), record_lines[~blank]
     if not len(frame):
         (log.error if source == "form" else log.warn)(name, None, None, None, "the file has a header but no records")
     data = pd.DataFrame({fld: on_categories(frame[str(j)], _clean_text) for fld, j in fields.items()},
@@ -481,19 +482,16 @@ def guard_identifiers(tables: dict[str, RawTable]) -> None:
 
 # Value parsers: each takes the distinct texts of a column ------------------------------
 def on_categories(column: pd.Series, parse) -> pd.Series | pd.DataFrame:
-    """``parse`` applied once to each category of ``column``, its result spread to the rows
-    (text comes back categorical); to each row when ``column`` is plain text.
+    """``parse`` applied once to each category of ``column``, its result spread to the rows.
 
-    ``parse`` takes a Series of text and returns a Series or a DataFrame on its index.
-    ``column`` holds no missing value (an empty cell is ``""``).
+    ``parse`` takes a Series of text and returns a Series or a DataFrame on its index; text
+    comes back categorical. ``column`` holds no missing value (an empty cell is ``""``).
 
     Examples
     --------
     >>> on_categories(pd.Series(["a", "b", "a"], dtype="category"), lambda s: s.str.upper()).tolist()
     ['A', 'B', 'A']
     """
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        return parse(column)
     parsed, codes = parse(pd.Series(column.cat.categories, dtype="str")), column.cat.codes.to_numpy()
 
     def spread(values: pd.Series) -> pd.Series:
