@@ -1,10 +1,6 @@
-"""The study cohort: harmonise the two EHRs, link the IMR summary form to them within the
-observation period, derive the analysis variables and account for every raw record.
-
-Each step is one function, called in this order by :func:`clean_raw` and by the cells of
-notebook 01: :func:`harmonise`, :func:`link`, :func:`derive`, :func:`cohort_flow`. The rules
-are those of the raw-data contract (``data/raw/README.md``).
-"""
+"""The study cohort: harmonise the EHRs and the form, link them within the observation period,
+derive the analysis variables and account for every raw record (:func:`harmonise`,
+:func:`link`, :func:`derive`, :func:`cohort_flow`; rules: ``data/raw/README.md``)."""
 
 from __future__ import annotations
 
@@ -40,16 +36,12 @@ REASON_REPEAT = ("further programme of a patient already included (the first pro
 REASON_NO_FORM = "no IMR summary form row for this patient (programme not completed or not reported)"
 REASON_FORM_EXCLUDED = "the patient's only IMR summary form row(s) were excluded"
 
-#: The exclusion reasons of a form row in the order they are checked; a row is logged with
-#: the first that applies. The period and the linkage depend on the row alone, "further
-#: programme" on the patient's other eligible rows, so it comes last: a programme outside
-#: the period or without an EHR record is never analysed and never makes another "further".
+#: A form row's exclusion reasons in the order checked (it is logged with the first that applies):
+#: a programme outside the period or without an EHR record never makes another "further".
 FORM_EXCLUSION_ORDER = (REASON_OUTSIDE_PERIOD, REASON_NO_EHR, REASON_REPEAT)
 
-#: The programme analysed among a patient's eligible rows is the first in this order: the
-#: earliest stop date (the first completed, as in the paper), then the earliest start (the
-#: programme begun first), then the earliest line of the form (Google Forms appends answers
-#: as they are submitted). Lines are unique, so the choice never depends on the row order.
+#: The programme analysed among a patient's eligible rows: the first completed (as in the paper),
+#: then the first begun, then the first submitted (form line; unique, so the row order never matters).
 FIRST_PROGRAMME_ORDER = ("imr_end", "imr_start", "_line")
 
 
@@ -64,13 +56,7 @@ def _dates(table: RawTable, fld: str, preferred: str, today, log: ProblemLog) ->
 
 
 def harmonise_ehr(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
-    """The typed, canonical records of one EHR extract (EFESO or Sister); unusable values go to ``log``.
-
-    Columns: ``patient_code``, ``birth_year``, ``sex``, ``marital_status``, ``living_condition``,
-    ``employment_status``, ``municipality``, ``first_access_date``, ``programme_start_date``,
-    ``diagnosis_icd10``, ``atc_codes`` (the valid codes joined by ``;``), ``education_years``,
-    ``source_ehr`` and ``_line``.
-    """
+    """The typed, canonical records of one EHR extract; unusable values go to ``log``."""
     raw, src = table.data, table.source
     code = on_categories(raw["patient_code"], normalise_code)
     log.flag(table, "patient_code", code == "", "patient code is missing")
@@ -106,11 +92,8 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
 
 
 def harmonise_form(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
-    """The typed, canonical rows of the IMR summary form, one per completed programme.
-
-    ``service_type`` is that of the service unit that delivered the programme, as the form
-    says, never that of the EHR holding the patient's code (:func:`linkage_warnings`).
-    """
+    """The typed, canonical rows of the IMR summary form, one per completed programme; the
+    service type is that of the unit delivering it, not of the EHR holding the code."""
     raw, h = table.data, table.headers
     stamps = on_categories(raw["timestamp"], parse_timestamps)
     log.warn_lines(table.file, raw["_line"][stamps["bad"]], h["timestamp"],
@@ -145,31 +128,14 @@ def harmonise_form(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
     return pd.DataFrame(out | {col: modules[col] for col in C.MODULE_COLUMNS})
 
 
-def harmonise(tables: dict[str, RawTable], log: ProblemLog | None = None, today=None) -> tuple[pd.DataFrame,
-                                                                                            pd.DataFrame]:
-    """The form and both EHRs as typed records, every value checked against the contract.
+def harmonise(tables: dict[str, RawTable], log: ProblemLog | None = None,
+              today=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(form, ehr)``: the form rows and the EHR records (EFESO, then Sister) typed and checked.
 
-    Problems are raised as one :class:`RawDataError` in two rounds: first every unusable
-    value and every patient code held twice in the EHRs; then, once the linkage is
-    unambiguous, the schemas and the IMR start of each form row against the first access of
-    the EHR record it links to.
-
-    Parameters
-    ----------
-    tables : the three exports (:func:`imr_analysis.sources.read_exports`).
-    log : where warnings go.
-    today : reference date for "in the future" (default: today).
-
-    Returns
-    -------
-    tuple of DataFrame
-        ``(form, ehr)``: one row per form row, one per EHR record (EFESO, then Sister).
-
-    Examples
-    --------
-    >>> form, ehr = harmonise(read_exports("data/raw"))  # doctest: +SKIP
-    >>> ehr["source_ehr"].value_counts().to_dict()  # doctest: +SKIP
-    {'EFESO': 77, 'Sister': 54}
+    Problems are raised as one :class:`RawDataError` in two rounds: every unusable value and
+    every patient code held twice in the EHRs; then the schemas and each IMR start against
+    the first access of the record it links to. ``today`` dates "in the future" (default:
+    today); warnings go to ``log``.
     """
     log = ProblemLog() if log is None else log
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
@@ -190,24 +156,19 @@ def harmonise(tables: dict[str, RawTable], log: ProblemLog | None = None, today=
 
 
 def check_unique_codes(ehr: pd.DataFrame, tables: dict[str, RawTable], log: ProblemLog) -> None:
-    """Report every patient code held by more than one EHR record, in one extract or across both.
-
-    The linkage would be ambiguous. Whether sex and birth year agree (one patient recorded
-    twice) or not (two patients sharing a code) is said, to help whoever fixes the extract.
-    """
+    """Report every patient code held by more than one EHR record (the linkage would be ambiguous),
+    saying whether sex and birth year agree (one patient twice) or not (two sharing a code)."""
     dup = ehr[ehr["patient_code"].duplicated(keep=False) & (ehr["patient_code"] != "")]
     for code, grp in dup.groupby("patient_code", sort=True):
         files = [C.RAW_FILES[s] for s in grp["source_ehr"]]
-        sexes, years = [str(x) for x in grp["sex"]], [str(x) for x in grp["birth_year"]]
-        agree = {"sex": len(set(sexes)) == 1, "birth year": len(set(years)) == 1}
-        if all(agree.values()):
-            detail = (f"sex and birth year agree ({sexes[0]}, {years[0]}): probably one patient recorded twice; "
-                      "keep one record")
-        else:
-            parts = [f"{what} disagrees ({' / '.join(xs)})" for what, xs in (("sex", sexes), ("birth year", years))
-                     if not agree[what]]
-            parts += [f"{what} agrees ({xs[0]})" for what, xs in (("sex", sexes), ("birth year", years)) if agree[what]]
-            detail = " and ".join(parts) + ": probably different patients sharing a code"
+        values = {"sex": grp["sex"].astype("string"), "birth year": grp["birth_year"]}
+        values = {what: [str(x) for x in xs] for what, xs in values.items()}
+        agree = {what: xs[0] for what, xs in values.items() if len(set(xs)) == 1}
+        detail = (f"sex and birth year agree ({', '.join(agree.values())}): probably one patient recorded twice; keep "
+                  "one record" if len(agree) == 2 else " and ".join(
+                      [f"{what} disagrees ({' / '.join(xs)})" for what, xs in values.items() if what not in agree]
+                      + [f"{what} agrees ({x})" for what, x in agree.items()])
+                  + ": probably different patients sharing a code")
         scope = "in both EHRs" if len(set(files)) > 1 else f"within {files[0]}"
         where = "; ".join(f"{f} line {ln}" for f, ln in zip(files, grp["_line"]))
         for source, line in zip(grp["source_ehr"], grp["_line"]):
@@ -217,11 +178,8 @@ def check_unique_codes(ehr: pd.DataFrame, tables: dict[str, RawTable], log: Prob
 
 
 def check_imr_start(form: pd.DataFrame, ehr: pd.DataFrame, form_table: RawTable, log: ProblemLog) -> None:
-    """Report every form row whose IMR start is before the first access of the EHR record it links to.
-
-    Checked on every linked row, whatever :func:`link` decides for it: an impossible pair
-    of dates is an error in the data, which an exclusion must not hide.
-    """
+    """Report every linked form row whose IMR start is before the first access of its EHR record
+    (whatever :func:`link` decides: an exclusion must not hide an error in the data)."""
     pairs = form[["patient_code", "imr_start"]].reset_index().merge(
         ehr[["patient_code", "first_access_date", "_line", "source_ehr"]], on="patient_code", validate="many_to_one")
     for row in pairs[pairs["imr_start"] < pairs["first_access_date"]].to_dict("records"):
@@ -234,55 +192,43 @@ def check_imr_start(form: pd.DataFrame, ehr: pd.DataFrame, form_table: RawTable,
 # Link within the study period -------------------------------------------------------------
 def link(form: pd.DataFrame, ehr: pd.DataFrame, study_start: str = STUDY_START,
          study_end: str = STUDY_END) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Decide for every form row and EHR record whether it enters the cohort, and why not.
+    """``form`` and ``ehr`` with a ``reason``, ``"included"`` or why not; ``form`` also with
+    ``found_in``, the EHR holding its patient code.
 
     A form row gets the first reason of :data:`FORM_EXCLUSION_ORDER` that applies: the
-    programme did not start and stop within ``study_start`` to ``study_end``; its patient
-    code is in neither EHR; another eligible row of the patient comes first in
-    :data:`FIRST_PROGRAMME_ORDER` (a further programme). An EHR record is included when a
-    form row of its patient is.
-
-    Returns
-    -------
-    tuple of DataFrame
-        ``form`` and ``ehr`` with a ``reason`` column: ``"included"`` or why not.
-
-    Examples
-    --------
-    >>> form, ehr = link(*harmonise(read_exports("data/raw")))  # doctest: +SKIP
-    >>> form["reason"].value_counts().to_dict()  # doctest: +SKIP
-    {'included': 126, 'programme completed outside the observation period (2017-04-01 to 2021-07-31)': 2}
+    programme is not within ``study_start`` to ``study_end``; its code is in neither EHR;
+    another eligible row of the patient comes first in :data:`FIRST_PROGRAMME_ORDER`. An
+    EHR record is included when a form row of its patient is.
     """
     start, end = pd.Timestamp(study_start), pd.Timestamp(study_end)
     outside = (form["imr_start"] < start) | (form["imr_end"] < start) | (form["imr_end"] > end)
-    linked = form[["patient_code"]].merge(ehr[["patient_code"]], how="left", validate="many_to_one",
-                                          indicator=True)["_merge"].eq("both").to_numpy()
+    found_in = form[["patient_code"]].merge(ehr[["patient_code", "source_ehr"]], how="left",
+                                            validate="many_to_one")["source_ehr"].astype("str").to_numpy()
+    linked = pd.notna(found_in)
     eligible = form[~outside & linked]
     first = eligible.sort_values(list(FIRST_PROGRAMME_ORDER)).drop_duplicates("patient_code").index
     applies = {REASON_OUTSIDE_PERIOD: outside, REASON_NO_EHR: ~linked, REASON_REPEAT: ~form.index.isin(first)}
     named = {REASON_OUTSIDE_PERIOD: f"{REASON_OUTSIDE_PERIOD} ({study_start} to {study_end})"}
-    reason = np.select([applies[r] for r in FORM_EXCLUSION_ORDER], [named.get(r, r) for r in FORM_EXCLUSION_ORDER],
-                       REASON_INCLUDED)
-    form = form.assign(reason=pd.Series(reason, index=form.index, dtype="str"))
-    analysed = form["reason"].eq(REASON_INCLUDED).groupby(form["patient_code"]).any().rename("analysed")
-    patients = ehr[["patient_code"]].merge(analysed.reset_index(), how="left", validate="one_to_one", indicator=True)
-    in_form, analysed = patients["_merge"].eq("both").to_numpy(), patients["analysed"].eq(True).to_numpy()
-    ehr_reason = np.select([~in_form, ~analysed], [REASON_NO_FORM, REASON_FORM_EXCLUDED], REASON_INCLUDED)
-    return form, ehr.assign(reason=pd.Series(ehr_reason, index=ehr.index, dtype="str"))
+    form = form.assign(reason=_first_reason(form.index, [applies[r] for r in FORM_EXCLUSION_ORDER],
+                                            [named.get(r, r) for r in FORM_EXCLUSION_ORDER]),
+                       found_in=found_in)
+    analysed = ehr["patient_code"].map(form["reason"].eq(REASON_INCLUDED).groupby(form["patient_code"]).any())
+    return form, ehr.assign(reason=_first_reason(ehr.index, [analysed.isna(), analysed.isin([False])],
+                                                 [REASON_NO_FORM, REASON_FORM_EXCLUDED]))
+
+
+def _first_reason(index: pd.Index, conditions: list, reasons: list[str]) -> pd.Series:
+    """Each row's first reason whose condition holds, else ``"included"`` (text)."""
+    first = np.select(conditions, range(1, len(reasons) + 1), 0)
+    return pd.Series(pd.Categorical.from_codes(first, [REASON_INCLUDED, *reasons]), index=index).astype("str")
 
 
 def linkage_warnings(form: pd.DataFrame, ehr: pd.DataFrame, form_table: RawTable, log: ProblemLog) -> None:
-    """Warn about linked rows that look wrong but are usable.
-
-    - A form row whose service unit keeps its records in the other EHR (a SerD unit and an
-      EFESO code): the patient's data come from the record found, the service type from
-      the unit (the analysis compares the services that delivered IMR).
-    - A form row without an EHR record whose code matches one but for leading zeros, which a
-      spreadsheet may have dropped: it stays excluded.
-    """
-    file, h = form_table.file, form_table.headers
-    found = form[["patient_code"]].merge(ehr[["patient_code", "source_ehr"]], how="left", validate="many_to_one")
-    found = found["source_ehr"].astype("str").set_axis(form.index)
+    """Warn about form rows that look wrong but are usable: a service unit keeping its records in
+    the other EHR than the one holding the code (the patient's data come from the record found,
+    the service type from the unit), a code without an EHR record that matches one but for
+    leading zeros, which a spreadsheet may have dropped (the row stays excluded)."""
+    file, h, found = form_table.file, form_table.headers, form["found_in"]
     expected = form["service_unit"].map({u: info["ehr"] for u, info in C.SERVICE_UNITS.items()}).astype("str")
     mismatch = found.notna() & expected.notna() & (found != expected)
     for (exp, fnd), lines in form["_line"][mismatch].groupby([expected[mismatch], found[mismatch]], sort=True):
@@ -290,7 +236,7 @@ def linkage_warnings(form: pd.DataFrame, ehr: pd.DataFrame, form_table: RawTable
                        f"the service unit keeps its records in {exp} but the patient code is in {fnd}; kept (the "
                        f"patient's data come from the {fnd} record, the service type from the service unit), check "
                        "the code")
-    strip = lambda codes: codes.str.replace(r"^([A-Z]*)0+(?=\d)", r"\1", regex=True)  # noqa: E731
+    strip = lambda codes: codes.str.replace(r"^([A-Z]*)0+(\d)", r"\1\2", regex=True)  # noqa: E731
     unpadded = pd.Series(ehr["patient_code"].to_numpy(), index=strip(ehr["patient_code"]).to_numpy())
     no_ehr = form[form["reason"] == REASON_NO_EHR]
     near = strip(no_ehr["patient_code"]).map(unpadded[~unpadded.index.duplicated()])
@@ -308,13 +254,7 @@ def _per_value(values: pd.Series, func) -> pd.Series | pd.DataFrame:
 
 
 def residence_district(municipality: pd.Series) -> pd.Series:
-    """The health district of the municipality of residence ("outside" beyond the province).
-
-    Examples
-    --------
-    >>> residence_district(pd.Series(["Ferrara", "Cento", "Bologna"])).tolist()
-    ['Centro-Nord', 'Ovest', 'outside']
-    """
+    """The health district of the municipality of residence ("outside" beyond the province)."""
     lookup = {text_key(k): v for k, v in C.MUNICIPALITY_DISTRICT.items()}
     return _per_value(municipality, lambda m: lookup.get(text_key(m), "outside"))
 
@@ -335,15 +275,8 @@ def diagnosis_group(icd10: pd.Series) -> pd.Series:
 
 
 def medication_classes(atc_codes: pd.Series) -> pd.DataFrame:
-    """One boolean column per medication class, and ``med_none``, from ATC codes joined by ``;``.
-
-    A code belongs to the class of its first matching prefix in
-    :data:`constants.ATC_CLASS_PREFIXES` (lithium, N05AN, is a mood stabiliser).
-
-    Examples
-    --------
-    >>> medication_classes(pd.Series(["N05AN01", "N05AH03;N07BC02", "A02BC01"])).astype(int).to_numpy().tolist()
-    [[0, 0, 1, 0, 0, 0], [1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1]]
+    """One boolean column per medication class, and ``med_none``, from ATC codes joined by ``;``
+    (a code's class: its first prefix in :data:`constants.ATC_CLASS_PREFIXES`).
     """
     def classes(codes):
         found = {next((c for prefix, c in C.ATC_CLASS_PREFIXES if code.startswith(prefix)), None)
@@ -356,33 +289,16 @@ def medication_classes(atc_codes: pd.Series) -> pd.DataFrame:
 
 
 def derive(form: pd.DataFrame, ehr: pd.DataFrame) -> pd.DataFrame:
-    """The cohort: each included programme joined to its patient's EHR record, with the
-    analysis variables derived, one row per patient in patient-code order.
+    """The cohort (:data:`constants.COHORT_COLUMNS`): each included programme of the linked
+    ``form`` joined to its patient's EHR record, one row per patient in patient-code order.
 
-    Ages are in years from the birth year (the only date of birth recorded); the IMR
-    duration in average months (:data:`constants.DAYS_PER_MONTH`) from start to stop; the
-    illness duration in years from the first access to the IMR start; the IMRS total of
-    each version is that of a complete scale, the item mean that of the items answered
-    (:func:`imr_analysis.scores.imrs_scores` with ``max_missing=0``, ``mean_max_missing=14``).
-
-    Parameters
-    ----------
-    form, ehr : the linked records (:func:`link`), each with its ``reason``.
-
-    Returns
-    -------
-    DataFrame
-        :data:`constants.COHORT_COLUMNS`; the text of
-        :data:`constants.COHORT_CATEGORICAL_COLUMNS` categorical (categories: the values
-        present, sorted), the patient code ``string``, the IMRS items ``Int64``.
-
-    Examples
-    --------
-    >>> cohort = derive(*link(*harmonise(read_exports("data/raw"))))  # doctest: +SKIP
-    >>> cohort[["age_at_imr_start", "imrs_user_total"]].mean().round(2).tolist()  # doctest: +SKIP
-    [40.14, 55.1]
+    Ages in years from the birth year (the only date of birth recorded); the IMR duration in
+    average months (:data:`constants.DAYS_PER_MONTH`); the illness duration in years from the
+    first access to the IMR start; IMRS totals of complete scales and item means of the items
+    answered (:func:`imr_analysis.scores.imrs_scores`). Text is categorical (the values
+    present, sorted), the patient code ``string``.
     """
-    programmes = form[form["reason"] == REASON_INCLUDED].drop(columns=["_line", "timestamp", "reason"])
+    programmes = form[form["reason"] == REASON_INCLUDED].drop(columns=["_line", "timestamp", "reason", "found_in"])
     records = ehr[ehr["reason"] == REASON_INCLUDED].drop(columns=["_line", "reason"])
     df = programmes.merge(records, on="patient_code", how="left", validate="one_to_one", indicator=True)
     if (df["_merge"] != "both").any():
@@ -401,31 +317,23 @@ def derive(form: pd.DataFrame, ehr: pd.DataFrame) -> pd.DataFrame:
         scores = imrs_scores(df[items], max_missing=0, mean_max_missing=14)
         df[f"imrs_{version}_total"], df[f"imrs_{version}_mean"] = scores["total"], scores["mean"]
     for col in C.COHORT_CATEGORICAL_COLUMNS:  # categories: the values present, sorted
-        values = df[col].astype("str").astype("category")
-        df[col] = values.cat.set_categories(sorted(values.cat.categories))
+        values = df[col].astype("category").cat.remove_unused_categories()
+        df[col] = values.cat.set_categories(pd.Index(sorted(values.cat.categories), dtype="str"))
     integers = ["birth_year", "age_at_imr_start", "age_at_first_treatment", "n_sessions", "n_modules"]
     return df.astype(dict.fromkeys(integers, "int64") | {"patient_id": "string"})[C.COHORT_COLUMNS]
 
 
 # The cohort flow ----------------------------------------------------------------------------
 def cohort_flow(form: pd.DataFrame, ehr: pd.DataFrame) -> pd.DataFrame:
-    """Every record of every raw file once, included or excluded with its reason.
-
-    Examples
-    --------
-    >>> flow = cohort_flow(*link(*harmonise(read_exports("data/raw"))))  # doctest: +SKIP
-    >>> flow.groupby(["source", "status"]).size().to_dict()  # doctest: +SKIP
-    {('EFESO', 'excluded'): 3, ('EFESO', 'included'): 74, ('Sister', 'excluded'): 2, ('Sister', 'included'): 52, \
-('form', 'excluded'): 2, ('form', 'included'): 126}
-    """
+    """Every record of every raw file once, included or excluded with its reason."""
     columns = ["_line", "patient_code", "reason"]
     records = pd.concat([form[columns].assign(source="form"), ehr[columns].assign(source=ehr["source_ehr"])],
                         ignore_index=True)
-    source = records["source"].astype("str")
+    source, included = records["source"].astype("str"), records["reason"] == REASON_INCLUDED
     return pd.DataFrame({"source": source, "file": source.map(C.RAW_FILES).astype("str"),
                          "line": records["_line"].astype("int64"), "patient_id": records["patient_code"],
-                         "status": records["reason"].eq(REASON_INCLUDED).map({True: "included", False: "excluded"})
-                         .astype("str"), "reason": records["reason"]})
+                         "status": pd.array(np.where(included, "included", "excluded"), dtype="str"),
+                         "reason": records["reason"]})
 
 
 def flow_summary(flow: pd.DataFrame) -> pd.DataFrame:
@@ -434,13 +342,8 @@ def flow_summary(flow: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_flow(flow: pd.DataFrame, tables: dict[str, RawTable], cohort: pd.DataFrame) -> None:
-    """Check that the flow lists every record of every file once and that its included rows are the cohort.
-
-    Raises
-    ------
-    AssertionError
-        With the first discrepancy found (a bug in the cleaner, not in the data).
-    """
+    """Check that the flow lists every record of every file once and that its included rows are
+    the cohort; else raise AssertionError (a bug in the cleaner, not in the data)."""
     for source, t in tables.items():
         lines = flow.loc[flow["source"] == source, "line"].to_numpy()
         if len(lines) != t.n_records:
@@ -452,16 +355,13 @@ def check_flow(flow: pd.DataFrame, tables: dict[str, RawTable], cohort: pd.DataF
         raise AssertionError("a record appears twice in the cohort flow")
     if ((flow["status"] == "excluded") & (flow["reason"].isna() | (flow["reason"] == REASON_INCLUDED))).any():
         raise AssertionError("an excluded record has no reason in the cohort flow")
+    ids = cohort["patient_id"].sort_values(ignore_index=True)
+    if ids.duplicated().any():
+        raise AssertionError("a patient appears twice in the cohort")
     included = flow[flow["status"] == "included"]
     for rows, what in ((included["source"] == "form", "form rows"), (included["source"] != "form", "EHR records")):
-        try:  # the same patients, each once
-            same = cohort[["patient_id"]].merge(included.loc[rows, ["patient_id"]], how="outer", validate="one_to_one",
-                                                indicator=True)["_merge"].eq("both").all()
-        except pd.errors.MergeError:
-            same = False
-        if not same:
-            raise AssertionError(f"{int(rows.sum())} included {what} but {len(cohort)} patients in the cohort "
-                                 "(or a patient twice)")
+        if not included.loc[rows, "patient_id"].sort_values(ignore_index=True).equals(ids):
+            raise AssertionError(f"{int(rows.sum())} included {what} but {len(cohort)} patients in the cohort")
 
 
 # The whole cleaning, its outputs and its command -------------------------------------------
@@ -477,16 +377,8 @@ class CleanResult:
 
 
 def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STUDY_END, today=None) -> CleanResult:
-    """Read, validate, harmonise and link the exports in ``raw_dir``; derive the cohort and its flow.
-
-    ``raw_dir`` is the folder of the three exports (``None``: ``data/raw``);
-    ``study_start`` and ``study_end`` bound the observation period; ``today`` is the
-    reference date for "in the future".
-
-    Raises
-    ------
-    RawDataError
-        Listing every unusable value with file, line and column.
+    """Read, validate, harmonise and link the exports in ``raw_dir`` (``None``: ``data/raw``);
+    derive the cohort and its flow. Raises :class:`RawDataError` listing every unusable value.
 
     Examples
     --------
@@ -507,19 +399,8 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
 
 
 def load_cohort(processed_dir: str | Path | None = None, services=None) -> pd.DataFrame:
-    """The cleaned cohort written by notebook 01, one row per patient.
-
-    Parameters
-    ----------
-    processed_dir : folder of ``cohort.parquet``; ``None`` or ``""`` means ``data/processed``;
-        relative paths are taken from the project root.
-    services : optional service types (``CMHC``, ``SerD``, ``EDP``) to keep; the categories
-        are then those present.
-
-    Examples
-    --------
-    >>> load_cohort()["service_type"].value_counts().to_dict()  # doctest: +SKIP
-    {'CMHC': 69, 'SerD': 52, 'EDP': 5}
+    """The cleaned cohort written by notebook 01, one row per patient, from ``processed_dir``
+    (``None`` or ``""``: ``data/processed``); only ``services`` (service types), if given.
     """
     path = paths.resolve(processed_dir, paths.processed_dir()) / COHORT_FILE
     if not path.exists():
@@ -553,12 +434,8 @@ def cohort_overview(cohort: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    """``python -m imr_analysis clean [--raw-dir DIR] [--processed-dir DIR]``.
-
-    Problems in the exports are printed (file, line, column, value) with a pointer to the
-    contract, and the exit code is 1; a traceback only with ``--traceback``. Private data
-    go to ``outputs/private/data/processed`` unless ``--processed-dir`` says otherwise.
-    """
+    """``python -m imr_analysis clean``: problems in the exports are printed (exit code 1), a
+    traceback only with ``--traceback``; private data go to ``outputs/private``."""
     parser = argparse.ArgumentParser(prog="python -m imr_analysis clean",
                                      description="Validate and clean the raw exports into the analysis cohort.")
     parser.add_argument("--raw-dir", default="", help="folder of the raw exports (default data/raw)")

@@ -1,11 +1,6 @@
-"""Data sources: read and validate the EFESO and Sister EHR extracts and the IMR summary form.
-
-Each export is read as the raw-data contract (``data/raw/README.md``) describes it: any of
-the usual encodings and delimiters, header names through their aliases, every value as
-text, each record with the line a text editor shows it on. The value parsers then turn
-text into dates, codes and numbers, once per distinct value of a column
-(:func:`on_categories`). Problems are collected in a :class:`ProblemLog`, each naming
-file, line, column and value, and raised together as :class:`RawDataError`.
+"""Data sources: read and validate the EFESO and Sister EHR extracts and the IMR summary form as
+the raw-data contract (``data/raw/README.md``) describes them. Problems are collected in a
+:class:`ProblemLog`, each naming file, line, column and value, and raised as :class:`RawDataError`.
 """
 
 from __future__ import annotations
@@ -50,14 +45,7 @@ CONTRACT_HINT = "The raw-data contract (accepted formats, the rule for each prob
 
 
 class RawDataError(ValueError):
-    """The raw exports cannot be turned into a cohort: every problem found, file by file in line order.
-
-    Examples
-    --------
-    >>> err = RawDataError([Problem("form.csv", 4, "IMR stop date", "01/05/2019", "stop date is before start date")])
-    >>> print(str(err).splitlines()[1])
-      - form.csv, line 4, column 'IMR stop date': stop date is before start date (value: '01/05/2019')
-    """
+    """The raw exports cannot be turned into a cohort: every problem found, file by file in line order."""
 
     def __init__(self, problems: list[Problem], max_shown: int = 50):
         order = {name: i for i, name in enumerate(C.RAW_FILES.values())}
@@ -167,13 +155,7 @@ OPTIONAL_FIELDS = {"EFESO": (), "Sister": (), "form": ("timestamp",)}
 
 
 def header_key(name: str) -> str:
-    """A header without accents, in lower case, each run of spaces and punctuation (but ``[]``) one space.
-
-    Examples
-    --------
-    >>> header_key("  Data_Primo  Accesso "), header_key("Scolarità")
-    ('data primo accesso', 'scolarita')
-    """
+    """A header without accents, in lower case, each run of spaces and punctuation (but ``[]``) one space."""
     text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^0-9a-zA-Z\[\]]+", " ", text).strip().lower()
 
@@ -193,15 +175,7 @@ def _contract_headers(source: str) -> dict[str, str]:
 
 
 def canonical_field(source: str, header: str) -> str | None:
-    """The field a header names in ``source``: the contract's name, an alias or an IMRS grid header.
-
-    Examples
-    --------
-    >>> canonical_field("form", "Informazioni cronologiche"), canonical_field("EFESO", "data_primo_accesso")
-    ('timestamp', 'first_access_date')
-    >>> canonical_field("form", "Operatore IMRS [12. Partecipazione ad attività di auto-aiuto]")
-    'imrs_provider_12'
-    """
+    """The field a header names in ``source``: the contract's name, an alias or an IMRS grid header."""
     key = header_key(header)
     fld = _contract_headers(source).get(key) or next((f for f, a in HEADER_ALIASES[source].items() if key in a), None)
     m = _IMRS_GRID.match(key) if source == "form" and fld is None else None
@@ -237,13 +211,7 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 def decode(raw: bytes) -> tuple[str, str]:
-    """Text and encoding of an export: UTF-16 (with BOM), UTF-8 (with or without BOM), cp1252, latin-1.
-
-    Examples
-    --------
-    >>> decode("Scolarità".encode("cp1252")), decode("\\ufeffScolarità".encode("utf-8"))
-    (('Scolarità', 'cp1252'), ('Scolarità', 'utf-8-sig'))
-    """
+    """Text and encoding of an export: UTF-16 (with BOM), UTF-8 (with or without BOM), cp1252, latin-1."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16"), "utf-16"
     for encoding in ("utf-8-sig", "utf-8", "cp1252") if raw.startswith(b"\xef\xbb\xbf") else ("utf-8", "cp1252"):
@@ -264,11 +232,6 @@ def _split(line: str, delimiter: str) -> list[str]:
 def detect_delimiter(header_line: str, sample: list[str]) -> str:
     """The delimiter (``,`` ``;`` or tab) that splits the header into the most fields and the
     first records into as many fields as the header; ``,`` on ties.
-
-    Examples
-    --------
-    >>> detect_delimiter("a;b;c", ["1,5;2;3"]), detect_delimiter('"a;x",b,c', ["1;2,3,4"])
-    (';', ',')
     """
     scores = {}
     for d in (",", ";", "\t"):
@@ -290,7 +253,7 @@ def _records(body_lines: list[str], delimiter: str, header: list[str], first_lin
     width, named = len(header), max((j + 1 for j, h in enumerate(header) if h), default=0)
     names = [str(j) for j in range(width)]
     refused: list = []
-    frame = pd.DataFrame({n: pd.Categorical([]) for n in names})
+    frame = pd.DataFrame({n: pd.Categorical([], categories=pd.Index([], dtype="str")) for n in names})
     if body_lines:
         frame = pyarrow.csv.read_csv(
             io.BytesIO(("\n".join(body_lines) + "\n").encode("utf-8")),
@@ -302,27 +265,29 @@ def _records(body_lines: list[str], delimiter: str, header: list[str], first_lin
                 column_types=dict.fromkeys(names, pyarrow.dictionary(pyarrow.int32(), pyarrow.string())),
                 strings_can_be_null=False, quoted_strings_can_be_null=False)).to_pandas()
     # records follow each other, each spanning one line more than the line breaks in its fields
-    numbers = np.setdiff1d(np.arange(1, len(frame) + len(refused) + 1), [r.number for r in refused])
-    breaks = sum(frame[n].str.count("\n").to_numpy() for n in names)
-    spans = pd.concat([pd.Series(1 + breaks, index=numbers, dtype="int64"),
-                       pd.Series({r.number: 1 + r.text.count("\n") for r in refused}, dtype="int64")]).sort_index()
-    line = first_line + spans.cumsum() - spans  # by record number
+    refused_at = np.array([r.number - 1 for r in refused], dtype="int64")  # record numbers count from 1
+    read_at = np.delete(np.arange(len(frame) + len(refused)), refused_at)
+    span = np.ones(len(read_at) + len(refused_at), dtype="int64")
+    span[read_at] += sum(on_categories(frame[n], lambda s: s.str.count("\n")).to_numpy() for n in names
+                         if frame[n].cat.categories.str.contains("\n").any())
+    span[refused_at] += np.array([r.text.count("\n") for r in refused], dtype="int64")
+    line = first_line + np.cumsum(span) - span
     kept = {}  # refused records that are empty, or whose extra fields are
-    for row in refused:
+    for row, at in zip(refused, refused_at):
         cells = next(csv.reader(io.StringIO(row.text), delimiter=delimiter), [])
         if not any(c.strip() for c in cells) or len(cells) >= named and not any(c.strip() for c in cells[named:]):
-            kept[row.number] = (cells + [""] * width)[:width]
+            kept[at] = (cells + [""] * width)[:width]
             continue
-        ln, span = line[row.number], spans[row.number]
-        runs = f" (the record runs from line {ln} to line {ln + span - 1}: a quote is probably not closed)"
-        log.error(name, int(ln), None, None, f"the row has {len(cells)} fields but the header has {named}; check the "
-                  f"delimiter ({_DELIMITER_NAMES.get(delimiter, repr(delimiter))} detected) and the quoting"
-                  + (runs if span > 1 else ""))
-    frame.index = numbers
+        runs = (f" (the record runs from line {line[at]} to line {line[at] + span[at] - 1}: a quote is probably "
+                "not closed)")
+        log.error(name, int(line[at]), None, None, f"the row has {len(cells)} fields but the header has {named}; check "
+                  f"the delimiter ({_DELIMITER_NAMES.get(delimiter, repr(delimiter))} detected) and the quoting"
+                  + (runs if span[at] > 1 else ""))
+    frame.index = read_at
     if kept:
         frame = pd.concat([frame, pd.DataFrame(kept.values(), index=list(kept), columns=names)]).sort_index()
         frame = frame.astype("category")
-    lines = line[frame.index].to_numpy()
+    lines = line[frame.index]
     blank = np.logical_and.reduce([on_categories(frame[n], lambda s: s.str.strip() == "").to_numpy(dtype=bool)
                                    for n in names])
     return frame[~blank].reset_index(drop=True), lines[~blank], lines[blank].tolist()
@@ -331,17 +296,10 @@ def _records(body_lines: list[str], delimiter: str, header: list[str], first_lin
 def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> RawTable:
     """Read one export of ``source`` (``"EFESO"``, ``"Sister"`` or ``"form"``) as text.
 
-    Errors (the file missing, empty or not a CSV text file; a required column missing or
-    held twice; a row with the wrong number of fields; a form without records) go to
-    ``log``, or are raised at once as :class:`RawDataError` when no log is given.
-    Warnings: columns outside the contract (kept aside in ``extra``), rows without
+    Errors (the file missing, empty or not text; a required column missing or held twice; a
+    row with the wrong number of fields; a form without records) go to ``log``, or are raised
+    at once. Warnings: columns outside the contract (kept aside in ``extra``), rows without
     content (skipped), an absent optional column, an EHR extract without records.
-
-    Examples
-    --------
-    >>> t = read_raw("data/raw/efeso_extract.csv", "EFESO")  # doctest: +SKIP
-    >>> t.data.columns[:3].tolist(), t.delimiter  # doctest: +SKIP
-    (['patient_code', 'birth_year', 'sex'], ';')
     """
     own_log, log, path = log is None, log or ProblemLog(), Path(path)
     if source not in REQUIRED_FIELDS:
@@ -354,6 +312,7 @@ def read_raw(path: str | Path, source: str, log: ProblemLog | None = None) -> Ra
 
 
 def _read(path: Path, source: str, log: ProblemLog) -> RawTable | None:
+    """The export as a :class:`RawTable`, or ``None`` once ``log`` says why it cannot be read."""
     name = path.name
     if not path.is_file():
         log.error(name, None, None, None, f"{path} is a folder, not a CSV file" if path.is_dir()
@@ -415,11 +374,8 @@ def _read(path: Path, source: str, log: ProblemLog) -> RawTable | None:
 
 
 def _match_headers(header: list[str], source: str, line: int, name: str, log: ProblemLog) -> dict[str, int]:
-    """The column of each field: by the contract's name, which wins, else by an alias.
-
-    Two columns holding one field under names of the same rank are an error; the one of
-    lower rank is kept aside with a warning, as are the columns outside the contract.
-    """
+    """The column of each field, by the contract's name, else by an alias; of two columns holding
+    one field the alias is kept aside (a warning), two of the same rank are an error."""
     contract = _contract_headers(source)
     chosen: dict[str, tuple[int, int]] = {}  # field -> (rank, column)
     aside = []  # columns of a lower rank than another holding the same field
@@ -457,13 +413,7 @@ def _match_headers(header: list[str], source: str, line: int, name: str, log: Pr
 
 
 def _clean_text(text: pd.Series) -> pd.Series:
-    """Cells without surrounding spaces and without Excel's ``="..."`` wrapper (kept leading zeros).
-
-    Examples
-    --------
-    >>> _clean_text(pd.Series([" a ", '="007"'])).tolist()
-    ['a', '007']
-    """
+    """Cells without surrounding spaces and without Excel's ``="..."`` wrapper (kept leading zeros)."""
     text = text.str.strip()
     wrapped = text.str.startswith('="') & text.str.endswith('"') & (text.str.len() >= 3)
     return text.where(~wrapped, text.str.slice(2, -1).str.strip())
@@ -475,16 +425,8 @@ def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
 
 
 def detect_data_mode(raw_dir: str | Path) -> str:
-    """``"synthetic"`` when every export starts with the synthetic marker, else ``"private"``.
-
-    Anything short of three labelled files is private data (the safe side): outputs then
-    go to a git-ignored folder and disclosure control applies.
-
-    Examples
-    --------
-    >>> detect_data_mode("data/raw")  # doctest: +SKIP
-    'synthetic'
-    """
+    """``"synthetic"`` when every export starts with the synthetic marker, else ``"private"``
+    (the safe side: outputs then go to a git-ignored folder, disclosure control applies)."""
     if not Path(raw_dir).is_dir():
         raise FileNotFoundError(f"raw data folder {raw_dir} does not exist")
     for path in raw_paths(raw_dir).values():
@@ -499,17 +441,8 @@ def detect_data_mode(raw_dir: str | Path) -> str:
 
 
 def read_exports(raw_dir: str | Path, log: ProblemLog | None = None) -> dict[str, RawTable]:
-    """Read and validate the form of the three exports in ``raw_dir``.
-
-    The problems of all three files are raised together as one :class:`RawDataError`;
-    then any direct identifier (:func:`guard_identifiers`). Warnings go to ``log``.
-
-    Examples
-    --------
-    >>> tables = read_exports("data/raw")  # doctest: +SKIP
-    >>> {s: t.n_records for s, t in tables.items()}  # doctest: +SKIP
-    {'EFESO': 77, 'Sister': 54, 'form': 128}
-    """
+    """Read the three exports in ``raw_dir``; raise the problems of all three together as one
+    :class:`RawDataError`, then any direct identifier (:func:`guard_identifiers`)."""
     log = ProblemLog() if log is None else log
     if not Path(raw_dir).is_dir():
         raise RawDataError([Problem(str(raw_dir), None, None, None, "raw data folder does not exist")])
@@ -526,12 +459,8 @@ def summary(tables: dict[str, RawTable]) -> pd.DataFrame:
 
 
 def guard_identifiers(tables: dict[str, RawTable]) -> None:
-    """Refuse exports holding direct identifiers (names, fiscal codes, full dates of birth, ...).
-
-    Each file's contract columns and the columns kept aside are checked by
-    :func:`imr_analysis.identifiers.guard_dataframe`; its findings in all files are raised
-    together as one :class:`RawDataError`, each value masked.
-    """
+    """Refuse exports holding direct identifiers (:func:`imr_analysis.identifiers.guard_dataframe`
+    on every column, kept aside or not): one :class:`RawDataError` for all files, values masked."""
     problems = []
     for t in tables.values():
         frames = [t.data.drop(columns="_line").rename(columns=t.headers)] + ([t.extra] if len(t.extra.columns) else [])
@@ -555,10 +484,8 @@ def guard_identifiers(tables: dict[str, RawTable]) -> None:
 def on_categories(column: pd.Series, parse) -> pd.Series | pd.DataFrame:
     """``parse`` applied once to each category of ``column``, its result spread to the rows.
 
-    An export holds few distinct values per column (dates, codes, categories), so each is
-    parsed once. ``parse`` takes a Series of text and returns a Series or a DataFrame on
-    its index; text comes back categorical. ``column`` holds no missing value (an empty
-    cell is ``""``).
+    ``parse`` takes a Series of text and returns a Series or a DataFrame on its index; text
+    comes back categorical. ``column`` holds no missing value (an empty cell is ``""``).
 
     Examples
     --------
@@ -577,25 +504,13 @@ def on_categories(column: pd.Series, parse) -> pd.Series | pd.DataFrame:
 
 
 def text_key(value: str) -> str:
-    """A label without accents, in lower case and single-spaced, for matching.
-
-    Examples
-    --------
-    >>> text_key("  Il modello  Stress-Vulnerabilità ")
-    'il modello stress-vulnerabilita'
-    """
+    """A label without accents, in lower case and single-spaced, for matching."""
     text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
 def loose_key(value: str) -> str:
-    """:func:`text_key` without punctuation, for matching free-typed titles.
-
-    Examples
-    --------
-    >>> loose_key("M3 .  The Stress Vulnerability-model")
-    'm3 the stress vulnerability model'
-    """
+    """:func:`text_key` without punctuation, for matching free-typed titles."""
     return " ".join(re.sub(r"[^0-9a-z]+", " ", text_key(value)).split())
 
 
@@ -625,17 +540,9 @@ def _first_format(text: pd.Series, formats) -> pd.Series:
 
 
 def parse_dates(text: pd.Series, preferred: str | None = None, latest=None) -> pd.DataFrame:
-    """Dates written in any accepted format, and which texts are not dates or out of range.
-
-    Accepted: ``dd/mm/yyyy``, ``yyyy-mm-dd``, ``dd-mm-yyyy``, ``dd.mm.yyyy``, ``yyyy/mm/dd``,
-    ``dd/mm/yy`` (:data:`DATE_FORMATS`; ``preferred`` first), each with or without a time
-    of day, and five-digit Excel serial numbers. Month-first dates are never assumed.
-
-    Returns
-    -------
-    DataFrame
-        ``date`` (NaT when missing, not a date or out of range), ``bad`` (not a date),
-        ``too_early`` (before 1900), ``too_late`` (after ``latest``).
+    """Dates in :data:`DATE_FORMATS` (``preferred`` first; with or without a time of day) or as
+    five-digit Excel serials, never month-first: ``date`` (NaT when missing, not a date or out
+    of range), ``bad`` (not a date), ``too_early`` (before 1900), ``too_late`` (after ``latest``).
 
     Examples
     --------
@@ -658,7 +565,7 @@ def parse_dates(text: pd.Series, preferred: str | None = None, latest=None) -> p
                          "too_early": early, "too_late": late})
 
 
-_TZ_SUFFIX = r"\s*(?:(?:GMT|UTC)\s*(?:[+-]\d{1,2}(?::?\d{2})?)?|[A-Z]{3,5}|[+-]\d{2}:?\d{2}|Z)$"
+_TZ_SUFFIX = r"(?:(?:GMT|UTC) *(?:[+-]\d{1,2}(?::?\d{2})?)?|[A-Z]{3,5}|[+-]\d{2}:?\d{2}|Z)$"
 _TS_DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H.%M.%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H.%M")
 _TS_MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
 _TS_YEAR_FIRST = ("%Y/%m/%d %I:%M:%S %p", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H.%M.%S", "%Y-%m-%d %H:%M:%S",
@@ -666,16 +573,9 @@ _TS_YEAR_FIRST = ("%Y/%m/%d %I:%M:%S %p", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H.%M.%
 
 
 def parse_timestamps(text: pd.Series) -> pd.DataFrame:
-    """Google Forms timestamps, Italian or English locale, any time zone (dropped).
-
-    ``15/07/2021 10:32:11`` or ``10.32.11`` (Google Sheets), ``2021/07/15 10:32:11 AM GMT+2``
-    (the Forms download), ISO. A column is read month-first (``7/15/2021 10:32:11``, US
-    locale) only when some of its values cannot be day-first and all can be month-first.
-
-    Returns
-    -------
-    DataFrame
-        ``timestamp`` (``datetime64[ns]``) and ``bad`` (text that is not a timestamp).
+    """Google Forms timestamps (Italian or English locale, Sheets or the Forms download, ISO; time
+    zone dropped): ``timestamp`` and ``bad``. A column is read month-first (US locale) only when
+    some values cannot be day-first and all can be month-first.
 
     Examples
     --------
@@ -699,16 +599,8 @@ def parse_timestamps(text: pd.Series) -> pd.DataFrame:
 
 
 def parse_integers(text: pd.Series, lo: float | None = None, hi: float | None = None) -> pd.DataFrame:
-    """Whole numbers, also written ``21,0``, ``21.0`` or ``+3``; ``value`` (Int64) and ``bad``.
-
-    Not empty and not a whole number within ``[lo, hi]`` is bad: words, ``2.5``, ``1e3``,
-    ``inf``, thousands separators, more than nine digits.
-
-    Examples
-    --------
-    >>> r = parse_integers(pd.Series(["21", "21,0", "", "x", "2.5", "0"]), lo=1)
-    >>> r["value"].tolist(), r["bad"].tolist()
-    ([21, 21, <NA>, <NA>, <NA>, <NA>], [False, False, False, True, True, True])
+    """Whole numbers, also written ``21,0``, ``21.0`` or ``+3``: ``value`` (Int64) and ``bad`` (not
+    empty and not a whole number of at most nine digits within ``[lo, hi]``).
     """
     text = text.str.strip()
     number = pd.to_numeric(text.where(text.str.fullmatch(r"[+-]?\d{1,9}(?:[.,]\d+)?")).str.replace(",", "."),
@@ -719,24 +611,12 @@ def parse_integers(text: pd.Series, lo: float | None = None, hi: float | None = 
 
 
 def normalise_code(text: pd.Series) -> pd.Series:
-    """Patient codes for linkage: upper case, without spaces.
-
-    Examples
-    --------
-    >>> normalise_code(pd.Series([" ef 0001 ", "SD0002"])).tolist()
-    ['EF0001', 'SD0002']
-    """
+    """Patient codes for linkage: upper case, without spaces."""
     return text.str.strip().str.upper().str.replace(r"\s+", "", regex=True)
 
 
 def normalise_icd10(text: pd.Series) -> pd.DataFrame:
-    """ICD-10 codes in the dotted WHO form (``f200`` is ``F20.0``); ``code`` and ``bad``.
-
-    Examples
-    --------
-    >>> normalise_icd10(pd.Series(["F20.0", "f200", " F31 ", "F1020", "20.0", ""])).to_dict("list")
-    {'code': ['F20.0', 'F20.0', 'F31', 'F10.20', nan, nan], 'bad': [False, False, False, False, True, False]}
-    """
+    """ICD-10 codes in the dotted WHO form (``f200`` is ``F20.0``); ``code`` and ``bad``."""
     text = text.str.strip().str.upper().str.replace(" ", "")
     parts = text.str.extract(r"^([A-Z])(\d{2})\.?([0-9A-Z]{1,2})?$")
     code = (parts[0] + parts[1] + ("." + parts[2]).fillna("")).astype("str")
@@ -747,18 +627,8 @@ _ATC = re.compile(r"[A-Z]\d{2}(?:[A-Z](?:[A-Z](?:\d{2})?)?)?")
 
 
 def split_atc(text: pd.Series) -> pd.DataFrame:
-    """The ATC codes of each medication cell (separated by ``,`` ``;`` ``|`` ``/`` or spaces).
-
-    Returns
-    -------
-    DataFrame
-        ``codes``: the valid codes, upper case, joined by ``;``; ``malformed``: the other
-        tokens, joined by ``", "``.
-
-    Examples
-    --------
-    >>> split_atc(pd.Series(["N05AH03, n06ab06", "N07BC02|xyz", ""])).to_dict("list")
-    {'codes': ['N05AH03;N06AB06', 'N07BC02', ''], 'malformed': ['', 'XYZ', '']}
+    """The ATC codes of each medication cell (separated by ``,`` ``;`` ``|`` ``/`` or spaces):
+    ``codes``, the valid ones joined by ``;``, and ``malformed``, the others joined by ``", "``.
     """
     def split(cell):
         tokens = [t for t in re.split(r"[,;|/\s]+", cell) if t]
@@ -768,51 +638,20 @@ def split_atc(text: pd.Series) -> pd.DataFrame:
                         dtype="str")
 
 
-def _module_lookup() -> dict[str, int]:
-    lookup = {}
-    for k, title in C.MODULES.items():
-        ita = C.MODULE_ITALIAN_TITLES[k]
-        for label in (title, ita, C.MODULE_FORM_LABELS[k], f"Modulo {k}", f"Module {k}", f"M{k}"):
-            lookup[loose_key(label)] = k
-        for prefix in (f"M{k}", f"Modulo {k}", f"Module {k}", f"M {k}", f"Mod {k}"):
-            lookup.update({loose_key(f"{prefix} {t}"): k for t in (title, ita)})
-    return lookup
-
-
-_MODULES = _module_lookup()
-
-
-def module_number(label: str) -> int | None:
-    """The module a checkbox label names, in English or Italian, with or without its number.
-
-    Examples
-    --------
-    >>> module_number("M3. The Stress-Vulnerability Model"), module_number("  affrontare lo STRESS ")
-    (3, 8)
-    >>> module_number("M2. Coping with Stress") is None  # a number and a title that disagree
-    True
-    """
-    return _MODULES.get(loose_key(label))
+#: The module a checkbox label names (:func:`loose_key`), English or Italian, with or without its number.
+_MODULES = {loose_key(label): k for k, title in C.MODULES.items() for ita in [C.MODULE_ITALIAN_TITLES[k]]
+            for label in (title, ita, C.MODULE_FORM_LABELS[k], f"Modulo {k}", f"Module {k}", f"M{k}",
+                          *(f"{p} {t}" for p in (f"M{k}", f"Modulo {k}", f"Module {k}", f"M {k}", f"Mod {k}")
+                            for t in (title, ita)))}
 
 
 def parse_modules(text: pd.Series) -> pd.DataFrame:
-    """The modules ticked in each answer (joined by ``;``, or by ``,`` when there is no ``;``).
-
-    Returns
-    -------
-    DataFrame
-        ``module_01`` ... ``module_11`` (bool) and ``unknown``: the labels naming no
-        module, joined by ``"; "``.
-
-    Examples
-    --------
-    >>> f = parse_modules(pd.Series(["M1. Recovery Strategies;M6. Drug and Alcohol Use", "M12. Extra"]))
-    >>> f[C.MODULE_COLUMNS].sum(axis=1).tolist(), f["unknown"].tolist()
-    ([2, 0], ['', 'M12. Extra'])
+    """The modules ticked in each answer (joined by ``;``, else by ``,``): ``module_01`` ...
+    ``module_11`` (bool) and ``unknown``, the labels naming no module joined by ``"; "``.
     """
     def parse(cell):
         labels = [x.strip() for x in cell.split(";" if ";" in cell else ",") if x.strip()]
-        numbers = [module_number(x) for x in labels]
+        numbers = [_MODULES.get(loose_key(x)) for x in labels]
         return [k in numbers for k in C.MODULES] + ["; ".join(x for x, k in zip(labels, numbers) if k is None)]
 
     frame = pd.DataFrame(text.map(parse).tolist(), index=text.index, columns=C.MODULE_COLUMNS + ["unknown"])
@@ -820,14 +659,8 @@ def parse_modules(text: pd.Series) -> pd.DataFrame:
 
 
 def map_codes(text: pd.Series, coding: dict[str, str]) -> pd.DataFrame:
-    """A source's codes mapped to canonical categories, ignoring case, accents and spacing.
-
-    The canonical names are accepted too; ``1,0`` (a spreadsheet's number) is code ``1``.
-
-    Examples
-    --------
-    >>> map_codes(pd.Series([" celibe/nubile", "X", ""]), {"Celibe/Nubile": "never_married"}).to_dict("list")
-    {'value': ['never_married', nan, nan], 'bad': [False, True, False]}
+    """A source's codes (or the canonical names; ``1,0`` is code ``1``) mapped to canonical
+    categories, ignoring case, accents and spacing: ``value`` and ``bad``.
     """
     lookup = {text_key(k): v for k, v in coding.items()}
     lookup.update({text_key(v): v for v in sorted(set(coding.values())) if text_key(v) not in lookup})
@@ -837,41 +670,21 @@ def map_codes(text: pd.Series, coding: dict[str, str]) -> pd.DataFrame:
 
 
 def canonical_municipality(text: pd.Series) -> pd.Series:
-    """Municipalities spelled as in the codebook when known, else in title case.
-
-    Examples
-    --------
-    >>> canonical_municipality(pd.Series(["FERRARA ", "jolanda di savoia", "bologna", ""])).tolist()
-    ['Ferrara', 'Jolanda di Savoia', 'Bologna', nan]
-    """
+    """Municipalities spelled as in the codebook when known, else in title case."""
     lookup = {text_key(k): k for k in C.MUNICIPALITY_DISTRICT}
     return text.str.strip().map(lambda x: lookup.get(text_key(x), x.title() if x else None)).astype("str")
 
 
-def _unit_lookup() -> dict[str, str]:
-    lookup = {}
-    for unit, info in C.SERVICE_UNITS.items():
-        town = unit.split(" ", 1)[1]
-        for alias in C.SERVICE_TYPE_ALIASES[info["service_type"]]:
-            lookup.update({loose_key(label): unit for label in (f"{alias} {town}", f"{alias} di {town}",
-                                                                  f"{town} {alias}")})
-    return lookup | {loose_key(unit): unit for unit in C.SERVICE_UNITS}
-
-
-_UNITS = _unit_lookup()
+#: Service units by the ways an answer names them ("CSM di Ferrara", "Ferrara SerT", ...; :func:`loose_key`).
+_UNITS = {loose_key(label): unit for unit, info in C.SERVICE_UNITS.items() for town in [unit.split(" ", 1)[1]]
+          for alias in C.SERVICE_TYPE_ALIASES[info["service_type"]]
+          for label in (f"{alias} {town}", f"{alias} di {town}", f"{town} {alias}")} | {
+    loose_key(unit): unit for unit in C.SERVICE_UNITS}
 
 
 def normalise_service_unit(text: pd.Series) -> pd.DataFrame:
-    """The service unit (a key of ``SERVICE_UNITS``) an answer names: ``unit``, ``bad``, ``service_type``.
-
-    Case, accents, spacing, punctuation (``Ser.D.``) and the services' Italian names
-    (``CSM``, ``SerDP``, ``SerT``, ``DCA``) do not matter.
-
-    Examples
-    --------
-    >>> answers = pd.Series(["cmhc  ferrara", "Ser.D. Codigoro", "DCA Ferrara", "CMHC X"])
-    >>> normalise_service_unit(answers)["unit"].tolist()
-    ['CMHC Ferrara', 'SerD Codigoro', 'EDP Ferrara', nan]
+    """The service unit an answer names, whatever its case, accents, spacing, punctuation
+    (``Ser.D.``) or Italian service name: ``unit``, ``bad``, ``service_type``.
     """
     def unit(answer):
         key = re.sub(r"\bser d p\b", "serdp", loose_key(answer))  # "Ser.D.P." -> "serdp"
@@ -883,13 +696,7 @@ def normalise_service_unit(text: pd.Series) -> pd.DataFrame:
 
 
 def canonical_manual_version(text: pd.Series) -> pd.Series:
-    """The manual version as the codebook writes it (ignoring case, accents, spacing), else as written.
-
-    Examples
-    --------
-    >>> canonical_manual_version(pd.Series(["  original toolkit (samhsa 2009) ", "Other  edition", ""])).tolist()
-    ['Original toolkit (SAMHSA 2009)', 'Other edition', nan]
-    """
+    """The manual version as the codebook writes it (ignoring case, accents, spacing), else as written."""
     lookup = {text_key(v): v for v in C.MANUAL_VERSIONS}
     text = text.str.strip().str.replace(r"\s+", " ", regex=True)
     return text.map(lambda x: lookup.get(text_key(x), x)).astype("str").where(text != "")
@@ -954,18 +761,8 @@ _WIDE_CHECKS = {"first access is before the year of birth": "first_access_date",
 
 
 def validate(schema: pa.DataFrameSchema, df: pd.DataFrame, file: str, headers: dict | None = None) -> list[Problem]:
-    """Every failure of ``schema`` on ``df`` as a :class:`Problem` naming file, line and column.
-
-    ``df`` has a ``_line`` column; ``headers`` maps its columns to the headers written in
-    the file (others are named as in ``df``). A dataframe-wide check gives one problem per
-    failing record.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"_line": [3, 4], "n": pd.array([2, 0], dtype="Int64")})
-    >>> schema = pa.DataFrameSchema({"n": pa.Column("Int64", pa.Check.ge(1))})
-    >>> [str(p) for p in validate(schema, df, "form.csv", {"n": "Number of sessions"})]
-    ["form.csv, line 4, column 'Number of sessions': value below the allowed minimum (1) (value: '0')"]
+    """Every failure of ``schema`` on ``df`` (with ``_line``) as a :class:`Problem` naming file,
+    line and column (its header in ``headers``); one per record for a dataframe-wide check.
     """
     headers = headers or {}
     try:
