@@ -22,7 +22,7 @@ clean      ``clean.clean_raw`` on the written exports (read, identifier guard, h
            validate, link, derive, flow)
 table1     ``table1.table1_long`` + ``table1.table1_tests``
 table2     ``table2.table2_long`` + ``table2.table2_tests`` + ``table2.module_frequency``
-figure     ``figure1.figure1_data`` + ``figure1_aggregate_data`` + ``module_heatmap_data``
+figure     ``figure1.figure1_data`` + ``figure1_aggregate_data`` + ``module_heatmap_from_long``
 agreement  ``agreement.table3`` + ``patient_level_agreement`` + ``internal_consistency`` +
            ``item_profile_correlation``
 tableone   the ``tableone`` package building the same Table 1 (same variables, grouped by
@@ -152,9 +152,9 @@ def _stage_function(stage: str, workdir: Path):
         from imr_analysis import table2
         return load, lambda c: (table2.table2_long(c), table2.table2_tests(c), table2.module_frequency(c))
     if stage == "figure":
-        from imr_analysis import figure1
+        from imr_analysis import figure1, table2
         return load, lambda c: (figure1.figure1_data(c), figure1.figure1_aggregate_data(c),
-                                figure1.module_heatmap_data(c))
+                                figure1.module_heatmap_from_long(table2.table2_long(c)))
     if stage == "agreement":
         from imr_analysis import agreement
         return load, lambda c: (agreement.table3(c), agreement.patient_level_agreement(c),

@@ -1,13 +1,10 @@
 """Statistical disclosure control for every published output of the compendium.
 
-On private data a table split by service has cells of 1-5 patients and a per-patient bar
-chart is microdata, so every output passes through a *disclosure profile*
-(``resources/disclosure_profiles.yaml``; DISCLOSURE.md gives the rules and their sources):
-
-``none`` (the default on synthetic data) changes nothing; ``opensafely`` (the default on
-private data) follows the OpenSAFELY output rules: k = 7, counts rounded to the nearest 5;
-``opensafely_midpoint6`` uses midpoint-6 rounding; ``sistan_min3``, the SISTAN legal floor,
-has k = 2 and secondary suppression without rounding.
+Every output passes through a *disclosure profile* (``resources/disclosure_profiles.yaml``;
+DISCLOSURE.md gives the rules and their sources): ``none`` (the default on synthetic data)
+changes nothing; ``opensafely`` (the default on private data) redacts counts of 1-7 patients
+and rounds counts to the nearest 5; ``opensafely_midpoint6`` uses midpoint-6 rounding;
+``sistan_min3``, the SISTAN legal floor, redacts 1-2 with secondary suppression, no rounding.
 
 The algorithm of :func:`apply_to_long`
 ---------------------------------------
@@ -18,15 +15,12 @@ column header); a yes-row and its complement to the denominator; the groups to t
 ``Total`` group (Table 2: units to their service type, types to the total). Then:
 
 1. *Primary suppression*: every count (``n``, ``n_missing``, ``denominator``) of 1..k
-   patients is redacted (zero is kept), and so are the mean, SD, median and quartiles of
-   rows whose ``n`` is 1..k.
+   patients is redacted (zero is kept), and so are the summaries of rows whose ``n`` is 1..k.
 2. *Secondary suppression*, only in profiles without rounding (rounded counts already
-   prevent exact differencing; :class:`Profile` refuses both): cells are redacted one at
-   a time until no redacted cell can be derived exactly (by peeling single-unknown
-   relations, then by linear algebra on the whole system) and no relation with a known
-   total has an unknown part of 1..k patients (a complement of 3 discloses them as surely
-   as a cell of 3). The cell hidden is the smallest member of the relation rather than a
-   group size, denominator or total whenever a member will do.
+   prevent exact differencing): cells are redacted one at a time until no redacted cell can
+   be derived exactly (by peeling single-unknown relations, then by linear algebra on the
+   whole system) and no relation with a known total has an unknown part of 1..k patients.
+   The cell hidden is the smallest member of the relation rather than a total when it can be.
 3. *Rounding* of every published count (nearest ``base``, or midpoint rounding).
 4. *Totals recomputed* as the sum of their rounded members (when none is redacted),
    *percentages recomputed* from the rounded numerator and denominator.
@@ -35,8 +29,7 @@ column header); a yes-row and its complement to the denominator; the groups to t
 
 Redacted values become missing, the companion columns ``redacted``, ``redacted_columns``
 and ``disclosure_note`` say so, and every action is listed in the report (never the value).
-Tables whose rows are statistics of ``n`` patients (the agreement tables) pass
-:func:`apply_to_statistics`; notebooks call both through :mod:`imr_analysis.publish`.
+Tables whose rows are statistics of ``n`` patients pass :func:`apply_to_statistics`.
 """
 
 from __future__ import annotations
@@ -53,7 +46,6 @@ import pandas as pd
 import yaml
 from scipy.linalg import null_space
 
-from . import export
 from .paths import RESOURCES_DIR
 
 PROFILES_FILE = RESOURCES_DIR / "disclosure_profiles.yaml"
@@ -94,21 +86,14 @@ class DisclosureError(ValueError):
 # --- Profiles ---------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Profile:
-    """A named set of disclosure-control rules (one entry of ``disclosure_profiles.yaml``).
-
-    The fields are those of the YAML file (documented in its header), ``rounding`` split into
-    ``rounding_method`` and ``rounding_base``; :func:`resolve_profile` fills ``data_mode``,
-    ``requested`` and ``weaker_than_default``. Rounding with secondary suppression is refused.
+    """A named set of disclosure-control rules: the fields of ``disclosure_profiles.yaml``
+    (``rounding`` split into method and base); :func:`resolve_profile` fills the last three.
 
     Examples
     --------
     >>> p = get_profile("opensafely")
     >>> p.redact_counts_le, p.rounding_base, p.allow_microdata, p.secondary_suppression
     (7, 5, False, False)
-    >>> dataclasses.replace(p, secondary_suppression=True)
-    Traceback (most recent call last):
-    ...
-    imr_analysis.disclosure.DisclosureError: disclosure profile 'opensafely' combines rounding (nearest 5) ...
     """
 
     name: str
@@ -196,10 +181,9 @@ def _validate_profile(name: str, spec, version: int, path: Path) -> Profile:
 def _load(path=None) -> tuple[int, dict[str, str], dict[str, Profile]]:
     path = Path(path or PROFILES_FILE)
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or not {"version", "defaults", "profiles"} <= set(doc):
-        raise DisclosureError(f"{path}: expected top-level keys 'version', 'defaults' and 'profiles'")
-    if type(doc["version"]) is not int:
-        raise DisclosureError(f"{path}: 'version' must be an integer")
+    if not isinstance(doc, dict) or not {"version", "defaults", "profiles"} <= set(doc) \
+            or type(doc["version"]) is not int:
+        raise DisclosureError(f"{path}: expected top-level keys 'version' (an integer), 'defaults' and 'profiles'")
     profiles = {name: _validate_profile(name, spec, doc["version"], path) for name, spec in doc["profiles"].items()}
     defaults = dict(doc["defaults"])
     if set(defaults) != set(DATA_MODES) or not set(defaults.values()) <= set(profiles):
@@ -217,15 +201,10 @@ def profiles_version(path: str | Path | None = None) -> int:
     return _load(path)[0]
 
 
-def default_profile_name(data_mode: str, path: str | Path | None = None) -> str:
-    """The default profile for a data mode (``synthetic`` -> ``none``, ``private`` -> ``opensafely``)."""
-    if data_mode not in DATA_MODES:
-        raise DisclosureError(f"unknown data mode {data_mode!r}; expected one of {list(DATA_MODES)}")
-    return _load(path)[1][data_mode]
-
-
-def get_profile(name: str, path: str | Path | None = None) -> Profile:
-    """The profile called ``name``; unknown names raise :class:`DisclosureError`."""
+def get_profile(name: str | Profile, path: str | Path | None = None) -> Profile:
+    """The profile called ``name`` (a Profile is returned as it is); unknown names are an error."""
+    if isinstance(name, Profile):
+        return name
     profiles = load_profiles(path)
     if name not in profiles:
         raise DisclosureError(f"unknown disclosure profile {name!r}; choose from {sorted(profiles)} or 'auto'")
@@ -234,9 +213,9 @@ def get_profile(name: str, path: str | Path | None = None) -> Profile:
 
 def resolve_profile(requested: str | None, data_mode: str, allow_weaker_profile: bool = False,
                     path: str | Path | None = None) -> Profile:
-    """Choose the disclosure profile of a run: ``requested`` by name, or ``"auto"`` (also None
-    or "") for the default of ``data_mode``. On private data a profile weaker than the default
-    is refused unless ``allow_weaker_profile``; the choice is recorded for the colophon.
+    """The disclosure profile of a run: ``requested`` by name, or ``"auto"`` (also None or "")
+    for the default of ``data_mode``. On private data a profile weaker than the default is
+    refused unless ``allow_weaker_profile``.
 
     Examples
     --------
@@ -247,7 +226,9 @@ def resolve_profile(requested: str | None, data_mode: str, allow_weaker_profile:
     ...
     imr_analysis.disclosure.DisclosureError: disclosure profile 'none' is weaker than 'opensafely', the default for private data; pass allow_weaker_profile=True to use it (the choice is recorded in the run's colophon)
     """
-    default = get_profile(default_profile_name(data_mode, path), path)
+    if data_mode not in DATA_MODES:
+        raise DisclosureError(f"unknown data mode {data_mode!r}; expected one of {list(DATA_MODES)}")
+    default = get_profile(_load(path)[1][data_mode], path)
     if requested in (None, "", "auto"):
         return dataclasses.replace(default, data_mode=data_mode, requested="auto")
     profile = get_profile(str(requested), path)
@@ -259,16 +240,9 @@ def resolve_profile(requested: str | None, data_mode: str, allow_weaker_profile:
     return dataclasses.replace(profile, data_mode=data_mode, requested=str(requested), weaker_than_default=weaker)
 
 
-def _as_profile(profile) -> Profile:
-    if isinstance(profile, (Profile, str)):
-        return get_profile(profile) if isinstance(profile, str) else profile
-    raise TypeError(f"profile must be a Profile or a profile name, not {type(profile).__name__}")
-
-
 def round_counts(values, base: int = 5, method: str = "nearest"):
-    """Round non-negative counts as the profiles do: ``nearest`` multiple of ``base`` (halves go
-    up), or OpenSAFELY's ``midpoint`` rounding ``ceil(x / base) * base - floor(base / 2) * (x != 0)``
-    (base 6: 0 -> 0, 1-6 -> 3, 7-12 -> 9). Missing values stay missing.
+    """Round non-negative counts: ``nearest`` multiple of ``base`` (halves up), or OpenSAFELY's
+    ``midpoint`` rounding ``ceil(x / base) * base - floor(base / 2) * (x != 0)``; NaN stays NaN.
 
     Examples
     --------
@@ -630,21 +604,13 @@ def apply_to_long(long_df, profile, table_name: str, *, level_col="auto", group_
                   parent_col="auto", tier_col="auto"):
     """Apply a disclosure profile (a Profile or its name) to a tidy long table.
 
-    Parameters
-    ----------
-    long_df : DataFrame
-        Key columns (Table 1: ``variable, level, group, kind``; Table 2: ``unit, service_type,
-        level, measure``, ``level`` being the tier ``unit``/``type``/``total``; a simple table's
-        Total row labelled "Total", "Overall" or "All") and statistics among :data:`STAT_COLUMNS`
-        (without ``denominator``, denominators are derived from ``n`` and ``percent``).
-    level_col, group_col, parent_col, tier_col : override the detected layout.
-
-    Returns
-    -------
-    safe_df, report_df : DataFrame
-        The protected table (redacted statistics missing, counts ``Int64`` when integral, the
-        companion columns; ``attrs["group_sizes"]``: each Table-1 column header's size, None when
-        redacted) and one report row per action (``output, row_key, column, kind, action, rule``).
+    ``long_df`` has key columns (Table 1: ``variable, level, group, kind``; Table 2: ``unit,
+    service_type, level, measure``, ``level`` the tier ``unit``/``type``/``total``; a simple
+    table: a row labelled "Total", "Overall" or "All") and statistics among :data:`STAT_COLUMNS`
+    (without ``denominator``, denominators come from ``n`` and ``percent``); the ``*_col``
+    arguments override the detected layout. Returns the protected table (redacted values missing,
+    counts ``Int64``, the companion columns; ``attrs["group_sizes"]``: each Table-1 column
+    header's size, None when redacted) and the report, one row per action.
 
     Examples
     --------
@@ -657,12 +623,10 @@ def apply_to_long(long_df, profile, table_name: str, *, level_col="auto", group_
     [40, 30, 30, 20, <NA>, <NA>, 70, 55]
     >>> safe["denominator"].tolist()  # recomputed: 40 + 30 = 70, 30 + 20 = 50, 70 + 55 = 125
     [70, 70, 50, 50, <NA>, <NA>, 125, 125]
-    >>> sorted(set(report["action"]))
-    ['redacted', 'rounded']
 
-    Without rounding (``sistan_min3``: counts 1-2 redacted) EDP's 2 men need secondary
-    cells, chosen among the members rather than the group sizes or totals: EDP's 3
-    women (else 5 - 3), SerD's men (else 72 - 40 - 30) and, in turn, SerD's women:
+    Without rounding (``sistan_min3``: 1-2 redacted) EDP's 2 men need secondary cells among the
+    members rather than the totals: EDP's women (else 5 - 3), SerD's men (else 72 - 40 - 30)
+    and, in turn, SerD's women:
 
     >>> safe, report = apply_to_long(long, "sistan_min3", "demo")
     >>> safe["n"].tolist()
@@ -670,7 +634,7 @@ def apply_to_long(long_df, profile, table_name: str, *, level_col="auto", group_
     >>> safe.attrs["group_sizes"]
     {'CMHC': 69, 'SerD': 52, 'EDP': 5, 'Total': 126}
     """
-    prof = _as_profile(profile)
+    prof = get_profile(profile)
     if not isinstance(long_df, pd.DataFrame):
         raise TypeError("long_df must be a pandas DataFrame")
     if already := [c for c in COMPANION_COLUMNS if c in long_df.columns]:
@@ -788,12 +752,11 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
     """Apply a disclosure profile to a table whose rows are statistics of ``n`` patients.
 
     *Primary*: the statistics (numeric columns but ``n``, ``item``, ``n_items``) of rows of
-    1..``redact_summaries_le`` patients are redacted; ``n`` of 1..``redact_counts_le`` too, and
-    so is a row whose ``measure`` is among ``counts`` (its estimate is a count, published as its
-    ``n``). *Secondary*, for profiles without rounding: when a single subgroup (``service_type``,
-    or a section "by service: ...") is hidden, so is the smallest other. Then counts are rounded.
-    Returns the table, numeric columns numeric (NaN; ``n`` Int64) with the companion columns
-    (none under the ``none`` profile), and the report, as :func:`apply_to_long` does.
+    1..``redact_summaries_le`` patients are redacted, ``n`` of 1..``redact_counts_le`` too, and
+    so is a row whose ``measure`` is among ``counts`` (a count, published as its ``n``).
+    *Secondary*, without rounding: when a single subgroup (``service_type``, or a section "by
+    service: ...") is hidden, so is the smallest other. Then counts are rounded. Returns the
+    table (``n`` Int64, the companion columns) and the report, as :func:`apply_to_long`.
 
     Examples
     --------
@@ -805,7 +768,7 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
     >>> apply_to_statistics(t.assign(n=[69, 52, 2]), "sistan_min3", "demo")[0]["n"].tolist()  # secondary
     [69, <NA>, <NA>]
     """
-    prof = _as_profile(profile)
+    prof = get_profile(profile)
     if "n" not in table.columns:
         raise DisclosureError(f"{table_name}: apply_to_statistics needs an 'n' column (patients)")
     out = table.copy()
@@ -865,9 +828,8 @@ def empty_report():
 
 
 def mark_redacted(safe_df, marker: str = REDACTED_MARKER):
-    """A display copy (object dtype) of a protected table (:func:`apply_to_long`,
-    :func:`apply_to_statistics`) with ``marker`` in every redacted cell, without ``redacted``
-    and ``redacted_columns``; a table without them (profile ``none``) is copied as it is.
+    """A display copy of a protected table: ``marker`` in every redacted cell, without
+    ``redacted`` and ``redacted_columns`` (a table without them is copied as it is).
 
     Examples
     --------
@@ -887,16 +849,15 @@ def mark_redacted(safe_df, marker: str = REDACTED_MARKER):
 
 
 def figure_policy(profile) -> dict:
-    """What figure code may draw under a profile: ``figure1`` (``"per_patient"`` bars or the
-    ``"aggregate"`` figure), ``bland_altman_show_points``, ``min_count`` (the smallest count an
-    aggregate figure may show), ``rounding`` and a caption ``note``.
+    """What figures may draw under a profile: ``figure1`` (``"per_patient"`` or ``"aggregate"``),
+    ``bland_altman_show_points``, ``min_count`` (the smallest count shown), ``rounding``, a ``note``.
 
     Examples
     --------
     >>> figure_policy("opensafely")["figure1"], figure_policy("none")["bland_altman_show_points"]
     ('aggregate', True)
     """
-    prof = _as_profile(profile)
+    prof = get_profile(profile)
     allow = bool(prof.allow_microdata)
     note = (("" if prof.is_noop else f"Disclosure control: {prof.rule_text()}.") if allow else
             f"Disclosure control ({prof.name}): per-patient marks are not shown; aggregated counts follow the "

@@ -28,14 +28,7 @@ def setup_matplotlib() -> None:
 
 def save_figure(fig, out_dir: str | Path, stem: str, formats: Iterable[str] = FIGURE_FORMATS,
                 dpi: int = 300) -> list[Path]:
-    """Save ``fig`` as ``out_dir/stem.<format>`` for each of ``formats`` (png, pdf, svg); return the paths.
-
-    Examples
-    --------
-    >>> import matplotlib.pyplot as plt
-    >>> [p.name for p in save_figure(plt.figure(), "/tmp", "demo", formats=["svg"])]  # doctest: +SKIP
-    ['demo.svg']
-    """
+    """Save ``fig`` as ``out_dir/stem.<format>`` for each of ``formats`` (png, pdf, svg); return the paths."""
     setup_matplotlib()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -45,8 +38,7 @@ def save_figure(fig, out_dir: str | Path, stem: str, formats: Iterable[str] = FI
         if fmt not in FIGURE_FORMATS:
             raise ValueError(f"unknown figure format {fmt!r}; choose from {', '.join(FIGURE_FORMATS)}")
         path = out / f"{stem}.{fmt}"
-        with matplotlib.rc_context({"svg.hashsalt": "imr-compendium"}):
-            fig.savefig(path, format=fmt, dpi=dpi, metadata=_METADATA[fmt], bbox_inches="tight")
+        fig.savefig(path, format=fmt, dpi=dpi, metadata=_METADATA[fmt], bbox_inches="tight")
         written.append(path)
     return written
 

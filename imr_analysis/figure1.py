@@ -1,13 +1,10 @@
 """Figure 1 (the modules each patient received) and Supplementary Figure S1 (modules by unit).
 
-Figure 1 is drawn per patient (:func:`figure1_data`, :func:`plot_figure1`: microdata) or, without
-microdata, as the percentage of each service's patients by number of modules
-(:func:`figure1_aggregate_data`, with Table 1's layout so disclosure control protects it alike,
-and :func:`plot_figure1_aggregate`). Figure S1 comes from the Table 2 numbers
-(:func:`module_heatmap_from_long`, :func:`plot_module_heatmap`). Module colours: Paul Tol's
-colour-blind-safe "muted" scheme and "pale grey" and "pear" of his "light" one (SRON/EPS/TN/09-002,
-2021), which keep the set's smallest CIELAB distance under normal vision, deuteranopia and
-protanopia (Machado et al. 2009); services: his "bright" blue, red and green.
+Figure 1 is drawn per patient (microdata) or, without microdata, as the percentage of each
+service's patients by number of modules (in Table 1's layout, so disclosure control protects it
+alike); Figure S1 comes from the Table 2 numbers. Colours: Paul Tol's colour-blind-safe "muted"
+scheme with "pale grey" and "pear" of his "light" one (SRON/EPS/TN/09-002, 2021; checked for
+deuteranopia and protanopia, Machado et al. 2009); services: his "bright" blue, red and green.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from matplotlib.patches import Patch
 from .constants import MODULE_COLUMNS, MODULES
 from .figio import setup_matplotlib
 from .table1 import LONG_COLUMNS, Variable, require_columns, select_services, table1_long
-from .table2 import table2_long
 
 MODULE_COLOURS: dict[int, str] = dict(zip(MODULES, [  # rose, indigo, sand, green, cyan, wine, teal, olive, purple,
     "#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
@@ -35,18 +31,16 @@ FIGURE1_STEM, FIGURE1_AGGREGATE_STEM = "figure1_modules_per_patient", "figure1_m
 MAX_PATIENTS = 5000  # plot_figure1 draws one rectangle per module received
 
 
-def _module_matrix(data: pd.DataFrame) -> pd.DataFrame:
-    """Module columns as plain bool (missing = not received)."""
+def _module_matrix(data: pd.DataFrame) -> pd.DataFrame:  # missing = not received
     return data[MODULE_COLUMNS].astype("boolean").fillna(False).astype(bool)
 
 
 def figure1_data(cohort: pd.DataFrame, services: Sequence[str] | None = None, gap: float = 3.0) -> pd.DataFrame:
     """One row per patient, in the order and at the position ``x`` of its bar in Figure 1.
 
-    Patients are grouped by service type, then sorted by number of modules and module pattern
-    (descending: lower-numbered modules first, identical patterns together) and ``patient_id``;
-    ``gap`` empty positions separate the services. An ``n_modules`` column that disagrees with the
-    module columns raises ``ValueError``.
+    Patients are grouped by service, then sorted by number of modules and module pattern
+    (descending: lower-numbered modules first) and ``patient_id``; ``gap`` positions separate
+    the services. An ``n_modules`` column that disagrees with the module columns is an error.
 
     Examples
     --------
@@ -82,15 +76,7 @@ def plot_figure1(data: pd.DataFrame, title: str | None = None, figsize=(13, 5.5)
                  max_patients: int = MAX_PATIENTS):
     """Figure 1 from :func:`figure1_data`: per patient, one unit-high segment per module received.
 
-    Services are labelled with their size and separated by dashed lines; more than
-    ``max_patients`` bars are refused (draw :func:`plot_figure1_aggregate` instead).
-
-    Examples
-    --------
-    >>> cohort = pd.DataFrame({"patient_id": ["a", "b"], "service_type": ["CMHC", "SerD"],
-    ...     **{f"module_{k:02d}": [k <= 2, k == 6] for k in range(1, 12)}})
-    >>> [t.get_text().split() for t in plot_figure1(figure1_data(cohort)).axes[0].get_xticklabels()]
-    [['CMHC', '(n=1)'], ['SerD', '(n=1)']]
+    Services are labelled with their size; more than ``max_patients`` bars are refused.
     """
     require_columns(data, ["x", "service_type", "n_modules", *MODULE_COLUMNS], what="Figure 1 data")
     if len(data) > max_patients:
@@ -128,9 +114,7 @@ def plot_figure1(data: pd.DataFrame, title: str | None = None, figsize=(13, 5.5)
 
 
 def figure1_aggregate_data(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
-    """Patients by number of modules received (levels "0" to "11"), per service type and in total.
-
-    The rows of :func:`imr_analysis.table1.table1_long` for a categorical ``n_modules``.
+    """Patients by number of modules received ("0" to "11"): Table 1's rows for a categorical ``n_modules``.
 
     Examples
     --------
@@ -151,14 +135,6 @@ def plot_figure1_aggregate(data: pd.DataFrame, title: str | None = None, figsize
     """Figure 1 without microdata: bars of the percent of each service's patients by modules received.
 
     ``data`` may be protected: a redacted percent is marked "r", a redacted size reads "n redacted".
-
-    Examples
-    --------
-    >>> cohort = pd.DataFrame({"service_type": ["CMHC", "SerD"],
-    ...     **{f"module_{k:02d}": [k <= 2, k == 6] for k in range(1, 12)}})
-    >>> fig = plot_figure1_aggregate(figure1_aggregate_data(cohort))
-    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    ['CMHC (n=1)', 'SerD (n=1)']
     """
     require_columns(data, ["group", "level", "percent", "denominator"], what="aggregate data")
     setup_matplotlib()
@@ -191,10 +167,9 @@ TOTAL_COLUMN = "All units"
 
 
 def module_heatmap_from_long(long: pd.DataFrame, include_total: bool = True) -> pd.DataFrame:
-    """Percent of each unit's patients who received each module, from the Table 2 numbers.
+    """Percent of each unit's patients who received each module, from (protected) Table 2 numbers.
 
-    ``long`` is :func:`imr_analysis.table2.table2_long`, possibly protected (a redacted count stays
-    missing, a redacted size reads "n redacted"); units of size 0 are left out.
+    A redacted count stays missing, a redacted size reads "n redacted"; empty units are left out.
 
     Examples
     --------
@@ -222,25 +197,8 @@ def module_heatmap_from_long(long: pd.DataFrame, include_total: bool = True) -> 
     return out.assign(_u=position).sort_values(["module", "_u"], kind="stable")[HEATMAP_COLUMNS].reset_index(drop=True)
 
 
-def module_heatmap_data(cohort: pd.DataFrame, services: Sequence[str] | None = None,
-                        include_total: bool = True) -> pd.DataFrame:
-    """:func:`module_heatmap_from_long` of :func:`imr_analysis.table2.table2_long` (before disclosure control)."""
-    return module_heatmap_from_long(table2_long(cohort, services), include_total)
-
-
 def plot_module_heatmap(data: pd.DataFrame, title: str | None = None, figsize=(11, 6), cmap: str = "viridis"):
-    """Heatmap of :func:`module_heatmap_from_long`: modules (rows) x units (columns), annotated %.
-
-    Redacted cells are blank; ``viridis`` is perceptually uniform and colour-blind safe.
-
-    Examples
-    --------
-    >>> long = pd.DataFrame({"unit": ["CMHC Cento", "All"], "service_type": ["CMHC", "All"], "level": ["unit", "total"],
-    ...     "measure": "module_01", "n": [3, 3], "denominator": [4, 4], "percent": [75.0, 75.0]})
-    >>> fig = plot_module_heatmap(module_heatmap_from_long(long))
-    >>> [t.get_text() for t in fig.axes[0].texts], [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    (['75', '75'], ['CMHC Cento (n=4)', 'All units (n=4)'])
-    """
+    """Heatmap of :func:`module_heatmap_from_long`: modules x units, annotated % (redacted cells blank)."""
     require_columns(data, ["module_label", "column_label", "percent", "service_type"], what="heatmap data")
     data = data.assign(percent=pd.to_numeric(data["percent"], errors="coerce").astype("float64"))
     setup_matplotlib()

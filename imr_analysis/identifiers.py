@@ -23,8 +23,7 @@ KIND_LABELS = {"fiscal_code": "Italian fiscal codes (codice fiscale, valid check
 KINDS = tuple(KIND_LABELS)
 
 
-def _bounded(kind: str, core: str, before: str, after: str) -> re.Pattern:
-    """``core`` as group ``kind`` between boundaries, in the syntax ``re`` and RE2 share (pandas runs RE2)."""
+def _bounded(kind: str, core: str, before: str, after: str) -> re.Pattern:  # syntax shared with RE2 (pandas)
     return re.compile(rf"(?:^|[^{before}])(?P<{kind}>{core})(?:$|{after})")
 
 
@@ -60,8 +59,7 @@ _NOT_STREETS = {"Python", "Papermill", "PyPI", "GitHub", "GitLab", "Jupyter", "J
 
 
 def is_valid_fiscal_code(code: str) -> bool:
-    """True for a 16-character Italian fiscal code with a valid birth date and check character
-    (python-stdnum; omocodia, spaces, hyphens and any case allowed; a company's 11 digits are not).
+    """True for a 16-character Italian fiscal code with a valid date and check character (python-stdnum).
 
     Examples
     --------
@@ -105,9 +103,8 @@ def find_all(kind: str, text: str) -> Iterator[tuple[int, str]]:
 
 
 def mask_value(value: str, kind: str = "") -> str:
-    """Mask a suspected identifier, keeping the length of each word: fiscal codes keep two
-    characters, e-mails the first of each part and the top-level domain, phone numbers the
-    prefix and the last two digits, anything else the first character of each word.
+    """Mask a suspected identifier, keeping each word's length and its first character (fiscal
+    codes two, e-mails the top-level domain too, phone numbers the prefix and the last two digits).
 
     Examples
     --------
@@ -212,8 +209,7 @@ def _as_text(s: pd.Series) -> pd.Series | None:
 
 
 def _value_hits(text: dict) -> pd.DataFrame:
-    """``column, value, kind``: the distinct values of the text columns that hold each kind,
-    one pandas pass per pattern over the distinct values of all columns together."""
+    """``column, value, kind``: the distinct values of the text columns that hold each kind."""
     if not text:
         return pd.DataFrame(columns=["column", "value", "kind"])
     values = pd.concat({c: pd.Series(s.unique()).astype("str") for c, s in text.items()}, names=["column", None])
@@ -259,8 +255,7 @@ def _column_findings(column, s: pd.Series, hits: pd.DataFrame, file_name: str) -
 
 
 def find_identifier_columns(df: pd.DataFrame, file_name: str) -> list[Finding]:
-    """One :class:`Finding` per (column, kind) of ``df``: the first data row (1-based) holding
-    it, its masked value and how many rows do.
+    """One :class:`Finding` per (column, kind): the first data row (1-based), masked value, how many rows.
 
     Examples
     --------
@@ -276,10 +271,8 @@ def find_identifier_columns(df: pd.DataFrame, file_name: str) -> list[Finding]:
 
 
 def guard_dataframe(df: pd.DataFrame, file_name: str) -> pd.DataFrame:
-    """Refuse a raw export holding direct identifiers; return it unchanged otherwise.
-
-    The :class:`IdentifierError` names the file and, per offending column, the kind, an
-    example data row and its masked value (never the value itself).
+    """Refuse a raw export holding direct identifiers (naming the file and, per column, the kind,
+    a data row and the masked value); return it unchanged otherwise.
 
     Examples
     --------

@@ -1,17 +1,10 @@
 """How a notebook publishes: its run, and every output through the disclosure profile.
 
-:func:`setup` starts a notebook's :class:`Run` (folders, data mode, profile, display
-options). Each table then passes the profile once, in :meth:`Run.publish` (or
-:meth:`Run.show`, which writes nothing); :meth:`Run.write_disclosure_report` ends the run.
-
-Counts printed outside the published tables (notebook 01's cohort flow and missing values,
-patients in the cohort or a service) pass the same profile, each on its own: 1..k patients
-show as ``[REDACTED]``, other counts are rounded (zero stays zero); the tables returned
-publish no totals that would let a reader difference a redacted count back.
-
-Free-text messages about the exports (warnings naming files, lines and values) are not
-shown on private data at all: :func:`warnings_for_display` writes them next to the
-patient-level data and prints how many there are.
+:func:`setup` starts a notebook's :class:`Run`; each table passes the profile once, in
+:meth:`Run.publish` (or :meth:`Run.show`, which writes nothing), and
+:meth:`Run.write_disclosure_report` ends the run. Counts printed outside the tables pass the
+same profile each on its own (:func:`protect_counts`: no totals to difference a redacted count
+back); warnings naming lines and values of private exports are not shown at all.
 """
 
 from __future__ import annotations
@@ -44,10 +37,9 @@ class Run:
     reports: list = dataclasses.field(default_factory=list)
 
     def protect(self, table, name: str, kind: str = "long", counts=(), record: bool = True) -> pd.DataFrame:
-        """``table`` after the profile, by ``kind``: ``"long"`` (:func:`imr_analysis.disclosure.apply_to_long`),
-        ``"statistics"`` (:func:`imr_analysis.disclosure.apply_to_statistics`, ``counts`` naming its count
-        rows), ``"tests"`` (:func:`imr_analysis.stats.public_results`) or ``"protected"`` (made from
-        protected numbers: as it is). Its actions go to the report, under ``name``, if ``record``."""
+        """``table`` after the profile, by ``kind``: ``"long"`` (:func:`~imr_analysis.disclosure.apply_to_long`),
+        ``"statistics"`` (:func:`~imr_analysis.disclosure.apply_to_statistics`), ``"tests"``
+        (:func:`~imr_analysis.stats.public_results`) or ``"protected"`` (as it is); reported if ``record``."""
         if kind == "long":
             safe, report = disclosure.apply_to_long(table, self.profile, name)
         elif kind == "statistics":
@@ -62,11 +54,8 @@ class Run:
 
     def publish(self, table, name: str, formats=("csv",), caption: str | None = None, kind: str = "long",
                 counts=(), stem: str | None = None) -> pd.DataFrame:
-        """:meth:`protect` ``table``, write it as ``tables/<stem or name>.<format>`` and return it to show.
-
-        The CSV keeps numbers numeric (a redacted one is an empty cell flagged in ``redacted``);
-        the other formats (under ``caption``) and the table returned show ``[REDACTED]``.
-        """
+        """:meth:`protect` ``table``, write it as ``tables/<stem or name>.<format>`` and return it to show
+        (the CSV keeps redacted numbers as empty cells, the rest show ``[REDACTED]``)."""
         safe = self.protect(table, name, kind, counts)
         shown, stem = disclosure.mark_redacted(safe), stem or name
         formats = [str(f).lower().lstrip(".") for f in formats]
@@ -110,9 +99,8 @@ def _wrote(written: list[Path]) -> list[Path]:
 
 def setup(notebook: str, raw_dir="", processed_dir="", tables_dir="", figures_dir="",
           disclosure_profile: str = "auto", allow_weaker_profile: bool = False) -> Run:
-    """Start ``notebook``'s run: resolve the folders (``""``: :mod:`imr_analysis.paths`' defaults),
-    the data mode and the disclosure profile, set :data:`DISPLAY_OPTIONS` and matplotlib's
-    settings (:func:`imr_analysis.figio.setup_matplotlib`), print the cohort, data and profile."""
+    """Start ``notebook``'s run: folders (``""``: the defaults), data mode, disclosure profile,
+    :data:`DISPLAY_OPTIONS` and matplotlib's settings; print the cohort, data and profile."""
     raw = paths.resolve(raw_dir, paths.raw_dir())
     data_mode = detect_data_mode(raw)
     profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
@@ -127,36 +115,22 @@ def setup(notebook: str, raw_dir="", processed_dir="", tables_dir="", figures_di
     return run
 
 
-def protect_count(value, profile) -> object:
-    """A count of patients (or records) as ``profile`` (a Profile or its name) lets it be shown:
-    as it is (``none``), rounded, or ``"[REDACTED]"`` for 1..k.
-
-    Examples
-    --------
-    >>> protect_count(5, "none"), protect_count(5, "opensafely"), protect_count(126, "opensafely")
-    (5, '[REDACTED]', 125)
-    >>> protect_count(0, "opensafely"), protect_count(3, "sistan_min3"), protect_count(2, "sistan_min3")
-    (0, 3, '[REDACTED]')
-    """
-    shown = protect_counts(pd.DataFrame({"n": [value]}), profile, ["n"])["n"].iloc[0]
-    return shown if isinstance(shown, str) else int(shown)
-
-
 def protect_counts(table: pd.DataFrame, profile, counts, withhold=()) -> pd.DataFrame:
-    """A copy of ``table`` with its ``counts`` columns (counts of patients or records) protected
-    as ``profile`` says: unless it is ``none``, each is ``object``, the integer shown or
-    ``"[REDACTED]"``, and the ``withhold`` columns are dropped (for example the number of
-    distinct values of each column, which for the patient code is the cohort size).
+    """A copy of ``table`` with its ``counts`` columns (of patients or records) as ``profile`` lets
+    them be shown: unless it is ``none``, the integer (rounded) or ``"[REDACTED]"`` for 1..k, and
+    the ``withhold`` columns dropped (e.g. the distinct values of the patient code: the cohort size).
 
     Examples
     --------
-    >>> flow = pd.DataFrame({"status": ["excluded", "included"], "records": [2, 74]})
+    >>> flow = pd.DataFrame({"status": ["excluded", "included", "duplicated"], "records": [2, 74, 0]})
     >>> protect_counts(flow, "opensafely", ["records"])["records"].tolist()
-    ['[REDACTED]', 75]
+    ['[REDACTED]', 75, 0]
+    >>> protect_counts(flow, "sistan_min3", ["records"])["records"].tolist()
+    ['[REDACTED]', 74, 0]
     >>> protect_counts(flow, "none", ["records"])["records"].tolist()
-    [2, 74]
+    [2, 74, 0]
     """
-    prof = disclosure.get_profile(profile) if isinstance(profile, str) else profile
+    prof = disclosure.get_profile(profile)
     out = table.copy()
     if prof.is_noop:
         return out
@@ -183,8 +157,8 @@ def cohort_size_line(n: int, profile, what: str = "patients in the cohort") -> s
     >>> cohort_size_line(4, "opensafely", "patients in the EDP")
     '[REDACTED] patients in the EDP (disclosure control: 1-7 patients)'
     """
-    prof = disclosure.get_profile(profile) if isinstance(profile, str) else profile
-    shown = protect_count(n, prof)
+    prof = disclosure.get_profile(profile)
+    shown = protect_counts(pd.DataFrame({"n": [n]}), prof, ["n"])["n"].iloc[0]
     if prof.is_noop:
         return f"{shown} {what}"
     if shown == disclosure.REDACTED_MARKER:
@@ -197,19 +171,16 @@ def cohort_size_line(n: int, profile, what: str = "patients in the cohort") -> s
 
 
 def warnings_for_display(warnings: list, profile, folder) -> list[str]:
-    """The lines to print about the cleaner's warnings.
-
-    With the ``none`` profile, the warnings themselves. Otherwise they name lines, values
-    and numbers of records of private exports: they are written to
-    ``folder/cleaning_warnings.txt``, beside the patient-level cohort (which never leaves
-    the department), and only their number and that file are printed.
+    """The lines to print about the cleaner's warnings: the warnings themselves with the ``none``
+    profile; else they are written to ``folder/cleaning_warnings.txt``, beside the patient-level
+    cohort (they name lines and values of private exports), and only their number is printed.
 
     Examples
     --------
     >>> warnings_for_display(["efeso.csv line 4: blank row skipped"], "none", "/tmp")
     ['warning: efeso.csv line 4: blank row skipped']
     """
-    prof = disclosure.get_profile(profile) if isinstance(profile, str) else profile
+    prof = disclosure.get_profile(profile)
     if prof.is_noop:
         return [f"warning: {w}" for w in warnings]
     if not warnings:

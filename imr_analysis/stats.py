@@ -81,13 +81,7 @@ def _finish(row: dict, notes: list[str]) -> dict:
 
 
 def group_levels(df: pd.DataFrame, group: str, levels: Sequence | None = None) -> list:
-    """The groups to compare: ``levels`` as given, else those present (service order, or sorted).
-
-    Examples
-    --------
-    >>> group_levels(pd.DataFrame({"s": ["EDP", "CMHC", "SerD"]}), "s")
-    ['CMHC', 'SerD', 'EDP']
-    """
+    """The groups to compare: ``levels`` as given, else those present (service order, or sorted)."""
     if levels is not None:
         if len(set(levels)) != len(levels):
             raise ValueError(f"duplicated group levels in {list(levels)}")
@@ -111,13 +105,7 @@ def contingency_table(df: pd.DataFrame, var: str, group: str, levels: Sequence |
 
 
 def group_samples(df: pd.DataFrame, var: str, group: str, levels: Sequence | None = None) -> dict:
-    """The non-missing values of a numeric ``var`` in each group, ``{group: array}`` in ``levels`` order.
-
-    Examples
-    --------
-    >>> group_samples(pd.DataFrame({"g": list("aab"), "x": [1, None, 3]}), "x", "g")
-    {'a': array([1.]), 'b': array([3.])}
-    """
+    """The non-missing values of a numeric ``var`` in each group, ``{group: array}`` in ``levels`` order."""
     x = pd.to_numeric(df[var], errors="raise").astype("float64")
     return {g: x[df[group].isin([g])].dropna().to_numpy() for g in group_levels(df, group, levels)}
 
@@ -125,11 +113,9 @@ def group_samples(df: pd.DataFrame, var: str, group: str, levels: Sequence | Non
 def compare_categorical(table: pd.DataFrame, variable: str = "variable", alpha: float = 0.05, seed: int = 0,
                         n_resamples: int = N_RESAMPLES, comparison: str | None = None,
                         min_expected: float = MIN_EXPECTED) -> dict:
-    """Test a contingency table: Pearson chi-square, Fisher's exact test or Monte-Carlo chi-square.
-
-    ``table`` holds patients by level (rows) and group (columns), as :func:`contingency_table` gives;
-    empty rows and columns are left out. Returns :data:`RESULT_COLUMNS` and
-    :data:`CATEGORICAL_EXTRA_COLUMNS`; ``statistic`` is the chi-square or Fisher's odds ratio.
+    """Test a contingency table (:func:`contingency_table`; empty rows and columns left out): Pearson
+    chi-square, Fisher's exact test or Monte-Carlo chi-square. ``statistic`` is the chi-square or
+    Fisher's odds ratio; the row holds :data:`RESULT_COLUMNS` and :data:`CATEGORICAL_EXTRA_COLUMNS`.
 
     Examples
     --------
@@ -176,7 +162,7 @@ def compare_categorical(table: pd.DataFrame, variable: str = "variable", alpha: 
 
 
 def _normality(samples: dict, alpha: float, notes: list[str]) -> tuple[bool, float, str]:
-    """(normal in every group, smallest p, reason): Shapiro-Wilk, D'Agostino-Pearson above 5000."""
+    """(normal in every group, smallest p, reason)."""
     pvals, not_assessed, large = {}, [], []
     for g, x in samples.items():
         if len(x) < SHAPIRO_MIN_N:
@@ -205,11 +191,9 @@ def _normality(samples: dict, alpha: float, notes: list[str]) -> tuple[bool, flo
 
 def compare_continuous(samples: dict, variable: str = "variable", alpha: float = 0.05,
                        comparison: str | None = None) -> dict:
-    """Compare a continuous variable across groups: the parametric and the rank test, one reported.
-
-    ``samples`` is ``{group: values}`` (:func:`group_samples`). Returns :data:`RESULT_COLUMNS` for
-    the reported test (``reason`` says why), ``reported_test`` and :data:`CONTINUOUS_EXTRA_COLUMNS`
-    (both tests, the smallest normality p-value, Levene's test).
+    """Compare ``{group: values}`` (:func:`group_samples`) with the parametric and the rank test:
+    :data:`RESULT_COLUMNS` of the one reported (``reason`` says why), ``reported_test`` and
+    :data:`CONTINUOUS_EXTRA_COLUMNS` (both tests, the smallest normality p-value, Levene's test).
 
     Examples
     --------
@@ -278,10 +262,8 @@ def results_frame(rows: Iterable[dict]) -> pd.DataFrame:
 
 
 def public_results(frame: pd.DataFrame) -> pd.DataFrame:
-    """The result columns that reveal no patient count, for outputs under disclosure control.
-
-    Sizes, degrees of freedom, statistics, expected counts and ``reason``/``note`` go (they give or
-    quote group sizes and cell counts); test names and p-values stay.
+    """The result columns that reveal no patient count (test names and p-values; not sizes, degrees
+    of freedom, statistics, expected counts, nor ``reason``/``note``, which quote them).
 
     Examples
     --------

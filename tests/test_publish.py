@@ -160,3 +160,14 @@ def test_doctests():
 
     result = doctest.testmod(publish, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 5
+
+
+def test_html_tables_do_not_depend_on_the_display_precision(tmp_path):
+    from imr_analysis import export
+
+    table = pd.DataFrame({"measure": ["ICC", "bias"], "estimate": [0.92501234, 18.4812], "text": [0.5, "a"]})
+    with pd.option_context("display.precision", 2):
+        low = export.export_table(table, tmp_path / "low", "t", ["html"])[0].read_text(encoding="utf-8")
+    with pd.option_context("display.precision", 6):
+        high = export.export_table(table, tmp_path / "high", "t", ["html"])[0].read_text(encoding="utf-8")
+    assert low == high and "<td>0.9250</td>" in low and "<td>18.4812</td>" in low

@@ -473,10 +473,9 @@ def test_sha256_files_matches_hashlib_and_skips_hidden(tmp_path):
         colophon.sha256_files(tmp_path / "missing")
 
 
-def test_sha256_file_known_answer(tmp_path):
-    p = tmp_path / "abc"
-    p.write_bytes(b"abc")  # FIPS 180-2 test vector
-    assert colophon.sha256_file(p) == (
+def test_sha256_known_answer(tmp_path):
+    (tmp_path / "abc").write_bytes(b"abc")  # FIPS 180-2 test vector
+    assert colophon.sha256_files(tmp_path)["abc"] == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")  # fmt: skip
 
 

@@ -29,15 +29,7 @@ NOT_A_GIT_CHECKOUT = "not a git checkout"
 
 
 def git_revision(root: str | os.PathLike) -> str:
-    """The commit checked out at ``root``, ``+dirty`` if ``git status`` shows changes.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     git_revision(tmp)
-    'not a git checkout'
-    """
+    """The commit checked out at ``root``, ``+dirty`` if ``git status`` shows changes."""
     def git(*args):
         return subprocess.run(["git", "--no-optional-locks", *args], cwd=root, capture_output=True, text=True,
                               env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
@@ -51,70 +43,29 @@ def git_revision(root: str | os.PathLike) -> str:
 
 
 def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str]:
-    """The installed version of each distribution (``"not installed"`` if absent).
-
-    Examples
-    --------
-    >>> package_versions(["no-such-distribution-xyz"])
-    {'no-such-distribution-xyz': 'not installed'}
-    """
-    versions = {}
-    for name in names:
+    """The installed version of each distribution (``"not installed"`` if absent)."""
+    def version(name):
         try:
-            versions[name] = metadata.version(name)
+            return metadata.version(name)
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """The SHA-256 hex digest of a file.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     _ = pathlib.Path(tmp, "x.txt").write_bytes(b"abc")
-    ...     sha256_file(pathlib.Path(tmp, "x.txt"))[:16]
-    'ba7816bf8f01cfea'
-    """
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+            return "not installed"
+    return {name: version(name) for name in names}
 
 
 def sha256_files(directory: str | os.PathLike) -> dict[str, str]:
     """``{relative POSIX path: SHA-256}`` of every file under ``directory``, sorted; hidden
-    files and folders (``.gitkeep``) are not inputs.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     _ = pathlib.Path(tmp, "b.csv").write_text("")
-    ...     _ = pathlib.Path(tmp, ".gitkeep").write_text("")
-    ...     list(sha256_files(tmp))
-    ['b.csv']
-    """
+    files and folders (``.gitkeep``) are not inputs."""
     directory = Path(directory)
     if not directory.is_dir():
         raise NotADirectoryError(f"data folder not found: {directory}")
     files = {p.relative_to(directory).as_posix(): p for p in directory.rglob("*") if p.is_file()}
-    return {rel: sha256_file(p) for rel, p in sorted(files.items())
+    return {rel: hashlib.sha256(p.read_bytes()).hexdigest() for rel, p in sorted(files.items())
             if not any(part.startswith(".") for part in rel.split("/"))}
 
 
 def disclosure_facts(data_mode: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The disclosure profile the notebooks resolve from the parameters, and whether it is
-    weaker than the data mode's default (a choice a reader of the outputs must see).
-
-    Examples
-    --------
-    >>> disclosure_facts("private", {})["profile"]
-    'opensafely'
-    >>> facts = disclosure_facts("private", {"disclosure_profile": "none", "allow_weaker_profile": True})
-    >>> facts["profile"], facts["weaker_than_default"]
-    ('none', True)
-    """
+    weaker than the data mode's default (a choice a reader of the outputs must see)."""
     requested = parameters.get("disclosure_profile", "auto")
     allow = bool(parameters.get("allow_weaker_profile", False))
     try:
@@ -165,17 +116,7 @@ def _disclosure_text(facts: Mapping[str, Any] | None) -> str:
 
 def colophon_markdown(colophon: Mapping[str, Any], parameters: Mapping[str, Any] | None = None) -> str:
     """The ``## Colophon`` section closing a report: facts, the parameters injected into
-    this notebook (default the run's) and the SHA-256 of each raw input.
-
-    Examples
-    --------
-    >>> c = {"git_commit": "not a git checkout", "python": "3.11.7", "platform": "linux",
-    ...      "packages": {"pandas": "3.1.1"}, "data_mode": "synthetic", "data_dir": "data/raw",
-    ...      "raw_inputs": {"a.csv": "ab" * 32}, "parameters": {}}
-    >>> md = colophon_markdown(c, {"alpha": 0.01})
-    >>> "| Data mode | synthetic |" in md, "alpha = 0.01" in md
-    (True, True)
-    """
+    this notebook (default the run's) and the SHA-256 of each raw input."""
     def esc(text):
         return str(text).replace("|", "\\|")
 

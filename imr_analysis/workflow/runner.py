@@ -1,21 +1,10 @@
-"""One command reproduces the paper: execute the numbered notebooks in order.
+"""``python -m imr_analysis run``: execute the numbered notebooks in order (papermill, one kernel each).
 
-``python -m imr_analysis run`` executes ``notebooks/NN_*.ipynb`` in order with papermill,
-one kernel per notebook, in this one Python process, and writes for each notebook
-``reports/NN_name.ipynb`` and ``.html``, each ending with the run's colophon (also in
-``reports/colophon.json``).
-
-Options: ``--params FILE.yaml`` and ``-p NAME VALUE`` (VALUE read as YAML: ``5``,
-``0.01``, ``true``, ``"[CMHC, SerD]"``; ``-p`` wins), ``--only 02,05``, ``--data-dir DIR``
-(injected as ``raw_dir``), ``--output-dir DIR`` (``DIR/data/processed``, ``DIR/tables``,
-``DIR/figures``, ``DIR/reports``), ``--notebooks-dir DIR``, ``--no-html`` and
-``--inplace`` (re-execute the committed notebooks with their own defaults, volatile
-metadata stripped: ``make notebooks``).
-
-A parameter goes only into the notebooks whose ``parameters`` cell declares it; one that
-no selected notebook declares is an error. On private data without ``--output-dir``
-everything goes to the git-ignored ``outputs/private/``. Exit codes: 0 success, 1 a
-notebook failed, 2 usage or input error.
+Each notebook is written to ``reports/NN_name.ipynb`` (and ``.html``), ending with the run's
+colophon (also ``reports/colophon.json``); ``--help`` lists the options. A parameter goes only
+into the notebooks whose ``parameters`` cell declares it; one no selected notebook declares is an
+error. On private data without ``--output-dir`` everything goes to the git-ignored
+``outputs/private/``. Exit codes: 0 success, 1 a notebook failed, 2 usage or input error.
 """
 
 from __future__ import annotations
@@ -57,11 +46,11 @@ class RunnerError(Exception):
 
 
 class UsageError(RunnerError):
-    """Bad options or missing inputs (exit code 2)."""
+    """Bad options or missing inputs."""
 
 
 class NotebookFailedError(RunnerError):
-    """A cell raised: the message names the notebook, the cell and the exception (exit code 1)."""
+    """A cell raised: the message names the notebook, the cell and the exception."""
 
     exit_code = 1
 
@@ -82,9 +71,8 @@ class RunResult:
 
 
 class QuietShutdownKernelManager(AsyncKernelManager):
-    """jupyter_client's kernel manager without the interrupt it sends before a shutdown
-    request, which made ipykernel print "KeyboardInterrupt caught in kernel" between
-    notebooks (the notebook has finished by then; other interrupts go through)."""
+    """A kernel manager without the interrupt sent before a shutdown request (ipykernel printed
+    "KeyboardInterrupt caught in kernel" between notebooks); other interrupts go through."""
 
     async def _async_interrupt_kernel(self) -> None:
         if not self.shutting_down:
@@ -134,24 +122,12 @@ def _read_params_file(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def declared_parameters(notebook: str | os.PathLike) -> dict[str, str]:
-    """``{name: default as source text}`` of a notebook's ``parameters`` cell, as papermill reads it.
-
-    Examples
-    --------
-    >>> declared_parameters("tests/fixtures/runner/02_b.ipynb")  # doctest: +SKIP
-    {'y': '[1, 2]', 'fail': 'False', 'out_dir': '""', 'processed_dir': '""'}
-    """
+    """``{name: default as source text}`` of a notebook's ``parameters`` cell, as papermill reads it."""
     return {name: p["default"] for name, p in papermill.inspect_notebook(str(notebook)).items()}
 
 
 def discover_notebooks(notebooks_dir: str | os.PathLike, only: Iterable[str | int] | None = None) -> list[Path]:
-    """The ``NN_name.ipynb`` notebooks of a folder in number order, or those numbered in ``only``.
-
-    Examples
-    --------
-    >>> [p.name for p in discover_notebooks("tests/fixtures/runner", only=["2"])]  # doctest: +SKIP
-    ['02_b.ipynb']
-    """
+    """The ``NN_name.ipynb`` notebooks of a folder in number order, or those numbered in ``only``."""
     folder = Path(notebooks_dir)
     if not folder.is_dir():
         raise UsageError(f"notebooks folder not found: {folder}")
@@ -174,11 +150,10 @@ def discover_notebooks(notebooks_dir: str | os.PathLike, only: Iterable[str | in
 
 
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove what changes from run to run without changing results, in place.
+    """Remove, in place, what changes from run to run without changing results.
 
-    Drops papermill's metadata, execution timestamps and widget state, sets the kernelspec
-    to :data:`KERNELSPEC`, gives the injected-parameters cell a fixed id and renumbers the
-    executed code cells (and their results) 1..n. Outputs are kept.
+    Papermill's metadata, timestamps and widget state go, the kernelspec becomes :data:`KERNELSPEC`,
+    the injected-parameters cell gets a fixed id and the executed cells are renumbered 1..n.
 
     Examples
     --------
@@ -228,37 +203,11 @@ def run_notebooks(*, notebooks_dir: str | os.PathLike | None = None, data_dir: s
                   stream: TextIO | None = None) -> RunResult:
     """Execute the numbered notebooks in order and write their reports.
 
-    Parameters
-    ----------
-    notebooks_dir, data_dir, output_dir : path, optional
-        As the command's options (default: ``notebooks/``, ``data/raw`` not injected, the
-        compendium's folders or ``outputs/private/`` for private data).
-    parameters : mapping, optional
-        Injected into the notebooks that declare them; they win over the folders.
-    only : sequence of str or int, optional
-        Notebook numbers to run.
-    html : bool, default True
-        Also write ``reports/NN_name.html``.
-    inplace : bool, default False
-        Re-execute the notebooks in place with their defaults (synthetic data only; no
-        parameters, folders, report or colophon).
-    stream : text stream, optional
-        Where the progress lines go (default ``sys.stdout``).
-
-    Raises
-    ------
-    UsageError
-        Missing folders, unknown parameters, bad options.
-    NotebookFailedError
-        A cell raised; the message gives the notebook, ``In [n]``, the exception and the
-        partially executed notebook.
-
-    Examples
-    --------
-    >>> result = run_notebooks(only=["02"], parameters={"alpha": 0.01})  # doctest: +SKIP
-    [1/1] 02_table1_demographics_illness ... ok (3.1 s)
-    >>> result.notebooks  # doctest: +SKIP
-    {'02_table1_demographics_illness': {'alpha': 0.01}}
+    The arguments are the command's options; ``parameters`` (injected into the notebooks that
+    declare them) win over the folders; ``inplace`` re-executes the notebooks with their own
+    defaults (synthetic data only); progress lines go to ``stream`` (default ``sys.stdout``).
+    Raises :class:`UsageError` (missing folders, unknown parameters) or
+    :class:`NotebookFailedError` (naming the notebook, ``In [n]``, the exception, the partial notebook).
     """
     out = stream or sys.stdout
     user = dict(parameters or {})
@@ -343,15 +292,7 @@ def run_notebooks(*, notebooks_dir: str | os.PathLike | None = None, data_dir: s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m imr_analysis run [options]``; returns the exit code.
-
-    Examples
-    --------
-    >>> main(["--only", "02", "-p", "alpha", "0.01"])  # doctest: +SKIP
-    [1/1] 02_table1_demographics_illness ... ok (3.1 s)
-    done: 1 notebook executed (reports in .../reports)
-    0
-    """
+    """``python -m imr_analysis run [options]``; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m imr_analysis run", description=(
         "Execute the numbered notebooks (NN_*.ipynb) in order with papermill; "
         "write reports/NN_name.ipynb, .html and colophon.json."))

@@ -44,10 +44,8 @@ def format_finding(f: Finding) -> str:
 
 
 def scan_text(text: str, path: str = "<text>", location: str = "") -> list[Finding]:
-    """Find fiscal codes, e-mails, phone numbers and street addresses in free text.
-
-    Embedded base64 payloads are skipped. Findings carry 1-based line numbers within
-    ``text`` and come in order of appearance.
+    """Fiscal codes, e-mails, phone numbers and street addresses in free text (base64 payloads
+    skipped), with 1-based line numbers, in order of appearance.
 
     Examples
     --------
@@ -144,25 +142,12 @@ def iter_files(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
 
 
 def scan_paths(paths: Iterable[str | os.PathLike]) -> list[Finding]:
-    """Scan files and folders for direct identifiers; findings in file, then line order.
-
-    Examples
-    --------
-    >>> scan_paths(["notebooks"])  # doctest: +SKIP
-    []
-    """
+    """Scan files and folders for direct identifiers; findings in file, then line order."""
     return [f for p in iter_files(paths) for f in scan_file(p) or []]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the findings under the given paths; exit status 1 if any, 2 for a missing path.
-
-    Examples
-    --------
-    >>> main(["data/raw"])  # doctest: +SKIP
-    no direct identifiers found in 3 files
-    0
-    """
+    """Print the findings under the given paths; exit status 1 if any, 2 for a missing path."""
     parser = argparse.ArgumentParser(
         prog="python -m imr_analysis scan",
         description="Scan data files, tables, figures and notebooks (sources and outputs) for direct identifiers: "
