@@ -15,6 +15,9 @@ KERNEL_DISPLAY := Python 3 (IMR compendium)
 # JupyterLab refuses to start as root (Docker, Binder, many lab servers) unless told.
 LAB_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# Unit tests run on every core (pytest-xdist; a test file stays in one worker: tests/conftest.py). nbval runs the
+# notebooks one after another: each reads what the one before it writes.
+XDIST := -n auto --dist loadgroup
 NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL_NAME) -p no:cacheprovider
 
 .DEFAULT_GOAL := help
@@ -40,14 +43,14 @@ reproduce: $(STAMP) ## Run every notebook in order (papermill): data/processed, 
 test: $(STAMP) ## Run all tests: layers, identifier scan, unit tests, then nbval (strict) on the committed notebooks
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m imr_analysis scan data tables figures notebooks
-	$(PY) -m pytest tests -p no:cacheprovider
+	$(PY) -m pytest tests -p no:cacheprovider $(XDIST)
 	$(PY) -m pytest notebooks $(NBVAL_ARGS)
 
 lint: $(STAMP) ## Check the package's declared layers (import-linter contracts in pyproject.toml)
 	$(VENV)/bin/lint-imports --no-cache
 
 unit: $(STAMP) ## Unit tests only
-	$(PY) -m pytest tests -p no:cacheprovider
+	$(PY) -m pytest tests -p no:cacheprovider $(XDIST)
 
 nbval: $(STAMP) ## nbval (strict) on the committed notebooks only
 	$(PY) -m pytest notebooks $(NBVAL_ARGS)
