@@ -148,10 +148,6 @@ class Profile:
                 + ("; WEAKER than the default for private data (allow_weaker_profile=True)"
                    if self.weaker_than_default else ""))
 
-    def as_dict(self) -> dict:
-        """The profile as a plain dict (for JSON colophons)."""
-        return {**dataclasses.asdict(self), "sources": list(self.sources)}
-
 
 def _validate_profile(name: str, spec, version: int, path: Path) -> Profile:
     where = f"{path}: profile {name!r}"
@@ -432,12 +428,6 @@ def _actions(rows, column, action, rule) -> pd.DataFrame:
     return pd.DataFrame({"row": rows, "column": column, "action": action, "rule": rule})
 
 
-def _primary(cells, k: int, name: str) -> None:
-    """Counts of 1..k patients are redacted (zero is kept)."""
-    small = (cells["value"] > _EPS) & (cells["value"] <= k + _EPS)
-    cells.loc[small, ["hidden", "action", "rule"]] = [True, "redacted", f"{name}: count <= {k}"]
-
-
 def _secondary(cells, rel: _Relations, shown, k: int, name: str) -> None:
     """Hide more cells until no redacted cell can be derived from the published ones (and the
     column headers above k). Unsafe relations are mended in order: those revealing a hidden
@@ -664,10 +654,11 @@ def apply_to_long(long_df, profile, table_name: str, *, level_col="auto", group_
     cells = places.drop_duplicates("cell").set_index("cell").assign(hidden=False, action="", rule="")
     at = shown.pivot(index="row", columns="col", values="cell").reindex(range(len(df)))
     rel = _relations(places, cells, at, sizes, lay)
-    if prof.redact_counts_le > 0:
-        _primary(cells, prof.redact_counts_le, prof.name)
+    if (k := prof.redact_counts_le) > 0:  # primary suppression: counts of 1..k patients (zero is kept)
+        small = (cells["value"] > _EPS) & (cells["value"] <= k + _EPS)
+        cells.loc[small, ["hidden", "action", "rule"]] = [True, "redacted", f"{prof.name}: count <= {k}"]
         if prof.secondary_suppression:
-            _secondary(cells, rel, shown, prof.redact_counts_le, prof.name)
+            _secondary(cells, rel, shown, k, prof.name)
     actions = _summaries(df, prof)
     final, recomputed = _round_and_recompute(cells, rel, prof)
     actions += _percentages(df, cells, at, final, lay, prof) + _flags(df, cells, at, rel, lay, prof)
@@ -792,33 +783,32 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
     cells = out[keys].astype(object).where(out[keys].notna(), "")
     row_keys = ["|".join(f"{c}={v}" for c, v in zip(keys, row)) if keys else f"row={i}"
                 for i, row in enumerate(cells.itertuples(index=False))]
-    report, red_cols = [], []
-    for i in range(len(out)):
-        cols = [c for c in stat_cols if hide[i] and not pd.isna(out[c].iloc[i])]
-        entries = [(c, "summary", "redacted" if primary[i] else "redacted-secondary",
-                    rule_sum if primary[i] else rule_sec) for c in cols]
-        if not np.isnan(n[i]) and np.isnan(new_n[i]):
-            cols.append("n")
-            sec = secondary[i] and not primary[i] and not small_count[i]
-            entries.append(("n", "count", "redacted-secondary" if sec else "redacted",
-                            rule_sec if sec else f"{prof.name}: counts of 1-{prof.redact_counts_le} patients"))
-        elif not np.isnan(n[i]) and prof.rounding_method:
-            entries.append(("n", "count", "rounded", f"{prof.name}: {prof.rounding_method} {prof.rounding_base}"))
-        est = values["estimate"][i] if "estimate" in values else np.nan
-        if count_row[i] and not np.isnan(est) and est != new_n[i]:    # a count is published as its n
-            cols += ["estimate"] if np.isnan(new_n[i]) else []
-            entries.append(("estimate", "count", "redacted" if np.isnan(new_n[i]) else "rounded",
-                            f"{prof.name}: count row follows its n"))
-        red_cols.append(cols)
-        report += [(table_name, row_keys[i], *entry) for entry in entries]
+    n_sec = secondary & ~primary & ~small_count  # an n hidden only to protect another subgroup
+    est = values.get("estimate", np.full(len(out), np.nan))
+    # what was done where: (rows, column, kind, action, rule), actions and rules one per row or for all
+    done = [(hide & out[c].notna().to_numpy(), c, "summary", np.where(primary, "redacted", "redacted-secondary"),
+             np.where(primary, rule_sum, rule_sec)) for c in stat_cols]
+    done += [(~np.isnan(n) & np.isnan(new_n), "n", "count", np.where(n_sec, "redacted-secondary", "redacted"),
+              np.where(n_sec, rule_sec, f"{prof.name}: counts of 1-{prof.redact_counts_le} patients")),
+             (~np.isnan(new_n) & bool(prof.rounding_method), "n", "count", "rounded",
+              f"{prof.name}: {prof.rounding_method} {prof.rounding_base}"),
+             (count_row & ~np.isnan(est) & (est != new_n), "estimate", "count",  # a count is published as its n
+              np.where(np.isnan(new_n), "redacted", "rounded"), f"{prof.name}: count row follows its n")]
+    acts = pd.concat([pd.DataFrame({"row": np.flatnonzero(rows), "column": col, "kind": kind,
+                                    "action": np.broadcast_to(action, rows.shape)[rows],
+                                    "rule": np.broadcast_to(rule, rows.shape)[rows]})
+                      for rows, col, kind, action, rule in done]).sort_values("row", kind="stable")
+    red = acts[acts["action"].str.startswith("redacted")].groupby("row")["column"].agg(";".join)
+    red = red.reindex(range(len(out)), fill_value="")
     for c in stat_cols:
         out[c] = np.where(count_row, new_n, values[c]) if c == "estimate" else values[c]
     out["n"] = pd.array(np.where(np.isnan(new_n), None, new_n), dtype="Int64") if len(out) else out["n"].astype("Int64")
     if "note" in out.columns:
         out["note"] = np.where(hide, REDACTED_MARKER, out["note"].astype(object))
-    out["redacted"], out["redacted_columns"] = [bool(c) for c in red_cols], [";".join(c) for c in red_cols]
+    out["redacted"], out["redacted_columns"] = (red != "").to_numpy(), red.to_numpy()
     out["disclosure_note"] = np.select([secondary, hide, small_count], [rule_sec, rule_sum, "n redacted"], "")
-    return out, pd.DataFrame(report, columns=REPORT_COLUMNS) if report else empty_report()
+    report = acts.assign(output=table_name, row_key=np.array(row_keys, dtype=object)[acts["row"].to_numpy(dtype=int)])
+    return out, report[REPORT_COLUMNS].reset_index(drop=True) if len(report) else empty_report()
 
 
 # --- Report, display and figure policy ----------------------------------------

@@ -6,8 +6,8 @@ is written by :func:`write_csv`, each float with :data:`FLOAT_DIGITS` significan
 float's 17 digits (BLAS kernels, SIMD summation order); the tests perturb every written float
 by a relative 1e-13 in both directions and require identical bytes (at 12 digits 33 of the
 895 non-integer floats of notebooks 01-05 change, at 9 none). The human-facing tables
-(Markdown, LaTeX, HTML) keep their display precision (``42.04 (11.75)``, ``<0.001``); HTML
-writes floats with :data:`HTML_PRECISION` decimals whatever pandas' display options say.
+(Markdown, LaTeX, HTML) keep their display precision (``42.04 (11.75)``, ``<0.001``); the floats
+of HTML and LaTeX get :data:`HTML_PRECISION` and :data:`LATEX_PRECISION` decimals whatever pandas says.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ TABLE_FORMATS = ("csv", "md", "tex", "html")
 FLOAT_DIGITS = 9  #: significant digits of every float written to a machine-readable output
 FLOAT_FORMAT = f"%.{FLOAT_DIGITS}g"
 HTML_PRECISION = 4  #: decimals of the floats of the HTML tables
+LATEX_PRECISION = 6  #: decimals of the floats of the LaTeX tables (pandas' default)
 _HTML_STYLE = ("table {border-collapse: collapse; font-family: sans-serif; font-size: 0.9em}"
                " caption {font-weight: bold; text-align: left; padding: 0.4em 0}"
                " th, td {padding: 0.2em 0.6em; text-align: left; vertical-align: top}"
@@ -85,8 +86,9 @@ def export_table(df, out_dir: str | Path, stem: str, formats: Iterable[str] = TA
             text = df.to_markdown(index=index, missingval="")
             path.write_text((f"**{caption}**\n\n" if caption else "") + text + "\n", encoding="utf-8")
         elif fmt == "tex":
-            path.write_text(df.astype(object).fillna("").to_latex(index=index, caption=caption, escape=True),
-                            encoding="utf-8")
+            with pd.option_context("styler.format.precision", LATEX_PRECISION):  # to_latex reads it for floats
+                text = df.astype(object).fillna("").to_latex(index=index, caption=caption, escape=True)
+            path.write_text(text, encoding="utf-8")
         elif fmt == "html":
             with pd.option_context("display.precision", HTML_PRECISION):  # to_html reads it for floats
                 text = df.to_html(index=index, na_rep="", border=0)

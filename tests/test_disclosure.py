@@ -510,7 +510,7 @@ def test_resolve_profile_refuses_weaker_on_private_data():
     p = resolve_profile("sistan_min3", "private", allow_weaker_profile=True)
     assert p.name == "sistan_min3" and p.weaker_than_default
     assert "WEAKER" in p.describe() and "requested explicitly" in p.describe()
-    assert p.as_dict()["weaker_than_default"] is True
+    assert dataclasses.asdict(p)["weaker_than_default"] is True
     # stronger or equal profiles need no flag; synthetic data accept anything
     assert resolve_profile("opensafely_midpoint6", "private").weaker_than_default is False
     assert resolve_profile("opensafely", "synthetic").name == "opensafely"

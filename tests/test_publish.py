@@ -171,3 +171,14 @@ def test_html_tables_do_not_depend_on_the_display_precision(tmp_path):
     with pd.option_context("display.precision", 6):
         high = export.export_table(table, tmp_path / "high", "t", ["html"])[0].read_text(encoding="utf-8")
     assert low == high and "<td>0.9250</td>" in low and "<td>18.4812</td>" in low
+
+
+def test_latex_tables_do_not_depend_on_the_styler_precision(tmp_path):
+    from imr_analysis import export
+
+    table = pd.DataFrame({"measure": ["ICC", "bias"], "estimate": [0.92501234, 18.4812], "text": [0.5, "a"]})
+    with pd.option_context("styler.format.precision", 2):
+        low = export.export_table(table, tmp_path / "low", "t", ["tex"])[0].read_text(encoding="utf-8")
+    with pd.option_context("styler.format.precision", 3):
+        high = export.export_table(table, tmp_path / "high", "t", ["tex"])[0].read_text(encoding="utf-8")
+    assert low == high and "ICC & 0.925012 & 0.500000" in low and "bias & 18.481200 & a" in low

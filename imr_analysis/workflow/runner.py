@@ -92,8 +92,9 @@ class _NoDatesLoader(yaml.SafeLoader):
                                for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
-def parse_parameter_value(text: str) -> Any:
-    """Read a ``-p NAME VALUE`` value as YAML (dates stay strings, ``""`` stays ``""``).
+def parse_parameter_value(text: str, source: str | None = None) -> Any:
+    """Read a ``-p NAME VALUE`` value (or the text of the parameters file ``source``) as YAML;
+    dates stay strings, ``""`` stays ``""``.
 
     Examples
     --------
@@ -105,17 +106,14 @@ def parse_parameter_value(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_NoDatesLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise UsageError(f"cannot read parameter value {text!r} as YAML: {exc}") from None
+        raise UsageError(f"cannot read {source or f'parameter value {text!r}'} as YAML: {exc}") from None
 
 
 def _read_params_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"parameters file not found: {path}")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoDatesLoader) or {}  # noqa: S506
-    except yaml.YAMLError as exc:
-        raise UsageError(f"cannot read parameters file {path}: {exc}") from None
+    data = parse_parameter_value(path.read_text(encoding="utf-8"), f"parameters file {path}") or {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise UsageError(f"parameters file {path} must hold a mapping of names to values")
     return data
