@@ -9,7 +9,7 @@ export JUPYTER_PREFER_ENV_PATH := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-# The one kernel every notebook names (imr_analysis.workflow.runner.KERNELSPEC; a test checks they agree).
+# The one kernel every notebook names (imr_workflow.runner.KERNELSPEC; a test checks they agree).
 KERNEL_NAME    := python3
 KERNEL_DISPLAY := Python 3 (IMR compendium)
 # JupyterLab refuses to start as root (Docker, Binder, many lab servers) unless told.

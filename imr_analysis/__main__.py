@@ -25,12 +25,12 @@ def _clean(argv):
 
 
 def _run(argv):
-    from imr_analysis.workflow.runner import main
+    from imr_workflow.runner import main
     return main(argv)
 
 
 def _scan(argv):
-    from imr_analysis.workflow.scan import main
+    from imr_workflow.scan import main
     return main(argv)
 
 

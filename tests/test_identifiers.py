@@ -1,4 +1,4 @@
-"""Tests of imr_analysis.identifiers (the identifier guard) and imr_analysis.workflow.scan.
+"""Tests of imr_analysis.identifiers (the identifier guard) and imr_workflow.scan.
 
 Known fiscal codes are assembled from pieces at run time so that this file itself
 never holds a 16-character code (the scanner runs over the repository).
@@ -27,8 +27,8 @@ from imr_analysis.identifiers import (
     is_valid_fiscal_code,
     mask_value,
 )
-from imr_analysis.workflow import scan
-from imr_analysis.workflow.scan import main, scan_paths, scan_text
+from imr_workflow import scan
+from imr_workflow.scan import main, scan_paths, scan_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

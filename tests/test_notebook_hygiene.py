@@ -154,7 +154,7 @@ def metadata_problems(nb) -> list[str]:
 
 def kernel_problems(nb) -> list[str]:
     """The kernelspec is the compendium's one kernel (name and display name), as ``make install`` installs it."""
-    from imr_analysis.workflow.runner import KERNELSPEC
+    from imr_workflow.runner import KERNELSPEC
 
     spec = dict(nb.metadata.get("kernelspec", {}))
     return [] if spec == KERNELSPEC else [f"kernelspec is {spec!r}, expected {KERNELSPEC!r}"]
@@ -316,7 +316,7 @@ def test_kernel_and_structure_are_caught():
 
 
 def test_runner_stripping_satisfies_the_metadata_checks():
-    from imr_analysis.workflow.runner import strip_volatile_metadata
+    from imr_workflow.runner import strip_volatile_metadata
 
     nb = _clean_notebook()
     nb.metadata["papermill"] = {"duration": 1.0}
@@ -399,7 +399,7 @@ def test_sanitize_never_touches_results(result_text):
 
 def test_one_kernel_name_everywhere():
     """The Makefile installs, and nbval runs, the kernel the runner writes into every notebook."""
-    from imr_analysis.workflow.runner import KERNEL_DISPLAY_NAME, KERNEL_NAME
+    from imr_workflow.runner import KERNEL_DISPLAY_NAME, KERNEL_NAME
 
     makefile = (paths.project_root() / "Makefile").read_text(encoding="utf-8")
     assert re.search(rf"^KERNEL_NAME\s*:=\s*{re.escape(KERNEL_NAME)}\s*$", makefile, re.M)

@@ -27,7 +27,7 @@ import pytest
 
 from imr_analysis import constants as C
 from imr_analysis import paths
-from imr_analysis.workflow.runner import run_notebooks
+from imr_workflow.runner import run_notebooks
 
 OUTPUT_FOLDERS = ("data/processed", "tables", "figures")
 

@@ -28,7 +28,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from imr_analysis.workflow.runner import run_notebooks
+from imr_workflow.runner import run_notebooks
 from imr_synth.generator import write_exports
 
 COUNT_COLUMNS = {"n", "n_missing", "denominator", "records", "patients", "missing", "non_missing", "excluded",

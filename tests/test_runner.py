@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from imr_analysis.workflow import colophon, runner
+from imr_workflow import colophon, runner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runner"
 REPO = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ from traitlets.config import Config
 
 from imr_analysis import paths
 from imr_analysis.sources import detect_data_mode
-from imr_analysis.workflow import colophon
+from imr_workflow import colophon
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_.+\.ipynb$")
 #: The one kernel every notebook names (``make install`` installs it under this display name).
