@@ -268,9 +268,8 @@ def concordance_correlation(x, y, alpha: float = 0.05) -> pd.Series:
         raise ValueError(f"x and y differ in length ({x.size} vs {y.size})")
     x, y = x[~(np.isnan(x) | np.isnan(y))], y[~(np.isnan(x) | np.isnan(y))]
     n = x.size
-    res = pd.Series({"ccc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "se_z": np.nan, "n": n,
-                     "pearson_r": np.nan, "bias_correction": np.nan, "location_shift": np.nan,
-                     "scale_shift": np.nan, "note": ""}, dtype=object)
+    res = pd.Series(dict.fromkeys(["ccc", "ci_low", "ci_high", "se_z"], np.nan) | {"n": n} | dict.fromkeys(
+        ["pearson_r", "bias_correction", "location_shift", "scale_shift"], np.nan) | {"note": ""}, dtype=object)
     if n < 2:
         res["note"] = f"not estimable: {n} pair(s)"
         return res
@@ -457,9 +456,10 @@ def describe_item_profile(result: pd.DataFrame, digits: int = 2) -> str:
 
 
 # --- patient level -----------------------------------------------------------------------
-def _agreement_rows(u: np.ndarray, p: np.ndarray, alpha: float, loa_ci: str, n_excluded: int) -> pd.DataFrame:
-    """The rows of :func:`patient_level_agreement` for paired scores ``u`` (user), ``p`` (provider)."""
-    n, d = u.size, u - p
+def _agreement_rows(scored: pd.DataFrame, on: str, alpha: float, loa_ci: str) -> pd.DataFrame:
+    """The rows of :func:`patient_level_agreement` for the patients of ``scored`` (:func:`patient_scores`)."""
+    u, p = _pairs(scored, on)
+    n, d, n_excluded = u.size, u - p, len(scored) - u.size
     rows = [_row(EXCLUDED, n_excluded, n=n_excluded,
                  note="patients without both a user and a provider score (estimate = count)")]
     for measure, x in ((USER_MEAN, u), (PROVIDER_MEAN, p)):
@@ -515,9 +515,7 @@ def patient_level_agreement(cohort: pd.DataFrame, on: str = "total", max_missing
     [1.0, 0.65, -15.0]
     """
     _check(alpha, on)
-    scored = patient_scores(cohort, max_missing=max_missing)
-    u, p = _pairs(scored, on)
-    return _agreement_rows(u, p, alpha, loa_ci, n_excluded=len(scored) - u.size)
+    return _agreement_rows(patient_scores(cohort, max_missing=max_missing), on, alpha, loa_ci)
 
 
 def internal_consistency(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -561,10 +559,9 @@ def agreement_by_service(cohort: pd.DataFrame, on: str = "total", max_missing: i
     scored = patient_scores(cohort, max_missing=max_missing)
     parts = []
     for service in services:
-        sub = scored[scored["service_type"] == service]
-        u, p = _pairs(sub, on)
-        parts.append(_agreement_rows(u, p, alpha, loa_ci, n_excluded=len(sub) - u.size).assign(
-            caveat=next((f"n < {k}: {text}" for k, text in CAVEATS.items() if u.size < k), "")))
+        rows = _agreement_rows(scored[scored["service_type"] == service], on, alpha, loa_ci)
+        n = rows["n"].iloc[-1]  # the last row's: the patients with both scores
+        parts.append(rows.assign(caveat=next((f"n < {k}: {text}" for k, text in CAVEATS.items() if n < k), "")))
     return pd.concat(parts, keys=services, names=["service_type", None]).reset_index(0).reset_index(drop=True)
 
 

@@ -285,7 +285,8 @@ def summary_line(check_df) -> str:
     n = check_df["status"].value_counts().to_dict()
     head = (f"{n[WITHHELD]} comparisons withheld (private data)" if n.get(WITHHELD)
             else f"{n.get('match', 0)} matched, {n.get('mismatch', 0)} mismatched")
-    return f"{head}, {n.get('paper-inconsistent', 0)} paper-inconsistent, {n.get('not-recomputable', 0)} not recomputable"
+    return (f"{head}, {n.get('paper-inconsistent', 0)} paper-inconsistent, "
+            f"{n.get('not-recomputable', 0)} not recomputable")
 
 
 #: Status of a figure whose comparison is not published (private data).

@@ -157,13 +157,11 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
                 variables: Sequence[str | Variable] | None = None) -> pd.DataFrame:
     """Table 1 numbers, tidy: one row per (variable, level, group).
 
-    Groups are the service types of ``services`` (default: those present), then "Total";
-    ``variables`` are columns of :data:`TABLE1_VARIABLES` (default all). Columns are
-    :data:`LONG_COLUMNS`: a categorical row has ``n`` with the level, ``denominator`` with a known
-    value, ``percent`` and ``n_missing`` (levels in the codebook's order, unexpected ones after
-    them; a medication class has the one level "yes"); a continuous row (``level`` "") has ``n``
-    with a value, mean, SD, median, quartiles, min and max; age at IMR start also has the categorical
-    levels :data:`AGE_BANDS` (after the other variables; the display table shows only its summary).
+    Groups: the service types of ``services`` (default: those present), then "Total"; ``variables``:
+    of :data:`TABLE1_VARIABLES` (default all). A categorical row (levels in the codebook's order,
+    others after; a medication class has the one level "yes") has ``n``, ``denominator`` (known
+    value), ``percent``, ``n_missing``; a continuous row (``level`` "") the summary statistics. Age
+    at IMR start also has the levels :data:`AGE_BANDS`, last (not shown in the display table).
 
     Examples
     --------
