@@ -79,8 +79,7 @@ def _ratings(cohort: pd.DataFrame) -> dict[str, pd.DataFrame]:
         raise TypeError(f"cohort must be a pandas DataFrame, got {type(cohort).__name__}")
     ratings = {}
     for version, cols in scores.VERSIONS.items():
-        missing = [c for c in cols if c not in cohort.columns]
-        if missing:
+        if missing := [c for c in cols if c not in cohort.columns]:
             raise ValueError(f"cohort lacks the {version} IMRS column(s) {missing}")
         try:
             values = cohort[cols].astype("Float64").to_numpy("float64", na_value=np.nan)
@@ -333,7 +332,7 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
         u, p = u.dropna().to_numpy(), p.dropna().to_numpy()
         summary, wnote = _paired_summary(u, p)
         kappa = weighted_kappa(u, p, alpha=alpha)
-        rows.append({"item": item, "label": label, **summary, "kappa_quadratic": kappa["kappa"],
+        rows.append({"item": item, "label": label, **summary, "p_holm": np.nan, "kappa_quadratic": kappa["kappa"],
                      "kappa_ci_low": kappa["ci_low"], "kappa_ci_high": kappa["ci_high"],
                      "note": "; ".join(x for x in (wnote, kappa["note"]) if x)})
     for row, p_holm in zip(rows, pg.multicomp([r["p_wilcoxon"] for r in rows], method="holm")[1]):
@@ -343,9 +342,7 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
         rows.append({"item": pd.NA, "label": label, **summary, "p_holm": np.nan,
                      "note": f"patient scores, max_missing = {max_missing}; Wilcoxon p unadjusted"
                      + (f"; {wnote}" if wnote else "")})
-    return pd.DataFrame(rows).astype({"item": "Int64", "n": "int64"})[
-        ["item", "label", "n", "user_mean", "user_sd", "provider_mean", "provider_sd", "mean_difference",
-         "wilcoxon_W", "p_wilcoxon", "p_holm", "kappa_quadratic", "kappa_ci_low", "kappa_ci_high", "note"]]
+    return pd.DataFrame(rows).astype({"item": "Int64", "n": "int64"})
 
 
 def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05, marker="[REDACTED]") -> pd.DataFrame:
@@ -398,8 +395,7 @@ def table3_long(t3: pd.DataFrame) -> pd.DataFrame:
     others are NaN. ``t3`` is :func:`table3` before disclosure control (ValueError
     otherwise): disclosure control protects the long table itself.
     """
-    done = [c for c in ("redacted", "redacted_columns", "disclosure_note") if c in t3.columns]
-    if done:
+    if done := [c for c in ("redacted", "redacted_columns", "disclosure_note") if c in t3.columns]:
         raise ValueError(f"table3_long needs the table of table3(), not a protected one (it has {done}); "
                          "protect the long table instead")
     base = pd.DataFrame({"item": t3["item"].astype("Int64").to_numpy(), "item_label": t3["label"].astype(str).to_numpy(),
@@ -553,8 +549,7 @@ def agreement_by_service(cohort: pd.DataFrame, on: str = "total", max_missing: i
     if "service_type" not in cohort.columns:
         raise ValueError("cohort lacks the service_type column")
     services = list(SERVICE_TYPES if services is None else services)
-    unknown = sorted(set(services) - set(SERVICE_TYPES))
-    if unknown:
+    if unknown := sorted(set(services) - set(SERVICE_TYPES)):
         raise ValueError(f"unknown service type(s) {unknown}; choose from {list(SERVICE_TYPES)}")
     scored = patient_scores(cohort, max_missing=max_missing)
     parts = []
