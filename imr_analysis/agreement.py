@@ -22,6 +22,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 from . import scores
 from .bland_altman import BIAS, LOA_LOWER, LOA_UPPER, SCALES, BlandAltmanData, limits_of_agreement
 from .constants import IMRS_ITEMS, IMRS_MAX, IMRS_MIN, N_IMRS_ITEMS, SERVICE_TYPES
+from .table1 import format_p
 
 CATEGORIES = tuple(range(IMRS_MIN, IMRS_MAX + 1))
 RESULT_COLUMNS = ["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]
@@ -127,10 +128,6 @@ def _row(measure, estimate=np.nan, ci=(np.nan, np.nan), n=0, p=np.nan, note="") 
 
 def _mean(x) -> float:
     return x.mean() if x.size else np.nan
-
-
-def _fmt_p(p) -> str:
-    return "" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
 # --- one function per statistic ----------------------------------------------------------
@@ -357,7 +354,7 @@ def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05, marker
         return text if not paren or pd.isna([x, *paren]).any() else f"{text} ({' to '.join(map(num, paren))})"
 
     def p_text(pw, ph):
-        return _fmt_p(ph) if pd.notna(ph) else f"{_fmt_p(pw)} (unadjusted)" if pd.notna(pw) else ""
+        return format_p(ph) if pd.notna(ph) else f"{format_p(pw)} (unadjusted)" if pd.notna(pw) else ""
 
     out = pd.DataFrame({
         "Item": [lab if pd.isna(i) else f"{int(i)}. {lab}" for i, lab in zip(t3["item"], t3["label"])],
@@ -584,7 +581,7 @@ def agreement_summary(cohort: pd.DataFrame, max_missing: int = 0, alpha: float =
         "measure": key + ": mean difference (user - provider)", "estimate": t3["mean_difference"], "ci_low": np.nan,
         "ci_high": np.nan, "n": t3["n"], "p": t3["p_holm"],
         "note": "p: Wilcoxon signed-rank, Holm-adjusted over 15 items"
-        + t3["p_wilcoxon"].map(lambda p: "" if pd.isna(p) else f" (unadjusted {_fmt_p(p)})")
+        + t3["p_wilcoxon"].map(lambda p: "" if pd.isna(p) else f" (unadjusted {format_p(p)})")
         + t3["note"].map(lambda s: f"; {s}" if s else "")})
     parts.append(pd.concat([kappa, difference]).sort_index(kind="stable").assign(section="item level"))
     ic = internal_consistency(cohort, alpha=alpha)
