@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import disclosure, paths
 from .constants import MEDICATION_CLASSES, MODULE_COLUMNS, SERVICE_TYPES
+from .published import load_published
 
 CHECK_COLUMNS = ["id", "quote", "kind", "published", "decimals", "recomputed", "recomputed_printed", "status",
                  "reason"]
@@ -42,8 +44,6 @@ def print_value(x, decimals: int) -> str:
 
 def read_outputs(tables_dir=None) -> dict:
     """The tables of :data:`OUTPUTS` in ``tables_dir`` (default ``tables/``); an empty text cell is ""."""
-    from . import paths
-
     folder, out = Path(tables_dir) if tables_dir else paths.tables_dir(), {}
     for name, notebook in OUTPUTS.items():
         if not (folder / f"{name}.csv").exists():
@@ -248,10 +248,7 @@ def check_published(outputs, published=None):
     >>> summary_line(check_published(read_outputs()))
     '85 matched, 0 mismatched, 8 paper-inconsistent, 20 not recomputable'
     """
-    if published is None:
-        from .published import load_published
-
-        published = load_published()
+    published = load_published() if published is None else published
     named = published["metric"].map(lambda m: isinstance(m, str) and m != "")
     metrics = read_metrics(outputs, pd.unique(published.loc[named, "metric"]))
     rows = []
@@ -308,8 +305,6 @@ def public_check(check_df, profile):
     >>> public_check(check, "opensafely")[["recomputed_printed", "status"]].values.tolist()
     [['[REDACTED]', 'withheld (private data)'], ['[REDACTED]', 'paper-inconsistent']]
     """
-    from . import disclosure
-
     prof = disclosure.get_profile(profile) if isinstance(profile, str) else profile
     out = check_df.copy()
     if prof.is_noop:
