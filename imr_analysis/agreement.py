@@ -2,11 +2,10 @@
 
 The paper's "r = 0.96, n = 15" correlates the 15 user item means with the 15 provider item means
 (:func:`item_profile_correlation`): whether the items users rate high are those providers rate
-high, not whether a provider agrees with their own patient. That is measured patient by patient
-(:func:`patient_level_agreement`), item by item (:func:`table3`) and by service
-(:func:`agreement_by_service`). Differences are user - provider, SDs use ``ddof=1``, what cannot
-be estimated is NaN with the reason in ``note``. Statistics come from scipy, statsmodels and
-pingouin; Lin's CCC, which none has, follows Lin (1989, 2000)."""
+high, not whether a provider agrees with their own patient, which is measured patient by patient
+(:func:`patient_level_agreement`), item by item (:func:`table3`) and by service. Differences are
+user - provider, SDs have ``ddof=1``, what cannot be estimated is NaN with the reason in ``note``.
+Lin's CCC, which scipy, statsmodels and pingouin lack, follows Lin (1989, 2000)."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 from . import scores
 from .bland_altman import BIAS, LOA_LOWER, LOA_UPPER, SCALES, BlandAltmanData, limits_of_agreement
 from .constants import IMRS_ITEMS, IMRS_MAX, IMRS_MIN, N_IMRS_ITEMS, SERVICE_TYPES
+from .table1 import format_p
 
 CATEGORIES = tuple(range(IMRS_MIN, IMRS_MAX + 1))
 RESULT_COLUMNS = ["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]
@@ -80,8 +80,7 @@ def _ratings(cohort: pd.DataFrame) -> dict[str, pd.DataFrame]:
         raise TypeError(f"cohort must be a pandas DataFrame, got {type(cohort).__name__}")
     ratings = {}
     for version, cols in scores.VERSIONS.items():
-        missing = [c for c in cols if c not in cohort.columns]
-        if missing:
+        if missing := [c for c in cols if c not in cohort.columns]:
             raise ValueError(f"cohort lacks the {version} IMRS column(s) {missing}")
         try:
             values = cohort[cols].astype("Float64").to_numpy("float64", na_value=np.nan)
@@ -97,17 +96,11 @@ def _ratings(cohort: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return ratings
 
 
-def _item_pairs(ratings: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _item_pairs(cohort: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """User and provider items, each item kept where both versions rated it."""
-    both = ratings["user"].notna().to_numpy() & ratings["provider"].notna().to_numpy()
-    return ratings["user"].where(both), ratings["provider"].where(both)
-
-
-def _scores(cohort: pd.DataFrame, ratings: dict[str, pd.DataFrame], max_missing: int) -> pd.DataFrame:
-    _check(max_missing=max_missing)
-    ids = cohort[[c for c in ("patient_id", "service_type") if c in cohort.columns]]
-    return pd.concat([ids] + [scores.imrs_scores(items, max_missing=max_missing).add_prefix(f"{version}_")
-                              for version, items in ratings.items()], axis=1)
+    user, provider = _ratings(cohort).values()
+    both = user.notna().to_numpy() & provider.notna().to_numpy()
+    return user.where(both), provider.where(both)
 
 
 def patient_scores(cohort: pd.DataFrame, max_missing: int = 0) -> pd.DataFrame:
@@ -115,14 +108,12 @@ def patient_scores(cohort: pd.DataFrame, max_missing: int = 0) -> pd.DataFrame:
 
     ``max_missing`` items may be missing per version (the total is then prorated). Returns
     ``patient_id``, ``service_type`` (if present), ``{user,provider}_{n_items,total,mean}``.
-
-    Examples
-    --------
-    >>> cohort = pd.DataFrame([[4] * 14 + [None] + [3] * 15], columns=scores.VERSIONS["user"] + scores.VERSIONS["provider"])
-    >>> patient_scores(cohort, max_missing=1)[["user_total", "provider_total"]].iloc[0].tolist()  # 4.0 x 15
-    [60.0, 45.0]
     """
-    return _scores(cohort, _ratings(cohort), max_missing)
+    ratings = _ratings(cohort)
+    _check(max_missing=max_missing)
+    ids = cohort[[c for c in ("patient_id", "service_type") if c in cohort.columns]]
+    return pd.concat([ids] + [scores.imrs_scores(items, max_missing=max_missing).add_prefix(f"{version}_")
+                              for version, items in ratings.items()], axis=1)
 
 
 def _pairs(scored: pd.DataFrame, on: str) -> tuple[np.ndarray, np.ndarray]:
@@ -137,10 +128,6 @@ def _row(measure, estimate=np.nan, ci=(np.nan, np.nan), n=0, p=np.nan, note="") 
 
 def _mean(x) -> float:
     return x.mean() if x.size else np.nan
-
-
-def _fmt_p(p) -> str:
-    return "" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
 # --- one function per statistic ----------------------------------------------------------
@@ -174,8 +161,7 @@ def weighted_kappa(rater_a, rater_b, categories=CATEGORIES, alpha: float = 0.05)
     a, b = a[~(np.isnan(a) | np.isnan(b))], b[~(np.isnan(a) | np.isnan(b))]
     if not (np.isin(a, cats).all() and np.isin(b, cats).all()):
         raise ValueError(f"ratings outside the categories {tuple(categories)}")
-    res = pd.Series({"kappa": np.nan, "ci_low": np.nan, "ci_high": np.nan, "se": np.nan, "p": np.nan,
-                     "n": a.size, "note": ""}, dtype=object)
+    res = pd.Series(dict.fromkeys(["kappa", "ci_low", "ci_high", "se", "p"], np.nan) | {"n": a.size, "note": ""})
     if a.size < 2 or np.ptp(np.r_[a, b]) == 0:
         res["note"] = (f"not estimable: {a.size} pair(s)" if a.size < 2
                        else "not estimable: both raters used a single, identical category")
@@ -197,12 +183,6 @@ def correlations(x, y, alpha: float = 0.05, unit: str = "pairs") -> pd.DataFrame
     ``scipy.stats.pearsonr`` and ``spearmanr`` (t-approximation p); the Spearman CI is
     ``pingouin.compute_esci`` (SE ``1/sqrt(n - 3)``). One row each (:data:`RESULT_COLUMNS`);
     NaN below 3 pairs or for a constant variable, no CI below 4; ``unit`` names a pair.
-
-    Examples
-    --------
-    >>> res = correlations([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
-    >>> res[["measure", "estimate", "ci_low", "ci_high"]].round(2).values.tolist()
-    [['Pearson r', 0.8, -0.28, 0.99], ['Spearman rho', 0.8, -0.28, 0.99]]
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = x.size
@@ -284,9 +264,8 @@ def concordance_correlation(x, y, alpha: float = 0.05) -> pd.Series:
         raise ValueError(f"x and y differ in length ({x.size} vs {y.size})")
     x, y = x[~(np.isnan(x) | np.isnan(y))], y[~(np.isnan(x) | np.isnan(y))]
     n = x.size
-    res = pd.Series({"ccc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "se_z": np.nan, "n": n,
-                     "pearson_r": np.nan, "bias_correction": np.nan, "location_shift": np.nan,
-                     "scale_shift": np.nan, "note": ""}, dtype=object)
+    res = pd.Series(dict.fromkeys(["ccc", "ci_low", "ci_high", "se_z"], np.nan) | {"n": n} | dict.fromkeys(
+        ["pearson_r", "bias_correction", "location_shift", "scale_shift"], np.nan) | {"note": ""}, dtype=object)
     if n < 2:
         res["note"] = f"not estimable: {n} pair(s)"
         return res
@@ -343,15 +322,14 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
     [['Item mean (1-5)', 4.0, 3.33], ['Total (15-75)', 60.0, 50.0]]
     """
     _check(alpha)
-    ratings = _ratings(cohort)
-    scored = _scores(cohort, ratings, max_missing)
-    user, provider = _item_pairs(ratings)
+    scored = patient_scores(cohort, max_missing)
+    user, provider = _item_pairs(cohort)
     rows = []
     for (item, label), (_, u), (_, p) in zip(IMRS_ITEMS.items(), user.items(), provider.items()):
         u, p = u.dropna().to_numpy(), p.dropna().to_numpy()
         summary, wnote = _paired_summary(u, p)
         kappa = weighted_kappa(u, p, alpha=alpha)
-        rows.append({"item": item, "label": label, **summary, "kappa_quadratic": kappa["kappa"],
+        rows.append({"item": item, "label": label, **summary, "p_holm": np.nan, "kappa_quadratic": kappa["kappa"],
                      "kappa_ci_low": kappa["ci_low"], "kappa_ci_high": kappa["ci_high"],
                      "note": "; ".join(x for x in (wnote, kappa["note"]) if x)})
     for row, p_holm in zip(rows, pg.multicomp([r["p_wilcoxon"] for r in rows], method="holm")[1]):
@@ -361,9 +339,7 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
         rows.append({"item": pd.NA, "label": label, **summary, "p_holm": np.nan,
                      "note": f"patient scores, max_missing = {max_missing}; Wilcoxon p unadjusted"
                      + (f"; {wnote}" if wnote else "")})
-    return pd.DataFrame(rows).astype({"item": "Int64", "n": "int64"})[
-        ["item", "label", "n", "user_mean", "user_sd", "provider_mean", "provider_sd", "mean_difference",
-         "wilcoxon_W", "p_wilcoxon", "p_holm", "kappa_quadratic", "kappa_ci_low", "kappa_ci_high", "note"]]
+    return pd.DataFrame(rows).astype({"item": "Int64", "n": "int64"})
 
 
 def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05, marker="[REDACTED]") -> pd.DataFrame:
@@ -371,35 +347,24 @@ def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05, marker
 
     ``t3`` is :func:`table3`, possibly after disclosure control (its rows listing
     ``redacted_columns`` print ``marker``); ``alpha`` only labels the kappa header.
-
-    Examples
-    --------
-    >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
-    >>> cohort = pd.DataFrame([[4] * 15 + [3] * 15, [3] * 30, [5] * 15 + [4] * 15], columns=U + P)
-    >>> format_table3(table3(cohort)).iloc[-1].tolist()
-    ['Total (15-75)', '3', '60.00 (15.00)', '50.00 (8.66)', '10.00', '0.500 (unadjusted)', '']
     """
-    def num(x):
-        return "" if pd.isna(x) else f"{x:.{digits}f}"
-
-    def mean_sd(m, sd):
-        return num(m) + ("" if pd.isna(m) or pd.isna(sd) else f" ({num(sd)})")
+    def num(x, *paren):
+        """``x``, then ``paren`` in parentheses if all are known: "mean (SD)", "kappa (low to high)"."""
+        text = "" if pd.isna(x) else f"{x:.{digits}f}"
+        return text if not paren or pd.isna([x, *paren]).any() else f"{text} ({' to '.join(map(num, paren))})"
 
     def p_text(pw, ph):
-        return _fmt_p(ph) if pd.notna(ph) else f"{_fmt_p(pw)} (unadjusted)" if pd.notna(pw) else ""
-
-    def kappa_text(k, lo, hi):
-        return num(k) + ("" if pd.isna(k) or pd.isna(lo) else f" ({num(lo)} to {num(hi)})")
+        return format_p(ph) if pd.notna(ph) else f"{format_p(pw)} (unadjusted)" if pd.notna(pw) else ""
 
     out = pd.DataFrame({
         "Item": [lab if pd.isna(i) else f"{int(i)}. {lab}" for i, lab in zip(t3["item"], t3["label"])],
         "n": ["" if pd.isna(v) else str(int(v)) for v in t3["n"]],
-        "User, mean (SD)": list(map(mean_sd, t3["user_mean"], t3["user_sd"])),
-        "Provider, mean (SD)": list(map(mean_sd, t3["provider_mean"], t3["provider_sd"])),
+        "User, mean (SD)": list(map(num, t3["user_mean"], t3["user_sd"])),
+        "Provider, mean (SD)": list(map(num, t3["provider_mean"], t3["provider_sd"])),
         "Difference (user - provider)": list(map(num, t3["mean_difference"])),
         "Wilcoxon p (Holm)": list(map(p_text, t3["p_wilcoxon"], t3["p_holm"])),
         f"Weighted kappa ({round(100 * (1 - alpha))}% CI)":
-            list(map(kappa_text, t3["kappa_quadratic"], t3["kappa_ci_low"], t3["kappa_ci_high"]))})
+            list(map(num, t3["kappa_quadratic"], t3["kappa_ci_low"], t3["kappa_ci_high"]))})
     if "redacted_columns" in t3.columns:
         redacted = t3["redacted_columns"].fillna("").astype(str).ne("").to_numpy()
         out.loc[redacted & out["n"].eq("").to_numpy(), "n"] = marker
@@ -426,17 +391,8 @@ def table3_long(t3: pd.DataFrame) -> pd.DataFrame:
     Each measure of :data:`TABLE3_BLOCKS` fills its own columns (kappa: items only), the
     others are NaN. ``t3`` is :func:`table3` before disclosure control (ValueError
     otherwise): disclosure control protects the long table itself.
-
-    Examples
-    --------
-    >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
-    >>> cohort = pd.DataFrame([[4] * 15 + [3] * 15, [3] * 30, [5] * 15 + [4] * 15], columns=U + P)
-    >>> long = table3_long(table3(cohort))
-    >>> long.iloc[-4:][["n", "mean", "sd", "p_value"]].round(2).values.tolist()  # the total
-    [[3.0, 60.0, 15.0, nan], [3.0, 50.0, 8.66, nan], [3.0, 10.0, nan, nan], [3.0, nan, nan, 0.5]]
     """
-    done = [c for c in ("redacted", "redacted_columns", "disclosure_note") if c in t3.columns]
-    if done:
+    if done := [c for c in ("redacted", "redacted_columns", "disclosure_note") if c in t3.columns]:
         raise ValueError(f"table3_long needs the table of table3(), not a protected one (it has {done}); "
                          "protect the long table instead")
     base = pd.DataFrame({"item": t3["item"].astype("Int64").to_numpy(), "item_label": t3["label"].astype(str).to_numpy(),
@@ -465,7 +421,7 @@ def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.Da
     [['Pearson r', 0.994, 15], ['Spearman rho', 1.0, 15]]
     """
     _check(alpha)
-    user, provider = _item_pairs(_ratings(cohort))
+    user, provider = _item_pairs(cohort)
     means = pd.DataFrame({"user": user.mean().to_numpy(), "provider": provider.mean().to_numpy()}).dropna()
     out = correlations(means["user"], means["provider"], alpha=alpha, unit="items")
     out["note"] += ("; n = items: an ecological correlation between item profiles (item means over "
@@ -475,16 +431,7 @@ def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.Da
 
 
 def describe_item_profile(result: pd.DataFrame, digits: int = 2) -> str:
-    """What :func:`item_profile_correlation` measures, in plain words.
-
-    Examples
-    --------
-    >>> res = pd.DataFrame({"measure": ["Pearson r"], "estimate": [0.96], "ci_low": [0.88], "ci_high": [0.99],
-    ...                     "n": [15], "p": [0.0001]})
-    >>> text = describe_item_profile(res)
-    >>> text[text.index("correlate"):text.index(")") + 1]
-    'correlate with Pearson r = 0.96 (95% CI 0.88 to 0.99, n = 15 items, p < 0.001)'
-    """
+    """What :func:`item_profile_correlation` measures, in plain words."""
     r = result.set_index("measure").loc[PEARSON]
     n = int(r["n"])
     if pd.isna(r["estimate"]):
@@ -502,9 +449,10 @@ def describe_item_profile(result: pd.DataFrame, digits: int = 2) -> str:
 
 
 # --- patient level -----------------------------------------------------------------------
-def _agreement_rows(u: np.ndarray, p: np.ndarray, alpha: float, loa_ci: str, n_excluded: int) -> pd.DataFrame:
-    """The rows of :func:`patient_level_agreement` for paired scores ``u`` (user), ``p`` (provider)."""
-    n, d = u.size, u - p
+def _agreement_rows(scored: pd.DataFrame, on: str, alpha: float, loa_ci: str) -> pd.DataFrame:
+    """The rows of :func:`patient_level_agreement` for the patients of ``scored`` (:func:`patient_scores`)."""
+    u, p = _pairs(scored, on)
+    n, d, n_excluded = u.size, u - p, len(scored) - u.size
     rows = [_row(EXCLUDED, n_excluded, n=n_excluded,
                  note="patients without both a user and a provider score (estimate = count)")]
     for measure, x in ((USER_MEAN, u), (PROVIDER_MEAN, p)):
@@ -547,12 +495,9 @@ def patient_level_agreement(cohort: pd.DataFrame, on: str = "total", max_missing
                             alpha: float = 0.05, loa_ci: str = "exact") -> pd.DataFrame:
     """Agreement between each patient's own IMRS (``on``: total or item mean) and their provider's.
 
-    One row (:data:`RESULT_COLUMNS`) per :data:`PATIENT_MEASURES`: patients without both
-    scores (estimate = count); user and provider mean (t CI); :func:`correlations`;
-    ICC(A,1), ICC(C,1) (:func:`intraclass_correlations`); :func:`concordance_correlation`;
-    :func:`~imr_analysis.bland_altman.limits_of_agreement` (``loa_ci``); paired t-test
-    (``scipy.stats.ttest_rel``); Wilcoxon signed-rank test (estimate: median difference).
-    ``n`` counts the patients with both scores (``max_missing`` as in :func:`patient_scores`).
+    One row (:data:`RESULT_COLUMNS`) per :data:`PATIENT_MEASURES`; ``n`` counts the patients
+    with both scores (``max_missing`` as in :func:`patient_scores`), ``loa_ci`` is passed to
+    :func:`~imr_analysis.bland_altman.limits_of_agreement`.
 
     Examples
     --------
@@ -563,23 +508,14 @@ def patient_level_agreement(cohort: pd.DataFrame, on: str = "total", max_missing
     [1.0, 0.65, -15.0]
     """
     _check(alpha, on)
-    scored = patient_scores(cohort, max_missing=max_missing)
-    u, p = _pairs(scored, on)
-    return _agreement_rows(u, p, alpha, loa_ci, n_excluded=len(scored) - u.size)
+    return _agreement_rows(patient_scores(cohort, max_missing=max_missing), on, alpha, loa_ci)
 
 
 def internal_consistency(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Cronbach's alpha of the 15 items of each version (``pingouin.cronbach_alpha``).
+    """Cronbach's alpha of each version's 15 items, complete scales only (``pingouin.cronbach_alpha``).
 
-    Complete scales only; pingouin's F-based interval (``alpha``: 1 - confidence level),
-    which pingouin rounds to 3 decimals. One row per version.
-
-    Examples
-    --------
-    >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
-    >>> cohort = pd.DataFrame([[k] * 15 + [k] * 14 + [3] for k in (1, 2, 3, 4, 5)], columns=U + P)
-    >>> internal_consistency(cohort)["estimate"].round(3).tolist()
-    [1.0, 0.995]
+    pingouin's F-based interval (``alpha``: 1 - confidence level), rounded by pingouin to 3
+    decimals. One row per version.
     """
     _check(alpha)
     rows = []
@@ -602,33 +538,22 @@ def internal_consistency(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.DataFr
 
 def agreement_by_service(cohort: pd.DataFrame, on: str = "total", max_missing: int = 0,
                          alpha: float = 0.05, loa_ci: str = "exact", services=None) -> pd.DataFrame:
-    """:func:`patient_level_agreement` within each service type, with a small-n ``caveat``.
+    """:func:`patient_level_agreement` within each service type, with a small-n ``caveat`` (:data:`CAVEATS`).
 
     ``services``: service types in output order (default CMHC, SerD, EDP; absent ones have n = 0).
-
-    Examples
-    --------
-    >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
-    >>> cohort = pd.DataFrame([[k] * 15 + [min(k + 1, 5)] * 15 for k in (1, 2, 3, 4, 2)], columns=U + P)
-    >>> cohort["service_type"] = ["CMHC", "CMHC", "CMHC", "CMHC", "EDP"]
-    >>> res = agreement_by_service(cohort, services=["CMHC", "EDP"])
-    >>> res.groupby("service_type")["caveat"].first().str[:6].tolist()
-    ['n < 10', 'n < 3:']
     """
     _check(alpha, on)
     if "service_type" not in cohort.columns:
         raise ValueError("cohort lacks the service_type column")
     services = list(SERVICE_TYPES if services is None else services)
-    unknown = sorted(set(services) - set(SERVICE_TYPES))
-    if unknown:
+    if unknown := sorted(set(services) - set(SERVICE_TYPES)):
         raise ValueError(f"unknown service type(s) {unknown}; choose from {list(SERVICE_TYPES)}")
     scored = patient_scores(cohort, max_missing=max_missing)
     parts = []
     for service in services:
-        sub = scored[scored["service_type"] == service]
-        u, p = _pairs(sub, on)
-        parts.append(_agreement_rows(u, p, alpha, loa_ci, n_excluded=len(sub) - u.size).assign(
-            caveat=next((f"n < {k}: {text}" for k, text in CAVEATS.items() if u.size < k), "")))
+        rows = _agreement_rows(scored[scored["service_type"] == service], on, alpha, loa_ci)
+        n = rows["n"].iloc[-1]  # the last row's: the patients with both scores
+        parts.append(rows.assign(caveat=next((f"n < {k}: {text}" for k, text in CAVEATS.items() if n < k), "")))
     return pd.concat(parts, keys=services, names=["service_type", None]).reset_index(0).reset_index(drop=True)
 
 
@@ -641,13 +566,6 @@ def agreement_summary(cohort: pd.DataFrame, max_missing: int = 0, alpha: float =
     with the Holm-adjusted Wilcoxon p); internal consistency; by service type (when the
     cohort has ``service_type``; caveats in ``note``). Arguments as in
     :func:`agreement_by_service`; columns :data:`SUMMARY_COLUMNS`.
-
-    Examples
-    --------
-    >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
-    >>> cohort = pd.DataFrame([[k] * 15 + [min(k + 1, 5)] * 15 for k in (1, 2, 3, 4, 2, 3)], columns=U + P)
-    >>> agreement_summary(cohort).groupby("section", sort=False).size().tolist()
-    [2, 13, 7, 30, 2]
     """
     parts = [item_profile_correlation(cohort, alpha=alpha).rename(columns={"analysis": "section"})]
     for on in ("total", "mean"):
@@ -663,7 +581,7 @@ def agreement_summary(cohort: pd.DataFrame, max_missing: int = 0, alpha: float =
         "measure": key + ": mean difference (user - provider)", "estimate": t3["mean_difference"], "ci_low": np.nan,
         "ci_high": np.nan, "n": t3["n"], "p": t3["p_holm"],
         "note": "p: Wilcoxon signed-rank, Holm-adjusted over 15 items"
-        + t3["p_wilcoxon"].map(lambda p: "" if pd.isna(p) else f" (unadjusted {_fmt_p(p)})")
+        + t3["p_wilcoxon"].map(lambda p: "" if pd.isna(p) else f" (unadjusted {format_p(p)})")
         + t3["note"].map(lambda s: f"; {s}" if s else "")})
     parts.append(pd.concat([kappa, difference]).sort_index(kind="stable").assign(section="item level"))
     ic = internal_consistency(cohort, alpha=alpha)

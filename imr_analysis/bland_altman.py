@@ -138,9 +138,7 @@ def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
         y0, y1 = min(ys + [0.0]), max(ys + [0.0])
         pad = max((y1 - y0) * 0.08, (hi - lo) * 0.01)
         ax.set_ylim(y0 - pad, y1 + pad)
-    ax.set_xlim(x0, x1)
-    ax.set_xlabel(f"Mean of user and provider {label}")
-    ax.set_ylabel("Difference, user - provider")
+    ax.set(xlim=(x0, x1), xlabel=f"Mean of user and provider {label}", ylabel="Difference, user - provider")
     ax.set_title(f"Bland-Altman: user vs provider {label}{f' (n = {data.n})' if show_n else ''}; shaded: "
                  f"{round(100 * (1 - data.alpha))}% CIs", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)

@@ -22,24 +22,11 @@ _REQUIRED = ("id", "section", "quote", "metric", "value", "decimals", "kind", "v
 
 
 def load_published(path: str | Path | None = None):
-    """Load and validate the published figures.
+    """Load and validate the published figures (``path`` default: the packaged ``published_figures.yaml``).
 
-    Parameters
-    ----------
-    path : YAML file; default the packaged ``published_figures.yaml``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per published figure, columns ``id, section, quote, metric, value,
-        decimals, comparator, kind, verdict, honoured, reason`` (``metric`` is ``None``
-        for statements that cannot be recomputed; ``comparator`` defaults to ``=``).
-
-    Raises
-    ------
-    ValueError
-        Naming every entry that breaks the format (missing field, duplicate id,
-        unknown section/kind/verdict, paper-inconsistent entry without a reason, ...).
+    One row per figure, columns :data:`COLUMNS` (``metric`` None for a statement that cannot be
+    recomputed, ``comparator`` "=" by default). A ValueError names every entry breaking the format
+    (missing field, duplicate id, unknown section/kind/verdict, inconsistent without a reason, ...).
 
     Examples
     --------
@@ -71,36 +58,24 @@ def load_published(path: str | Path | None = None):
         if missing:
             problems.append(f"{where}: missing field(s) {missing}")
             continue
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(e["id"])):
-            problems.append(f"{where}: id must be snake_case")
-        if e["id"] in seen:
-            problems.append(f"{where}: duplicate id")
+        comparator, inconsistent = e.get("comparator", "="), e["verdict"] == "paper-inconsistent"
+        problems += [f"{where}: {message}" for bad, message in [
+            (not re.fullmatch(r"[a-z][a-z0-9_]*", str(e["id"])), "id must be snake_case"),
+            (e["id"] in seen, "duplicate id"),
+            (e["section"] not in SECTIONS, f"section {e['section']!r} not in {SECTIONS}"),
+            (e["kind"] not in KINDS, f"kind {e['kind']!r} not in {KINDS}"),
+            (e["verdict"] not in VERDICTS, f"verdict {e['verdict']!r} not in {VERDICTS}"),
+            (not isinstance(e["honoured"], bool), "honoured must be true or false"),
+            (not isinstance(e["decimals"], int) or e["decimals"] < 0, "decimals must be a non-negative integer"),
+            (comparator not in COMPARATORS, f"comparator {comparator!r} not in {COMPARATORS}"),
+            (not str(e["quote"]).strip(), "empty quote"),
+            (e["metric"] is not None and not isinstance(e["metric"], str), "metric must be a string or null"),
+            (e["metric"] is not None and e["value"] is None, "a metric needs a published value"),
+            (inconsistent and not str(e.get("reason") or "").strip(), "paper-inconsistent entries need a reason"),
+            (inconsistent and e["honoured"], "a paper-inconsistent figure cannot be honoured"),
+            (e["verdict"] == "consistent" and e["kind"] != "statement" and e["metric"] is None,
+             f"a consistent figure of kind {e['kind']!r} needs a metric")] if bad]
         seen.add(e["id"])
-        if e["section"] not in SECTIONS:
-            problems.append(f"{where}: section {e['section']!r} not in {SECTIONS}")
-        if e["kind"] not in KINDS:
-            problems.append(f"{where}: kind {e['kind']!r} not in {KINDS}")
-        if e["verdict"] not in VERDICTS:
-            problems.append(f"{where}: verdict {e['verdict']!r} not in {VERDICTS}")
-        if not isinstance(e["honoured"], bool):
-            problems.append(f"{where}: honoured must be true or false")
-        if not isinstance(e["decimals"], int) or e["decimals"] < 0:
-            problems.append(f"{where}: decimals must be a non-negative integer")
-        comparator = e.get("comparator", "=")
-        if comparator not in COMPARATORS:
-            problems.append(f"{where}: comparator {comparator!r} not in {COMPARATORS}")
-        if not str(e["quote"]).strip():
-            problems.append(f"{where}: empty quote")
-        if e["metric"] is not None and not isinstance(e["metric"], str):
-            problems.append(f"{where}: metric must be a string or null")
-        if e["metric"] is not None and e["value"] is None:
-            problems.append(f"{where}: a metric needs a published value")
-        if e["verdict"] == "paper-inconsistent" and not str(e.get("reason") or "").strip():
-            problems.append(f"{where}: paper-inconsistent entries need a reason")
-        if e["verdict"] == "paper-inconsistent" and e["honoured"]:
-            problems.append(f"{where}: a paper-inconsistent figure cannot be honoured")
-        if e["verdict"] == "consistent" and e["kind"] != "statement" and e["metric"] is None:
-            problems.append(f"{where}: a consistent figure of kind {e['kind']!r} needs a metric")
         rows.append({
             "id": e["id"], "section": e["section"], "quote": " ".join(str(e["quote"]).split()),
             "metric": e["metric"], "value": (float(e["value"]) if e["value"] is not None else float("nan")),

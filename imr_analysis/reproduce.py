@@ -1,15 +1,10 @@
 """The reproduction audit: the paper's figures compared with the tables notebooks 02-05 publish.
 
-:func:`read_outputs` reads those tables; :data:`WHERE` names, for each ``metric`` key of
-``imr_analysis/resources/published_figures.yaml``, the table, row and column holding it, and
-:data:`STATEMENTS` reads the paper's yes/no statements (and two derived numbers) off the same
-tables. :func:`check_published` prints each value at the paper's precision and compares it with
-the published one. The audit computes no statistic: a figure missing from the outputs is added
-to the table that should hold it (the age bands of Table 1, the extremes and dates of Table 2).
-
-This module is the only part of the analysis that reads :mod:`imr_analysis.published` (the
-paper's numbers); the analyses never see them. Numbers are printed rounding half away from
-zero (as SPSS does); yes/no statements are 1.0 / 0.0 (NaN when a value they need is redacted).
+For each ``metric`` of ``resources/published_figures.yaml``, :data:`WHERE` names the table, row
+and column holding it, or :data:`STATEMENTS` reads it (a yes/no statement: 1.0 / 0.0, NaN when a
+value it needs is redacted) off the same tables. :func:`check_published` prints each value at the
+paper's precision, rounding half away from zero (as SPSS does), and compares. The audit computes
+no statistic, and is the only module that reads :mod:`imr_analysis.published`.
 """
 
 from __future__ import annotations
@@ -21,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import disclosure, paths
 from .constants import MEDICATION_CLASSES, MODULE_COLUMNS, SERVICE_TYPES
+from .published import load_published
 
-STATUS_ORDER = ("match", "mismatch", "paper-inconsistent", "not-recomputable")
 CHECK_COLUMNS = ["id", "quote", "kind", "published", "decimals", "recomputed", "recomputed_printed", "status",
                  "reason"]
 #: The tables read (``<tables_dir>/<name>.csv``) and the notebook writing each.
@@ -48,8 +44,6 @@ def print_value(x, decimals: int) -> str:
 
 def read_outputs(tables_dir=None) -> dict:
     """The tables of :data:`OUTPUTS` in ``tables_dir`` (default ``tables/``); an empty text cell is ""."""
-    from . import paths
-
     folder, out = Path(tables_dir) if tables_dir else paths.tables_dir(), {}
     for name, notebook in OUTPUTS.items():
         if not (folder / f"{name}.csv").exists():
@@ -221,14 +215,7 @@ STATEMENTS = {
 
 
 def read_metrics(outputs, metrics=None) -> dict[str, float]:
-    """The value of each of ``metrics`` (default: every one of :data:`WHERE` and :data:`STATEMENTS`).
-
-    Examples
-    --------
-    >>> m = read_metrics(read_outputs(), ["n_patients", "pct_men", "module_01_most_frequent"])
-    >>> m["n_patients"], round(m["pct_men"], 1), m["module_01_most_frequent"]
-    (126.0, 61.1, 1.0)
-    """
+    """The value of each of ``metrics`` (default: every one of :data:`WHERE` and :data:`STATEMENTS`)."""
     names = [*WHERE, *STATEMENTS] if metrics is None else list(metrics)
     if unknown := [m for m in names if m not in WHERE and m not in STATEMENTS]:
         raise KeyError(f"metric(s) {unknown} are in no output the audit reads (imr_analysis.reproduce.WHERE, "
@@ -248,46 +235,26 @@ def _compare(value: float, published: float, decimals: int, comparator: str) -> 
 
 
 def check_published(outputs, published=None):
-    """Compare every published figure with its value in ``outputs`` (:func:`read_outputs`).
+    """Compare every published figure (default :func:`~imr_analysis.published.load_published`) with ``outputs``.
 
-    Parameters
-    ----------
-    outputs : dict of str to pandas.DataFrame
-        The tables of :data:`OUTPUTS`, read from disk or as notebooks 02-05 make them.
-    published : pandas.DataFrame, optional
-        As returned by :func:`imr_analysis.published.load_published` (the default).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`CHECK_COLUMNS`; ``recomputed`` is the compendium's value, read from the
-        outputs. ``status`` is ``match`` (that value printed at the published precision equals
-        the published value, or satisfies the comparator such as ``< 0.001``), ``mismatch``,
-        ``paper-inconsistent`` (the paper contradicts itself or arithmetic; the reason says
-        which competing statement the data honour) or ``not-recomputable`` (no metric:
-        literature, setting).
+    ``outputs`` are the tables of :data:`OUTPUTS` (:func:`read_outputs`). Returns
+    :data:`CHECK_COLUMNS`; ``status`` is ``match`` (the value printed at the published precision
+    equals the published one, or satisfies its comparator such as ``< 0.001``), ``mismatch``,
+    ``paper-inconsistent`` (the reason says which competing statement the data honour) or
+    ``not-recomputable`` (no metric: literature, setting).
 
     Examples
     --------
     >>> summary_line(check_published(read_outputs()))
     '85 matched, 0 mismatched, 8 paper-inconsistent, 20 not recomputable'
     """
-    if published is None:
-        from .published import load_published
-
-        published = load_published()
+    published = load_published() if published is None else published
     named = published["metric"].map(lambda m: isinstance(m, str) and m != "")
-    if unknown := sorted(set(published.loc[named, "metric"]) - set(WHERE) - set(STATEMENTS)):
-        raise KeyError(f"published figure(s) {published.loc[published['metric'].isin(unknown), 'id'].tolist()} "
-                       f"name metric(s) {unknown}, which are in no output the audit reads")
     metrics = read_metrics(outputs, pd.unique(published.loc[named, "metric"]))
     rows = []
     for e, has_metric in zip(published.to_dict("records"), named):
         value = metrics[e["metric"]] if has_metric else math.nan
-        decimals = 0 if _isnan(e.get("decimals")) else int(e["decimals"])
-        comparator = "=" if _isnan(e.get("comparator")) else e["comparator"]
-        pub = math.nan if _isnan(e.get("value")) else float(e["value"])
-        reason = "" if _isnan(e.get("reason")) else str(e["reason"])
+        decimals, comparator, pub, reason = int(e["decimals"]), e["comparator"], float(e["value"]), e["reason"]
         if has_metric and not math.isnan(pub):
             matched, printed = _compare(value, pub, decimals, comparator)
         else:
@@ -304,29 +271,19 @@ def check_published(outputs, published=None):
     return pd.DataFrame(rows, columns=CHECK_COLUMNS).astype({"decimals": "int64"})
 
 
-def _isnan(x) -> bool:
-    """Missing: None, NaN or ""."""
-    return x is None or x == "" or (isinstance(x, float) and math.isnan(x))
-
-
 def summary_line(check_df) -> str:
     """One line counting the statuses of :func:`check_published`.
 
     Examples
     --------
-    >>> import pandas as pd
     >>> summary_line(pd.DataFrame({"status": ["match", "match", "paper-inconsistent", "not-recomputable"]}))
     '2 matched, 0 mismatched, 1 paper-inconsistent, 1 not recomputable'
     """
-    counts = check_df["status"].value_counts()
-    line = (f"{int(counts.get('match', 0))} matched, {int(counts.get('mismatch', 0))} mismatched, "
-            f"{int(counts.get('paper-inconsistent', 0))} paper-inconsistent, "
-            f"{int(counts.get('not-recomputable', 0))} not recomputable")
-    if counts.get(WITHHELD, 0):
-        line = (f"{int(counts[WITHHELD])} comparisons withheld (private data), "
-                f"{int(counts.get('paper-inconsistent', 0))} paper-inconsistent, "
-                f"{int(counts.get('not-recomputable', 0))} not recomputable")
-    return line
+    n = check_df["status"].value_counts().to_dict()
+    head = (f"{n[WITHHELD]} comparisons withheld (private data)" if n.get(WITHHELD)
+            else f"{n.get('match', 0)} matched, {n.get('mismatch', 0)} mismatched")
+    return (f"{head}, {n.get('paper-inconsistent', 0)} paper-inconsistent, "
+            f"{n.get('not-recomputable', 0)} not recomputable")
 
 
 #: Status of a figure whose comparison is not published (private data).
@@ -336,25 +293,18 @@ WITHHELD = "withheld (private data)"
 def public_check(check_df, profile):
     """The audit of :func:`check_published` as it may be shown under a disclosure profile.
 
-    With the ``none`` profile (the shipped synthetic data) the audit is returned as it is.
-    Otherwise the cohort is a department's own: its recomputed values describe groups of
-    any size (a service of 5 patients, the youngest patient's age) and even a status
-    discloses them (``match`` against "five patients" says the count is 5). The recomputed
-    values are then removed and every status but ``paper-inconsistent`` and
-    ``not-recomputable`` (verdicts about the paper, not the data) becomes
-    :data:`WITHHELD`; the disclosure-controlled tables of notebooks 02-05 are the
-    department's results.
+    With the ``none`` profile (the shipped synthetic data) it is returned as it is. Otherwise
+    the recomputed values describe groups of any size, and even a status discloses them
+    (``match`` against "five patients"): the values are removed and every status but the
+    verdicts about the paper (``paper-inconsistent``, ``not-recomputable``) becomes :data:`WITHHELD`.
 
     Examples
     --------
-    >>> import pandas as pd
     >>> check = pd.DataFrame({"id": ["n", "p"], "recomputed": [5.0, 0.3], "recomputed_printed": ["5", "0.3"],
     ...                       "status": ["match", "paper-inconsistent"], "reason": ["", "typo"]})
     >>> public_check(check, "opensafely")[["recomputed_printed", "status"]].values.tolist()
     [['[REDACTED]', 'withheld (private data)'], ['[REDACTED]', 'paper-inconsistent']]
     """
-    from . import disclosure
-
     prof = disclosure.get_profile(profile) if isinstance(profile, str) else profile
     out = check_df.copy()
     if prof.is_noop:

@@ -1,17 +1,11 @@
 """IMRS scoring: the one home of the total, the item mean and proration.
 
-The Illness Management and Recovery Scale has 15 items rated 1 to 5, in a user and a
-provider version. For each version:
-
-* the **item mean** is the mean of the items answered;
-* the **total** (15-75) is the sum of the 15 items when all are answered; when at most
-  ``max_missing`` items are missing it is *prorated*: item mean x 15;
-* with more items missing than allowed, both are missing.
-
-The cohort (notebook 01) keeps the total of complete scales only and the mean of whatever
-was answered (``total_max_missing=0``, ``mean_max_missing=14``); the agreement analysis
-(notebook 05) uses the same ``max_missing`` for both. Sums of whole ratings are exact in
-floating point, so the order of the additions never changes a score.
+The Illness Management and Recovery Scale has 15 items rated 1 to 5, in a user and a provider
+version. The **item mean** is the mean of the items answered; the **total** (15-75) their sum,
+*prorated* (item mean x 15) when at most ``max_missing`` items are missing; with more missing,
+both are missing. The cohort (notebook 01) keeps the total of complete scales and the mean of
+whatever was answered; the agreement analysis (notebook 05) uses one ``max_missing`` for both.
+Sums of whole ratings are exact in floating point: the order of the additions never matters.
 """
 
 from __future__ import annotations
@@ -57,14 +51,11 @@ def imrs_scores(items: pd.DataFrame, max_missing: int = 0, mean_max_missing: int
         raise ValueError(f"expected the {N_IMRS_ITEMS} IMRS items, got {items.shape[1]} columns")
     values = items.to_numpy(dtype="float64", na_value=np.nan)
     answered = (~np.isnan(values)).sum(axis=1)
-    missing = N_IMRS_ITEMS - answered
-    answered_sum = np.nansum(values, axis=1)
+    missing, answered_sum = N_IMRS_ITEMS - answered, np.nansum(values, axis=1)
     mean_allowed = max_missing if mean_max_missing is None else mean_max_missing
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = answered_sum / answered
     total = np.where(missing == 0, answered_sum, mean * N_IMRS_ITEMS)
-    return pd.DataFrame({
-        "n_items": answered.astype("int64"),
-        "total": np.where((answered > 0) & (missing <= max_missing), total, np.nan),
-        "mean": np.where((answered > 0) & (missing <= mean_allowed), mean, np.nan),
-    }, index=items.index)
+    return pd.DataFrame({"n_items": answered.astype("int64"),
+                         "total": np.where((answered > 0) & (missing <= max_missing), total, np.nan),
+                         "mean": np.where((answered > 0) & (missing <= mean_allowed), mean, np.nan)}, index=items.index)

@@ -157,13 +157,11 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
                 variables: Sequence[str | Variable] | None = None) -> pd.DataFrame:
     """Table 1 numbers, tidy: one row per (variable, level, group).
 
-    Groups are the service types of ``services`` (default: those present), then "Total";
-    ``variables`` are columns of :data:`TABLE1_VARIABLES` (default all). Columns are
-    :data:`LONG_COLUMNS`: a categorical row has ``n`` with the level, ``denominator`` with a known
-    value, ``percent`` and ``n_missing`` (levels in the codebook's order, unexpected ones after
-    them; a medication class has the one level "yes"); a continuous row (``level`` "") has ``n``
-    with a value, mean, SD, median, quartiles, min and max; age at IMR start also has the categorical
-    levels :data:`AGE_BANDS` (after the other variables; the display table shows only its summary).
+    Groups: the service types of ``services`` (default: those present), then "Total"; ``variables``:
+    of :data:`TABLE1_VARIABLES` (default all). A categorical row (levels in the codebook's order,
+    others after; a medication class has the one level "yes") has ``n``, ``denominator`` (known
+    value), ``percent``, ``n_missing``; a continuous row (``level`` "") the summary statistics. Age
+    at IMR start also has the levels :data:`AGE_BANDS`, last (not shown in the display table).
 
     Examples
     --------
@@ -318,14 +316,13 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
     groups = list(pd.unique(long["group"]))
     sizes = _group_sizes(long)
     headers = {g: f"{g} (n={sizes[g]:.0f})" if finite_number(sizes.get(g)) is not None else g for g in groups}
-    test_columns, pvalues = [], {}
-    if tests is not None and len(tests):
-        for comp in pd.unique(tests["comparison"]):
-            suffix = "" if comp == ALL_SERVICES else f" ({comp})"
-            test_columns.append((comp, f"p{suffix}", f"Test{suffix}"))
-        for r in tests.itertuples(index=False):
-            pvalues[(r.variable, r.comparison)] = (format_p(r.p_value, dec["p"]),
-                                                   st.TEST_ABBREVIATIONS.get(r.test, r.test or ""))
+    if tests is None or not len(tests):
+        tests = pd.DataFrame(columns=["variable", "comparison", "p_value", "test"])
+    suffixes = {comp: "" if comp == ALL_SERVICES else f" ({comp})" for comp in pd.unique(tests["comparison"])}
+    test_columns = [(comp, f"p{suffix}", f"Test{suffix}") for comp, suffix in suffixes.items()]
+    pvalues = {(r.variable, r.comparison): (format_p(r.p_value, dec["p"]),
+                                            st.TEST_ABBREVIATIONS.get(r.test, r.test or ""))
+               for r in tests.itertuples(index=False)}
     cells = long.assign(
         count=[format_count_percent(n, p, dec["percent"], na_rep) for n, p in zip(long["n"], long["percent"])],
         mean_sd=["–" if finite_number(r.n) == 0 else format_mean_sd(r.mean, r.sd, dec["mean"], na_rep)

@@ -49,17 +49,12 @@ def _units(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
 
 
 def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
-    """Table 2 numbers, tidy: one row per (unit, service type or total) and measure.
+    """Table 2 numbers, tidy: one row per (unit, service type or total) and measure (:data:`LONG_COLUMNS`).
 
-    Returns
-    -------
-    DataFrame
-        :data:`LONG_COLUMNS`; ``level`` is "unit", "service_type" (``unit`` "All") or "total".
-        Measures: ``patients`` (of all included), ``group_format`` (of those with a known format),
-        ``imr_duration_months``, ``n_sessions``, ``n_modules`` (n with a value, mean, SD, median,
-        min, max) and ``module_01`` ... ``module_11`` (patients who received it, of all patients); then,
-        for the total only, :data:`EXTREME_MEASURES` (patients at the minimum or maximum of sessions)
-        and, when the cohort has the dates, :data:`DATE_MEASURES` (min and max as yyyymmdd numbers).
+    ``level`` is "unit", "service_type" (``unit`` "All") or "total". Measures: ``patients``,
+    ``group_format`` (of those with a known format), the :data:`CONTINUOUS_MEASURES` (summary
+    statistics), the modules (patients who received each); for the total only, :data:`EXTREME_MEASURES`
+    and, when the cohort has the dates, :data:`DATE_MEASURES` (min and max as yyyymmdd numbers).
 
     Examples
     --------
