@@ -18,7 +18,7 @@ $ .venv/bin/python benchmarks/bench.py --reproduce --sizes ""    # `run` vs triv
 Stages
 ------
 generate   synthetic cohort drawn and its three exports written (``write_exports``)
-clean      ``clean.clean_raw`` on the written exports (read, identifier guard, harmonise,
+clean      ``cohort.clean_raw`` on the written exports (read, identifier guard, harmonise,
            validate, link, derive, flow)
 table1     ``table1.table1_long`` + ``table1.table1_tests``
 table2     ``table2.table2_long`` + ``table2.table2_tests`` + ``table2.module_frequency``
@@ -27,15 +27,6 @@ agreement  ``agreement.table3`` + ``patient_level_agreement`` + ``internal_consi
            ``item_profile_correlation``
 tableone   the ``tableone`` package building the same Table 1 (same variables, grouped by
            service type, with p-values); compared with ``table1``
-icc        ``agreement.intraclass_correlations`` on the user/provider totals; compared with
-           ``pingouin.intraclass_corr`` on the same long-format data (``icc_pingouin``)
-
-Before the stages, a probe times filling 1 GB of memory new to a process, then 1 GB of
-reused pages (rows ``memory_fresh_1gb`` and ``memory_reused_1gb``): a machine
-characteristic, printed so that stage times from different machines can be compared.
-The memory settings the stages run with (pyarrow's memory pool, numpy's huge-page advice,
-the kernel's transparent huge pages, a virtual machine's free page reporting) are printed
-and written with every row.
 """
 
 from __future__ import annotations
@@ -56,8 +47,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 STAGES = ("generate", "clean", "table1", "table2", "figure", "agreement")
-COMPARE = ("tableone", "icc", "icc_pingouin")
-#: the stages whose sum has the 10 s / 3 GB target at 10^6 patients
+COMPARE = ("tableone",)
+#: the stages whose sum has the budget: 15 s and 3 GB at 10^6 patients, 3 s at 10^5
 CORE = ("clean", "table1", "table2", "agreement")
 SEED = 20170401
 
@@ -106,18 +97,6 @@ def _tableone(cohort):
                         missing=True)
 
 
-def _icc_long(cohort):
-    import numpy as np
-    import pandas as pd
-
-    both = cohort[["imrs_user_total", "imrs_provider_total"]].dropna()
-    n = len(both)
-    return pd.DataFrame({"target": np.tile(np.arange(n), 2),
-                         "rater": np.repeat(["user", "provider"], n),
-                         "rating": np.concatenate([both["imrs_user_total"].to_numpy(float),
-                                                   both["imrs_provider_total"].to_numpy(float)])})
-
-
 def _stage_function(stage: str, workdir: Path):
     """``(prepare, run)``: ``prepare()`` loads the input (not timed), ``run(x)`` is timed."""
     import pandas as pd
@@ -162,51 +141,12 @@ def _stage_function(stage: str, workdir: Path):
     if stage == "tableone":
         import tableone  # noqa: F401  (import not timed)
         return load, _tableone
-    if stage == "icc":
-        from imr_analysis import agreement
-        wide = lambda: load()[["imrs_user_total", "imrs_provider_total"]].dropna()  # noqa: E731
-        return wide, lambda ratings: agreement.intraclass_correlations(ratings)
-    if stage == "icc_pingouin":
-        import pingouin as pg
-
-        def run(long):
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning)
-                return pg.intraclass_corr(long, targets="target", raters="rater", ratings="rating")
-
-        return (lambda: _icc_long(load())), run
     raise SystemExit(f"unknown stage {stage!r}")
-
-
-def memory_probe(gigabytes: float = 1.0) -> dict:
-    """Seconds per GB to fill ``gigabytes`` of memory new to this process, then the same amount
-    again: wall time, and CPU time split into user and system (``resource.getrusage``).
-
-    The first fill pays for the operating system (and, on a virtual machine, the host)
-    handing over and zeroing fresh pages; the second reuses pages the first one just
-    gave back. On a typical machine both take a fraction of a second per GB; where the
-    first is much slower, every stage pays that price for each GB it touches, and the
-    stage times below carry it (it is system time, not the analysis).
-    """
-    import numpy as np
-
-    n = int(gigabytes * 1024 ** 3) // 8
-    out = {}
-    for label in ("fresh", "reused"):
-        block, wall, user, system = _timed(np.ones, n)
-        out[f"{label}_s_per_gb"] = wall / gigabytes
-        out[f"{label}_user_s_per_gb"] = user / gigabytes
-        out[f"{label}_sys_s_per_gb"] = system / gigabytes
-        del block
-    return out
 
 
 def child(stage: str, workdir: Path, repeats: int) -> None:
     """Run one stage ``repeats`` times; print one JSON line with its wall times, its CPU times
     (user and system, all threads) and peak memory."""
-    if stage == "memory":
-        print(json.dumps(memory_probe()))
-        return
     import pingouin  # noqa: F401  heavy imports the stages make lazily: not timed
     import scipy.stats  # noqa: F401
     import statsmodels.api  # noqa: F401
@@ -229,20 +169,6 @@ def child(stage: str, workdir: Path, repeats: int) -> None:
 # --------------------------------------------------------------------------------------
 # Parent side
 # --------------------------------------------------------------------------------------
-def bench_memory(workroot: Path, timeout: float) -> list[dict]:
-    """This machine's cost of fresh memory (:func:`memory_probe` in a new process)."""
-    res = _run_child("memory", workroot, 1, timeout)
-    if "error" in res:
-        print(f"memory probe failed: {res['error']}", file=sys.stderr)
-        return []
-    print(f"memory: filling 1 GB new to a process takes {res['fresh_s_per_gb']:.2f} s the first time, "
-          f"{res['reused_s_per_gb']:.2f} s when the pages are reused")
-    return [{"n_patients": "", "stage": f"memory_{key}_1gb", "seconds": round(res[f"{key}_s_per_gb"], 3),
-             "min_s": round(res[f"{key}_s_per_gb"], 3), "user_s": round(res[f"{key}_user_s_per_gb"], 3),
-             "sys_s": round(res[f"{key}_sys_s_per_gb"], 3), "peak_mb": "", "input_mb": "", "error": ""}
-            for key in ("fresh", "reused")]
-
-
 def _run_child(stage: str, workdir: Path, repeats: int, timeout: float) -> dict:
     env = {**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", stage,
@@ -271,82 +197,7 @@ def machine() -> dict:
         mem_gb = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024 ** 3:.0f}"
     except (ValueError, OSError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version(),
-            "allocation": allocation()}
-
-
-def _thp_mode(name: str) -> str:
-    """The selected value (in brackets) of /sys/kernel/mm/transparent_hugepage/``name``."""
-    try:
-        text = Path("/sys/kernel/mm/transparent_hugepage", name).read_text()
-    except OSError:
-        return "?"
-    return text[text.index("[") + 1:text.index("]")] if "[" in text else text.strip()
-
-
-def allocation() -> str:
-    """The memory settings the stages run with, e.g. ``arrow pool mimalloc; numpy huge
-    pages on; THP madvise/madvise; free page reporting on (2 MB blocks)``.
-
-    They can change stage times at 10^6 patients: by a sixth on the machine the README
-    quotes before the cohort kept its text categorical, by less than the spread between
-    runs since (see benchmarks/README.md, "Memory settings"). The stages run in subprocesses that
-    inherit this process's environment (``ARROW_DEFAULT_MEMORY_POOL``,
-    ``NUMPY_MADVISE_HUGEPAGE``), so what this process sees is what they see.
-    """
-    parts = []
-    try:
-        import pyarrow
-
-        parts.append(f"arrow pool {pyarrow.default_memory_pool().backend_name}")
-    except ImportError:
-        pass
-    try:
-        from numpy._core import multiarray  # numpy >= 2; the setter/getter are not public API
-
-        parts.append("numpy huge pages " + ("on" if multiarray._get_madvise_hugepage() else "off"))
-    except (ImportError, AttributeError):
-        pass
-    parts.append(f"THP {_thp_mode('enabled')}/{_thp_mode('defrag')}")
-    parts.append(page_reporting())
-    return "; ".join(parts)
-
-
-def page_reporting(sys_root: str | Path = "/sys") -> str:
-    """Whether this (virtual) machine hands the memory its kernel frees back to the host.
-
-    With virtio-balloon *free page reporting* the guest kernel reports free blocks of
-    ``4 KiB * 2**page_reporting_order`` to the hypervisor, which takes them back; the next
-    process to touch such memory waits while the host supplies it again. That is what makes
-    memory new to a process slow on such a machine (the ``memory_fresh_1gb`` row).
-
-    Returns ``"free page reporting on (2 MB blocks)"`` when a virtio-balloon device that
-    offers reporting (feature bit 5, ``VIRTIO_BALLOON_F_REPORTING``) is bound to its driver,
-    else ``"free page reporting off"``.
-
-    Examples
-    --------
-    >>> page_reporting("/nonexistent")
-    'free page reporting off'
-    """
-    root = Path(sys_root)
-    for dev in sorted((root / "bus" / "virtio" / "devices").glob("*")):
-        try:
-            if (dev / "driver").resolve().name != "virtio_balloon":
-                continue
-            features = (dev / "features").read_text().strip()
-        except OSError:
-            continue
-        if len(features) > 5 and features[5] == "1":
-            try:
-                order = int((root / "module" / "page_reporting" / "parameters" / "page_reporting_order")
-                            .read_text().strip())
-                size = 4 * 2 ** order
-                block = f"{size // 1024} MB" if size >= 1024 else f"{size} KB"
-                return f"free page reporting on ({block} blocks)"
-            except (OSError, ValueError):
-                return "free page reporting on"
-    return "free page reporting off"
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version()}
 
 
 def _fmt_row(cols, widths):
@@ -396,9 +247,6 @@ def summarise(rows) -> None:
         if (n, "table1") in by and (n, "tableone") in by:
             ours, theirs = by[(n, "table1")]["seconds"], by[(n, "tableone")]["seconds"]
             print(f"n={n}: Table 1 ours {ours:.3f} s, tableone {theirs:.3f} s, ours/theirs = {ours / theirs:.3f}")
-        if (n, "icc") in by and (n, "icc_pingouin") in by:
-            ours, theirs = by[(n, "icc")]["seconds"], by[(n, "icc_pingouin")]["seconds"]
-            print(f"n={n}: ICC ours {ours:.3f} s, pingouin {theirs:.3f} s, ours/theirs = {ours / theirs:.3f}")
 
 
 # --------------------------------------------------------------------------------------
@@ -451,7 +299,7 @@ def bench_reproduce(workroot: Path, repeats: int) -> list[dict]:
                      "error": ""})
         print(f"{label:16s} {len(names)} notebooks: mean {sum(times) / len(times):.2f} s, min {min(times):.2f} s")
     ratio = rows[0]["seconds"] / rows[1]["seconds"]
-    print(f"reproduce / floor = {ratio:.2f} (target <= 1.5)")
+    print(f"reproduce / floor = {ratio:.2f} (target <= 1.25)")
     return rows
 
 
@@ -460,9 +308,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="comma-separated cohort sizes ('' for none)")
     parser.add_argument("--stages", default=",".join(STAGES + COMPARE), help="comma-separated stages")
     parser.add_argument("--repeats", type=int, default=1, help="timed repetitions per stage (mean and min shown)")
-    parser.add_argument("--no-compare", action="store_true", help="skip tableone and pingouin")
-    parser.add_argument("--no-memory-probe", action="store_true",
-                        help="skip timing how fast this machine hands out fresh memory")
+    parser.add_argument("--no-compare", action="store_true", help="skip tableone")
     parser.add_argument("--reproduce", action="store_true",
                         help="also time `python -m imr_analysis run` against trivial notebooks")
     parser.add_argument("--workdir", default="", help="where cohorts are written (default: a temporary folder)")
@@ -478,7 +324,6 @@ def main(argv=None) -> int:
         stages = [s for s in stages if s not in COMPARE]
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, Python {info['python']}")
-    print(f"memory settings: {info['allocation']}")
     tmp = None
     if args.workdir:
         workroot = Path(args.workdir)
@@ -487,8 +332,7 @@ def main(argv=None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="imr_bench_")
         workroot = Path(tmp.name)
     try:
-        rows = bench_memory(workroot, args.timeout) if not args.no_memory_probe else []
-        rows += bench_sizes(_parse_sizes(args.sizes), stages, args.repeats, workroot, args.timeout)
+        rows = bench_sizes(_parse_sizes(args.sizes), stages, args.repeats, workroot, args.timeout)
         summarise(rows)
         if args.reproduce:
             rows += bench_reproduce(workroot, args.repeats)
@@ -496,12 +340,12 @@ def main(argv=None) -> int:
         if tmp is not None:
             tmp.cleanup()
     fields = ["n_patients", "stage", "seconds", "min_s", "user_s", "sys_s", "peak_mb", "input_mb", "error", "cpu",
-              "cores", "allocation"]
+              "cores"]
     with open(args.out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for r in rows:
-            writer.writerow({**r, "cpu": info["cpu"], "cores": info["cores"], "allocation": info["allocation"]})
+            writer.writerow({**r, "cpu": info["cpu"], "cores": info["cores"]})
     print(f"wrote {args.out}")
     return 0
 
