@@ -1,13 +1,11 @@
 """Draw a synthetic IMR cohort and write it as the EFESO, Sister and IMR-summary-form exports.
 
-Variables are drawn from clinically plausible distributions that depend on the service
-type, the diagnosis, the age and the illness duration. At the paper's 126 patients the
-draw is *calibrated*: counts are exact; ages, days, sessions and IMRS totals move by +-1
-until their mean and SD print as published; swaps fix the modules; moving points between
-items tunes the item-profile r. :func:`calibration_problems` checks every target and a
-draw that misses one is redrawn with the next sub-seed: any seed works, and the same seed
-gives the same bytes. Other sizes scale the paper's counts. The exports also hold the
-records the cleaner must exclude (EHR records without a form row, forms completed late).
+Clinically plausible distributions depend on service type, diagnosis, age and illness duration. At the paper's 126
+patients the draw is *calibrated*: counts exact; ages, days, sessions and IMRS totals moved by +-1 until mean and SD
+print as published; modules swapped; points moved between items for the item-profile r. A draw missing a target of
+:func:`calibration_problems` is redrawn with the next sub-seed: any seed works, and the same seed gives the same
+bytes. Other sizes scale the paper's counts. The exports also hold the records the cleaner excludes (EHR records
+without a form, late forms).
 """
 
 from __future__ import annotations
@@ -112,17 +110,9 @@ class CalibrationError(RuntimeError):
 
 @dataclass(frozen=True)
 class Synthetic:
-    """One synthetic data set: the three raw exports and the patient-level truth.
-
-    Attributes
-    ----------
-    efeso, sister, form : pandas.DataFrame
-        The raw exports as written: every cell as text (missing = ``""``), rows in file order.
-    truth : pandas.DataFrame
-        The cohort in :data:`constants.COHORT_COLUMNS`, typed as the cleaner types it, by ``patient_id``.
-    seed, n_patients, attempt : int
-        The seed, the cohort size and the sub-seed that calibrated.
-    """
+    """One synthetic data set: the raw exports ``efeso``, ``sister``, ``form`` as written (text, missing ``""``,
+    file order), the ``truth`` (:data:`constants.COHORT_COLUMNS`, typed as the cleaner types it, by patient_id),
+    and the ``attempt`` (sub-seed) that calibrated."""
 
     efeso: pd.DataFrame
     sister: pd.DataFrame
@@ -815,20 +805,10 @@ def _truth_frame(A) -> pd.DataFrame:
 
 # --- checking the calibration, and the public API -----------------------------------------
 def calibration_problems(truth: pd.DataFrame, calibrated: bool = True) -> list[str]:
-    """Every calibration target the truth misses (an empty list when all are met).
+    """One ``expected ...`` sentence per calibration target the truth (a cohort) misses.
 
-    Parameters
-    ----------
-    truth : pandas.DataFrame
-        A cohort in :data:`constants.COHORT_COLUMNS`.
-    calibrated : bool
-        Also check the paper's counts, means, SDs, ranges, tests and statements; ``False``
-        checks what holds at any size (coherent dates, diagnoses, modules, items in 1-5).
-
-    Returns
-    -------
-    list of str
-        One ``expected ...`` sentence per target missed.
+    ``calibrated=False`` checks only what holds at any size (coherent dates, diagnoses, modules, items in 1-5),
+    not the paper's counts, means, SDs, ranges, tests and statements.
 
     Examples
     --------
@@ -914,20 +894,10 @@ def calibration_problems(truth: pd.DataFrame, calibrated: bool = True) -> list[s
 
 
 def generate(seed: int = DEFAULT_SEED, n_patients: int = N_PUBLISHED) -> Synthetic:
-    """Draw a synthetic data set (:class:`CalibrationError` if no sub-seed calibrates: never observed).
+    """Draw a synthetic data set; same seed and size, same data (:class:`CalibrationError` if no sub-seed calibrates).
 
-    Parameters
-    ----------
-    seed : int
-        Same seed and size, same data (and the same bytes once written).
-    n_patients : int
-        Cohort size. At 126 (the paper's) the cohort is calibrated to reproduce every
-        consistent published figure; other sizes scale the paper's counts.
-
-    Returns
-    -------
-    Synthetic
-        The three exports as text frames and the patient-level truth.
+    At ``n_patients=126`` (the paper's) the cohort reproduces every consistent published figure; other sizes scale
+    the paper's counts.
 
     Examples
     --------
@@ -959,22 +929,10 @@ def generate(seed: int = DEFAULT_SEED, n_patients: int = N_PUBLISHED) -> Synthet
 
 
 def write_exports(out_dir=None, seed: int = DEFAULT_SEED, n_patients: int = N_PUBLISHED) -> list[Path]:
-    """Generate and write ``efeso_extract.csv``, ``sister_extract.csv`` and ``imr_summary_form.csv``.
+    """Write :func:`generate`'s exports to ``out_dir``: the paths of the EFESO, Sister and form files.
 
-    Each file is :func:`marker_line`, then the CSV in the source's delimiter.
-
-    Parameters
-    ----------
-    out_dir : str or pathlib.Path, optional
-        Folder (created if needed); default the compendium's ``data/raw``; relative paths
-        are taken from the project root.
-    seed, n_patients : int
-        As :func:`generate`.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The three files, in the order EFESO, Sister, form.
+    Each file is :func:`marker_line`, then the CSV in the source's delimiter. ``out_dir`` (created if needed) is
+    by default the compendium's ``data/raw``; relative paths are taken from the project root.
 
     Examples
     --------
