@@ -149,11 +149,6 @@ def _fmt(x: float, decimals: int) -> str:
     return "0" + s[2:] if s.startswith("-0") and float(s) == 0 else s
 
 
-def _jan1(year):
-    """Day number (days since 1970-01-01) of 1 January of ``year``."""
-    return (np.asarray(year, dtype=np.int64) - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
-
-
 def _scaled(count: int, n: int, n_ref: int = N_PUBLISHED) -> int:
     """A count of the paper's cohort scaled to a group of ``n`` (exact when n == n_ref)."""
     return int(min(n, max(0, round(count * n / n_ref)))) if n_ref > 0 else 0
@@ -162,14 +157,6 @@ def _scaled(count: int, n: int, n_ref: int = N_PUBLISHED) -> int:
 def _target(name: str, n: int, calibrate: bool) -> int | None:
     """The paper's count ``name``, or scaled to ``n``; ``None`` for an empty group."""
     return None if not n else _TARGET[name] if calibrate else _scaled(_TARGET[name], n)
-
-
-def _largest_remainder(ref, total: int) -> np.ndarray:
-    """Split ``total`` in proportion to ``ref`` (largest-remainder method)."""
-    q = np.asarray(ref, dtype=float) / np.sum(ref) * total
-    base = np.floor(q).astype(np.int64)
-    base[np.argsort(-(q - base), kind="stable")[: total - base.sum()]] += 1
-    return base
 
 
 def _pick_k(rng, weights, k: int) -> np.ndarray:
@@ -313,7 +300,9 @@ def _draw(rng, svc: np.ndarray, calibrate: bool, late: np.ndarray | None = None)
     cmhc_idx = np.flatnonzero(is_c)
     k_sud = _scaled(_TARGET["sud_cmhc"], cmhc_idx.size, _SVC_REF[0])
     dx[cmhc_idx[_pick_k(rng, np.ones(cmhc_idx.size), k_sud)]] = _DX_CMHC_SUD
-    group = _dx_group(dx)
+    num = pd.Series(dx, dtype=object).str[1:3].astype(int).to_numpy()
+    group = np.select([np.isin(num, codes) for codes in C.DIAGNOSIS_GROUP_CODES.values()],
+                      list(C.DIAGNOSIS_GROUP_CODES), default="other")
     P["dx"], P["dx_group"] = dx, group
     schizo, bipolar, depress = group == "schizophrenia_spectrum", group == "bipolar", group == "depressive"
     sud = group == "substance_use"
@@ -377,14 +366,6 @@ def _draw(rng, svc: np.ndarray, calibrate: bool, late: np.ndarray | None = None)
     _draw_ehr_dates(rng, P)
     P["manual"] = np.where(is_e | (rng.random(n) < 0.9), 0, 1)
     return P
-
-
-def _dx_group(dx) -> np.ndarray:
-    """Diagnosis group of dotted ICD-10 codes (F10-19, F20-29, F30-31, F32-34, F50)."""
-    num = pd.Series(dx, dtype=object).str[1:3].astype(int).to_numpy()
-    groups = {"substance_use": (10, 19), "schizophrenia_spectrum": (20, 29), "bipolar": (30, 31),
-              "depressive": (32, 34), "eating": (50, 50)}
-    return np.select([(num >= lo) & (num <= hi) for lo, hi in groups.values()], list(groups), default="other")
 
 
 def _imr_dates(rng, P, late):
@@ -627,7 +608,9 @@ def _draw_ehr_dates(rng, P) -> None:
     """First access, start of the current programme, birth year and form timestamp."""
     start, D, pin, n = P["start"], P["D"], P["pin_ill"], P["start"].size
     y = pd.to_datetime(start, unit="D").year.to_numpy()
-    jan, dec31 = _jan1(y - D), _jan1(y - D + 1) - 1
+    first_year = (y - D - 1970).astype("datetime64[Y]")
+    jan = first_year.astype("datetime64[D]").astype(np.int64)
+    dec31 = (first_year + 1).astype("datetime64[D]").astype(np.int64) - 1
     # a one-calendar-year illness is at least a year long outside the EDP
     hi = np.where(D == 1, np.maximum(np.minimum(dec31, start - 366), jan), dec31)
     # EDP (same calendar year): first access 30-220 days before the IMR start
@@ -653,7 +636,9 @@ def _codes(rng, prefix: str, n: int) -> np.ndarray:
 
 def _build(rng, n_patients: int, calibrate: bool) -> dict:
     """Draw the cohort and the records to exclude: arrays of one row per record, in patient-code order."""
-    counts = _SVC_REF.copy() if calibrate else _largest_remainder(_SVC_REF, n_patients)
+    q = _SVC_REF / _SVC_REF.sum() * n_patients  # the paper's service mix, by the largest-remainder method
+    counts = np.floor(q).astype(np.int64)
+    counts[np.argsort(-(q - counts), kind="stable")[: n_patients - counts.sum()]] += 1
     P = _draw(rng, np.repeat(np.arange(3), counts), calibrate)
     # to exclude: EHR records without a form (EFESO, EFESO, Sister); late forms (CMHC, SerD) and their EHR records
     k = [_scaled(c, n_patients) for c in (2, 1, 1, 1)]
