@@ -555,26 +555,20 @@ def _draw_imrs(rng, P, alcohol, sud):
     return out
 
 
-def _realise_totals(rng, items: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """Change single items by +-1 until each row sums to ``totals`` (items stay in 1-5)."""
-    items = items.copy()
-    delta = totals - items.sum(axis=1)
-    for i in np.flatnonzero(delta):
-        step = 1 if delta[i] > 0 else -1
-        for _ in range(abs(int(delta[i]))):
-            room = (C.IMRS_MAX - items[i]) if step > 0 else (items[i] - C.IMRS_MIN)
-            _require(room.sum(), "IMRS total outside 15-75")
-            items[i, rng.choice(C.N_IMRS_ITEMS, p=room / room.sum())] += step
-    return items
-
-
 def _calibrate_imrs(rng, user, prov):
     """Totals to the published mean and SD, then the item-profile r to 0.96."""
     lo, hi = C.N_IMRS_ITEMS * C.IMRS_MIN, C.N_IMRS_ITEMS * C.IMRS_MAX
     free = np.ones(user.shape[0], dtype=bool)
     ut = _adjust_integers(rng, user.sum(axis=1), lo, hi, free, _TARGET["user_total_mean"], _TARGET["user_total_sd"])
     pt = _adjust_integers(rng, prov.sum(axis=1), lo, hi, free, _TARGET["prov_total_mean"], _TARGET["prov_total_sd"])
-    user, prov = _realise_totals(rng, user, ut), _realise_totals(rng, prov, pt)
+    for items, totals in ((user, ut), (prov, pt)):  # single items move by +-1 (within 1-5) to the new totals
+        delta = totals - items.sum(axis=1)
+        for i in np.flatnonzero(delta):
+            step = 1 if delta[i] > 0 else -1
+            for _ in range(abs(int(delta[i]))):
+                room = (C.IMRS_MAX - items[i]) if step > 0 else (items[i] - C.IMRS_MIN)
+                _require(room.sum(), "IMRS total outside 15-75")
+                items[i, rng.choice(C.N_IMRS_ITEMS, p=room / room.sum())] += step
     target, dec = _TARGET["item_r"]
     pairs = np.array([(a, b) for a in range(C.N_IMRS_ITEMS) for b in range(C.N_IMRS_ITEMS) if a != b])
     each = np.arange(len(pairs))
@@ -680,19 +674,6 @@ def _atc_text(atc, sep: str) -> np.ndarray:
     return _text(atc, lambda rows: [sep.join(sorted(names[c][k] for c, k in enumerate(r) if k)) for r in rows])
 
 
-def _source_code(canonical: np.ndarray, coding: dict, rng) -> np.ndarray:
-    """Source text of canonical categories; a category with several source codes mixes them."""
-    by_canon = {canon: [key for key, c in coding.items() if c == canon] for canon in dict.fromkeys(coding.values())}
-    out = np.empty(canonical.size, dtype=object)
-    u = rng.random(canonical.size)
-    for canon, keys in by_canon.items():
-        idx = canonical == canon
-        w = np.array(_SOURCE_KEY_WEIGHTS.get(canon, [1.0] * len(keys)), dtype=float)
-        out[idx] = np.array(keys, dtype=object)[np.minimum((u[idx, None] >= np.cumsum(w / w.sum())).sum(axis=1),
-                                                           len(keys) - 1)]
-    return out
-
-
 def _ehr_frame(A, rng, source: str) -> pd.DataFrame:
     """The EFESO (CMHC, EDP) or Sister (SerD) extract, one row per patient, in patient-code order."""
     A = _take(A, (A["svc"] != 1) if source == "EFESO" else (A["svc"] == 1))
@@ -709,8 +690,13 @@ def _ehr_frame(A, rng, source: str) -> pd.DataFrame:
         "programme_start_date": _dates(A["programme_start"], fmt["date_format"]),
         "education_years": pd.Series(A["education"]).astype(str).where(~A["missing"]["education_years"], ""),
     }
-    for fld in _SOCIAL_PROBS:
-        data[fld] = _source_code(A[fld], coding[fld], rng)
+    for fld in _SOCIAL_PROBS:  # the source's codes; a category with several codes mixes them
+        data[fld], u = np.empty(A[fld].size, dtype=object), rng.random(A[fld].size)
+        for canon in dict.fromkeys(coding[fld].values()):
+            keys, idx = [key for key, c in coding[fld].items() if c == canon], A[fld] == canon
+            w = np.array(_SOURCE_KEY_WEIGHTS.get(canon, [1.0] * len(keys)), dtype=float)
+            data[fld][idx] = np.array(keys, dtype=object)[
+                np.minimum((u[idx, None] >= np.cumsum(w / w.sum())).sum(axis=1), len(keys) - 1)]
         data[fld][A["missing"][fld]] = ""
     return pd.DataFrame({col: data[key] for key, col in C.EHR_COLUMNS[source].items()}, dtype=object)
 
