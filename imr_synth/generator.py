@@ -83,10 +83,8 @@ _ATC = {
 }
 
 #: IMRS item profiles (items 1..15; higher = better) of users, and how providers differ.
-_IMRS_BASE_USER = np.array([3.75, 3.95, 3.65, 3.45, 3.25, 3.55, 3.55, 3.65, 3.55, 4.20, 3.75, 2.75, 3.95,
-                            4.35, 4.40])
-_IMRS_PROVIDER_SHIFT = np.array([-.10, -.15, 0., -.15, -.10, -.05, -.10, -.15, -.05, 0., -.10, -.05, -.05,
-                                 -.10, -.05])
+_IMRS_BASE_USER = np.array([3.75, 3.95, 3.65, 3.45, 3.25, 3.55, 3.55, 3.65, 3.55, 4.20, 3.75, 2.75, 3.95, 4.35, 4.40])
+_IMRS_PROVIDER_SHIFT = np.array([-.10, -.15, 0., -.15, -.10, -.05, -.10, -.15, -.05, 0., -.10, -.05, -.05, -.10, -.05])
 
 _EDUCATION_VALUES = np.array([5, 8, 11, 12, 13, 16, 18])
 _EDUCATION_PROBS = np.array([[.07, .36, .10, .00, .33, .10, .04],   # CMHC
