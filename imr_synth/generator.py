@@ -148,13 +148,8 @@ def _fmt(x: float, decimals: int) -> str:
 
 
 def _scaled(count: int, n: int, n_ref: int = N_PUBLISHED) -> int:
-    """A count of the paper's cohort scaled to a group of ``n`` (exact when n == n_ref)."""
-    return int(min(n, max(0, round(count * n / n_ref)))) if n_ref > 0 else 0
-
-
-def _target(name: str, n: int, calibrate: bool) -> int | None:
-    """The paper's count ``name``, or scaled to ``n``; ``None`` for an empty group."""
-    return None if not n else _TARGET[name] if calibrate else _scaled(_TARGET[name], n)
+    """A count of the paper's cohort (of ``n_ref`` patients) scaled to a group of ``n``: exact when n == n_ref."""
+    return int(min(n, max(0, round(count * n / n_ref))))
 
 
 def _pick_k(rng, weights, k: int) -> np.ndarray:
@@ -171,11 +166,11 @@ def _pick_k(rng, weights, k: int) -> np.ndarray:
     return mask
 
 
-def _bernoulli_exact(rng, p, k: int | None) -> np.ndarray:
+def _bernoulli_exact(rng, p, k: int) -> np.ndarray:
     """Bernoulli(p) draws, then flipped (weighted by p) until exactly ``k`` are True."""
     p = np.clip(np.asarray(p, dtype=float), 0, 1)
     b = rng.random(p.size) < p
-    diff = 0 if k is None else int(k) - int(b.sum())
+    diff = int(k) - int(b.sum())
     if diff > 0:
         b |= _pick_k(rng, np.where(~b, p, 0.0), diff) & ~b
     elif diff < 0:
@@ -283,7 +278,7 @@ def _draw(rng, svc: np.ndarray, calibrate: bool, late: np.ndarray | None = None)
             unit[donors[rng.integers(donors.size)]] = small[0]
     P["unit"] = unit
     # sex; calibrated, at most one man among the EDP's five (the others swapped with CMHC women)
-    male = _bernoulli_exact(rng, np.array([.52, .80, .05])[svc], _target("men", n, calibrate))
+    male = _bernoulli_exact(rng, np.array([.52, .80, .05])[svc], _scaled(_TARGET["men"], n))
     if calibrate:
         extra, women = np.flatnonzero(is_e & male)[1:], np.flatnonzero(is_c & ~male)
         male[women[_pick_k(rng, np.ones(women.size), extra.size)]] = True
@@ -342,7 +337,7 @@ def _draw(rng, svc: np.ndarray, calibrate: bool, late: np.ndarray | None = None)
     p_ind = np.array([.20, .18, 0.0])[svc]
     if pin_min >= 0:
         p_ind[pin_min] = 0.95
-    P["individual"] = _bernoulli_exact(rng, p_ind, _target("individual", n, calibrate))
+    P["individual"] = _bernoulli_exact(rng, p_ind, _scaled(_TARGET["individual"], n))
     P["start"], P["stop"] = _imr_dates(rng, P, np.zeros(n, dtype=bool) if late is None else late)
     # sessions, at most about one a week
     weeks = days / 7.0
@@ -353,10 +348,15 @@ def _draw(rng, svc: np.ndarray, calibrate: bool, late: np.ndarray | None = None)
             ses[pin], free[pin] = val, False
     P["sessions"] = _integers(rng, ses, free, np.maximum(2, np.floor(weeks * 0.12)).astype(np.int64),
                               np.minimum(_MAX_SESSIONS - 1, np.floor(weeks) + 1).astype(np.int64), "ses", calibrate)
-    _draw_medications(rng, P, calibrate, schizo, bipolar, depress, sud, alcohol, opioid)
+    _draw_medications(rng, P, schizo, bipolar, depress, sud, alcohol, opioid)
     P["modules"] = _draw_modules(rng, P, calibrate, schizo)
-    _draw_social(rng, P, calibrate)
-    P["municipality"] = _draw_residence(rng, P, calibrate)
+    # education, marital status, living condition, employment, and which of them are missing
+    P["education"] = _EDUCATION_VALUES[_draw_cat(rng, _EDUCATION_PROBS, svc)]
+    row = np.where(is_e, 2, np.where(age < 25, 3, svc))  # row 3: under 25 outside the EDP
+    for fld, probs in _SOCIAL_PROBS.items():  # categories in the codebook's order (C.MARITAL_STATUS, ...)
+        P[fld] = np.array(getattr(C, fld.upper()), dtype=object)[_draw_cat(rng, probs, row)]
+    P["missing"] = {fld: _pick_k(rng, np.ones(n), _scaled(k, n)) for fld, k in _TARGET["missing"].items()}
+    P["municipality"] = _draw_residence(rng, P)
     user, prov = _draw_imrs(rng, P, alcohol, sud)
     if calibrate:
         user, prov = _calibrate_imrs(rng, user.astype(np.int64), prov.astype(np.int64))
@@ -385,7 +385,7 @@ def _imr_dates(rng, P, late):
     return start.astype(np.int64), (start + days).astype(np.int64)
 
 
-def _draw_medications(rng, P, calibrate, schizo, bipolar, depress, sud, alcohol, opioid) -> None:
+def _draw_medications(rng, P, schizo, bipolar, depress, sud, alcohol, opioid) -> None:
     """Medication classes (exact counts when calibrated) and one ATC code per class taken."""
     svc, n = P["svc"], P["svc"].size
     is_c, is_s, is_e = svc == 0, svc == 1, svc == 2
@@ -393,11 +393,11 @@ def _draw_medications(rng, P, calibrate, schizo, bipolar, depress, sud, alcohol,
                        [.18, .45, .60, .02, .05, .15], default=.10)
     if P["pin_min"] >= 0:
         p_none[P["pin_min"]] = .5
-    none = _bernoulli_exact(rng, p_none, _target("med_none", n, calibrate))
+    none = _bernoulli_exact(rng, p_none, _scaled(_TARGET["med_none"], n))
     p_ap = np.select([schizo, bipolar, depress, is_c & sud, is_s, is_e], [.97, .70, .15, .50, .10, .20], default=.1)
-    ap = _bernoulli_exact(rng, np.where(none, 0, p_ap), _target("med_antipsychotic", n, calibrate)) & ~none
+    ap = _bernoulli_exact(rng, np.where(none, 0, p_ap), _scaled(_TARGET["med_antipsychotic"], n)) & ~none
     p_ax = np.select([is_c, is_s, is_e], [.42, .55, .30], default=.4)
-    ax = _bernoulli_exact(rng, np.where(none, 0, p_ax), _target("med_anxiolytic", n, calibrate)) & ~none
+    ax = _bernoulli_exact(rng, np.where(none, 0, p_ax), _scaled(_TARGET["med_anxiolytic"], n)) & ~none
     p_ad = np.select([depress, bipolar, schizo, is_c & sud, is_s, is_e], [.90, .20, .15, .40, .12, .70], default=.1)
     ad = (rng.random(n) < p_ad) & ~none
     ms = (rng.random(n) < np.select([bipolar, schizo, is_s, depress], [.75, .12, .06, .05], default=0)) & ~none
@@ -491,18 +491,7 @@ def _fix_modules(rng, P, M, intensity) -> None:
     raise CalibrationError("modules <= sessions did not converge")
 
 
-def _draw_social(rng, P, calibrate) -> None:
-    """Education, marital status, living condition, employment, and which of them are missing."""
-    svc, n = P["svc"], P["svc"].size
-    row = np.where(svc == 2, 2, np.where(P["age"] < 25, 3, svc))  # row 3: under 25 outside the EDP
-    P["education"] = _EDUCATION_VALUES[_draw_cat(rng, _EDUCATION_PROBS, np.where(svc == 2, 2, svc))]
-    for fld, probs in _SOCIAL_PROBS.items():  # categories in the codebook's order (C.MARITAL_STATUS, ...)
-        P[fld] = np.array(getattr(C, fld.upper()), dtype=object)[_draw_cat(rng, probs, row)]
-    P["missing"] = {fld: _pick_k(rng, np.ones(n), k if calibrate else _scaled(k, n))
-                    for fld, k in _TARGET["missing"].items()}
-
-
-def _draw_residence(rng, P, calibrate) -> np.ndarray:
+def _draw_residence(rng, P) -> np.ndarray:
     """Municipality: the unit's town, its district or another one; a few outside the province."""
     svc, unit = P["svc"], P["unit"]
     munis = np.array(list(C.MUNICIPALITY_DISTRICT), dtype=object)
@@ -520,7 +509,7 @@ def _draw_residence(rng, P, calibrate) -> np.ndarray:
             other = munis[dist != C.MUNICIPALITY_DISTRICT[home]]
             out[idx] = np.where(where[idx] == 0, home, np.where(
                 where[idx] == 1, same[(u[idx] * same.size).astype(int)], other[(u[idx] * other.size).astype(int)]))
-    outside = _pick_k(rng, np.where(svc == 2, 0.0, 1.0), _target("outside_province", svc.size, calibrate) or 0)
+    outside = _pick_k(rng, np.where(svc == 2, 0.0, 1.0), _scaled(_TARGET["outside_province"], svc.size))
     out[outside] = np.array(_OUTSIDE_MUNICIPALITIES, dtype=object)[
         rng.integers(0, len(_OUTSIDE_MUNICIPALITIES), int(outside.sum()))]
     return out
