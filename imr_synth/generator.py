@@ -109,16 +109,12 @@ class CalibrationError(RuntimeError):
 @dataclass(frozen=True)
 class Synthetic:
     """One synthetic data set: the raw exports ``efeso``, ``sister``, ``form`` as written (text, missing ``""``,
-    file order), the ``truth`` (:data:`constants.COHORT_COLUMNS`, typed as the cleaner types it, by patient_id),
-    and the ``attempt`` (sub-seed) that calibrated."""
+    file order) and the ``truth`` (:data:`constants.COHORT_COLUMNS`, typed as the cleaner types it)."""
 
     efeso: pd.DataFrame
     sister: pd.DataFrame
     form: pd.DataFrame
     truth: pd.DataFrame
-    seed: int
-    n_patients: int
-    attempt: int = 0
 
 
 def marker_line(seed: int, n_patients: int) -> str:
@@ -644,10 +640,8 @@ def _take(a: dict, idx) -> dict:
 # --- the exports and the truth -----------------------------------------------------------
 def _text(values, to_text) -> np.ndarray:
     """``to_text`` applied once to each distinct value (row, for a 2-D array), spread to every element."""
-    rows = pd.DataFrame(values[:, None] if values.ndim == 1 else values)
-    which = rows.groupby(list(rows.columns), sort=False).ngroup().to_numpy()
-    distinct = rows.drop_duplicates().to_numpy()
-    return np.asarray(to_text(distinct[:, 0] if values.ndim == 1 else distinct), dtype=object)[which]
+    distinct, which = np.unique(values, axis=0, return_inverse=True)
+    return np.asarray(to_text(distinct), dtype=object)[which]
 
 
 def _dates(days, fmt: str) -> np.ndarray:
@@ -881,8 +875,7 @@ def generate(seed: int = DEFAULT_SEED, n_patients: int = N_PUBLISHED) -> Synthet
         if not problems:
             efeso, sister = (_ehr_frame(A, np.random.default_rng([abs(seed), int(seed < 0), attempt, 7, i]), source)
                              for i, source in enumerate(("EFESO", "Sister")))
-            return Synthetic(efeso=efeso, sister=sister, form=_form_frame(A), truth=truth, seed=seed,
-                             n_patients=n_patients, attempt=attempt)
+            return Synthetic(efeso=efeso, sister=sister, form=_form_frame(A), truth=truth)
     raise CalibrationError(f"seed {seed}: no calibrated draw in {MAX_ATTEMPTS} attempts; last problems: {problems}")
 
 
