@@ -10,7 +10,6 @@ without a form, late forms).
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -240,8 +239,13 @@ def _adjust_integers(rng, x, lo, hi, free, mean, sd, scale=1.0, max_iter=20000) 
     raise CalibrationError("SD did not converge")
 
 
-def _integers(rng, x, free, lo, hi, name: str, calibrate: bool, scale: float = 1.0) -> np.ndarray:
-    """Integers with the target mean and SD ``name``: free elements rescaled, rounded into [lo, hi], adjusted."""
+def _integers(rng, x, free, lo, hi, name: str, calibrate: bool, scale: float = 1.0, pins=()) -> np.ndarray:
+    """Integers with the target mean and SD ``name``: ``pins`` (index, value; index -1 for none) fixed, the other
+    free elements rescaled, rounded into [lo, hi] and adjusted."""
+    x, free = np.array(x, dtype=float), np.array(free)
+    for i, value in pins:
+        if i >= 0:
+            x[i], free[i] = value, False
     mean, sd = _TARGET[f"{name}_mean"], _TARGET[f"{name}_sd"]
     x = _rescale(x, free, mean[0] * scale, sd[0] * scale)
     x = np.where(free, np.clip(np.rint(x), lo, hi), np.rint(x)).astype(np.int64)
@@ -318,11 +322,8 @@ def _draw(rng, svc: np.ndarray, calibrate: bool, late: np.ndarray | None = None)
     # IMR duration in days (months = days / (365.25/12))
     days = np.array([8.0, 6.8, 3.2])[svc] * np.exp(np.array([.62, .62, .25])[svc] * rng.standard_normal(n))
     days = np.where(is_e, np.clip(days * C.DAYS_PER_MONTH, 62, 200), days * C.DAYS_PER_MONTH)
-    free = ~is_e
-    for pin, val in ((pin_min, _MIN_DAYS), (pin_max, _MAX_DAYS)):
-        if pin >= 0:
-            days[pin], free[pin] = val, False
-    P["days"] = days = _integers(rng, days, free, _MIN_DAYS + 1, _MAX_DAYS - 7, "dur", calibrate, C.DAYS_PER_MONTH)
+    P["days"] = days = _integers(rng, days, ~is_e, _MIN_DAYS + 1, _MAX_DAYS - 7, "dur", calibrate, C.DAYS_PER_MONTH,
+                                 pins=((pin_min, _MIN_DAYS), (pin_max, _MAX_DAYS)))
     # format: 104 of 126 in groups (the EDP ran one group; the single-session user was seen alone)
     p_ind = np.array([.20, .18, 0.0])[svc]
     if pin_min >= 0:
@@ -332,12 +333,9 @@ def _draw(rng, svc: np.ndarray, calibrate: bool, late: np.ndarray | None = None)
     # sessions, at most about one a week
     weeks = days / 7.0
     ses = weeks ** 0.75 * np.exp(0.25 * rng.standard_normal(n))
-    free = np.ones(n, dtype=bool)
-    for pin, val in ((pin_min, _MIN_SESSIONS), (pin_max, _MAX_SESSIONS)):
-        if pin >= 0:
-            ses[pin], free[pin] = val, False
-    P["sessions"] = _integers(rng, ses, free, np.maximum(2, np.floor(weeks * 0.12)).astype(np.int64),
-                              np.minimum(_MAX_SESSIONS - 1, np.floor(weeks) + 1).astype(np.int64), "ses", calibrate)
+    P["sessions"] = _integers(rng, ses, np.ones(n, dtype=bool), np.maximum(2, np.floor(weeks * 0.12)).astype(np.int64),
+                              np.minimum(_MAX_SESSIONS - 1, np.floor(weeks) + 1).astype(np.int64), "ses", calibrate,
+                              pins=((pin_min, _MIN_SESSIONS), (pin_max, _MAX_SESSIONS)))
     _draw_medications(rng, P, schizo, bipolar, depress, sud, alcohol, opioid)
     P["modules"] = _draw_modules(rng, P, calibrate, schizo)
     # education, marital status, living condition, employment, and which of them are missing
@@ -833,9 +831,6 @@ def calibration_problems(truth: pd.DataFrame, calibrated: bool = True) -> list[s
 def generate(seed: int = DEFAULT_SEED, n_patients: int = N_PUBLISHED) -> Synthetic:
     """Draw a synthetic data set; same seed and size, same data (:class:`CalibrationError` if no sub-seed calibrates).
 
-    At ``n_patients=126`` (the paper's) the cohort reproduces every consistent published figure; other sizes scale
-    the paper's counts.
-
     Examples
     --------
     >>> syn = generate(seed=7)
@@ -887,8 +882,6 @@ def write_exports(out_dir=None, seed: int = DEFAULT_SEED, n_patients: int = N_PU
         written.append(folder / C.RAW_FILES[source])
         with open(written[-1], "w", encoding="utf-8", newline="") as fh:
             fh.write(marker_line(seed, n_patients) + "\n")
-            writer = csv.writer(fh, delimiter=C.EHR_FORMATS.get(source, {"delimiter": ","})["delimiter"],
-                                lineterminator="\n")
-            writer.writerow(frame.columns)
-            writer.writerows(zip(*(frame[col].tolist() for col in frame)))
+            frame.to_csv(fh, sep=C.EHR_FORMATS.get(source, {"delimiter": ","})["delimiter"], index=False,
+                         lineterminator="\n")
     return written
