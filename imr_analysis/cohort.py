@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from imr_analysis import constants as C
 from imr_analysis import export, paths
@@ -121,8 +122,11 @@ def harmonise_form(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
     log.flag(table, "modules", modules["unknown"] != "",
              "unknown module title (expected e.g. 'M1. Recovery Strategies')", values=modules["unknown"])
     log.flag(table, "modules", ~modules[C.MODULE_COLUMNS].any(axis=1) & (modules["unknown"] == ""), "no module ticked")
-    for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
-        item = on_categories(raw[col], lambda s: parse_integers(s, lo=C.IMRS_MIN, hi=C.IMRS_MAX))
+    items = C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS  # parsed together: one column after the other
+    scores = on_categories(pd.Series(union_categoricals([raw[c] for c in items])),
+                           lambda s: parse_integers(s, lo=C.IMRS_MIN, hi=C.IMRS_MAX))
+    for k, col in enumerate(items):
+        item = scores.iloc[k * len(raw):(k + 1) * len(raw)].set_axis(raw.index)
         log.flag(table, col, item["bad"], "IMRS items are scored 1 to 5 (whole numbers)")
         out[col] = item["value"]
     return pd.DataFrame(out | {col: modules[col] for col in C.MODULE_COLUMNS})

@@ -416,9 +416,7 @@ def _match_headers(header: list[str], source: str, line: int, name: str, log: Pr
 
 def _clean_text(text: pd.Series) -> pd.Series:
     """Cells without surrounding spaces and without Excel's ``="..."`` wrapper (kept leading zeros)."""
-    text = text.str.strip()
-    wrapped = text.str.startswith('="') & text.str.endswith('"') & (text.str.len() >= 3)
-    return text.where(~wrapped, text.str.slice(2, -1).str.strip())
+    return text.str.strip().str.replace(r'(?s)^="(.*)"$', r"\1", regex=True).str.strip()
 
 
 def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
@@ -537,6 +535,8 @@ def _first_format(text: pd.Series, formats) -> pd.Series:
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     for fmt in formats:
         todo = text.notna() & out.isna()
+        if not todo.any():
+            break
         out[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce", cache=True)
     return out
 
