@@ -245,8 +245,7 @@ def linkage_warnings(form: pd.DataFrame, ehr: pd.DataFrame, form_table: RawTable
                        f"patient's data come from the {fnd} record, the service type from the service unit), check "
                        "the code")
     strip = lambda codes: codes.str.replace(r"^([A-Z]*)0+(\d)", r"\1\2", regex=True)  # noqa: E731
-    codes = ehr["patient_code"].astype("str")
-    unpadded = pd.Series(codes.to_numpy(), index=strip(codes).to_numpy())
+    unpadded = pd.Series(ehr["patient_code"].to_numpy(), index=strip(ehr["patient_code"].astype("str")).to_numpy())
     no_ehr = form[form["reason"] == REASON_NO_EHR]
     near = strip(no_ehr["patient_code"].astype("str")).map(unpadded[~unpadded.index.duplicated()])
     for line, code, match in zip(no_ehr["_line"], no_ehr["patient_code"], near):

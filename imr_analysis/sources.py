@@ -242,7 +242,6 @@ def detect_delimiter(header_line: str, sample: list[str]) -> str:
 
 
 _SEP_LINE = re.compile(r'"?sep=(.)"?,*;*\s*')
-HEAD_CHARS = 1 << 20  # the text searched for the header
 
 
 def _records(body: str, delimiter: str, header: list[str], first_line: int, name: str,
@@ -333,8 +332,8 @@ def _read(path: Path, source: str, log: ProblemLog) -> RawTable | None:
         log.error(name, None, None, None, "the file contains NUL bytes; it is not a CSV text file")
         return None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text[:HEAD_CHARS].split("\n")  # the lines before the header, the header, the first records
-    if lines[-1] == "" or len(text) > HEAD_CHARS:
+    lines = text[:1 << 20].split("\n")  # the lines before the header, the header, the first records
+    if lines[-1] == "" or len(text) > 1 << 20:
         lines.pop()  # the line end of the last line, or a line cut short
     # before the header: metadata lines ("# SYNTHETIC DATA ..."), Excel's "sep=;" line, blank lines
     offset, delimiter = 0, None
@@ -600,9 +599,6 @@ def parse_timestamps(text: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"timestamp": stamps, "bad": present & stamps.isna()})
 
 
-_INTEGER = re.compile(r"[+-]?\d{1,9}(?:[.,]\d+)?", re.ASCII)
-
-
 def parse_integers(text: pd.Series, lo: float | None = None, hi: float | None = None) -> pd.DataFrame:
     """Whole numbers, also written ``21,0``, ``21.0`` or ``+3``: ``value`` (Int64) and ``bad`` (not
     empty and not a whole number of at most nine digits within ``[lo, hi]``).
@@ -611,7 +607,7 @@ def parse_integers(text: pd.Series, lo: float | None = None, hi: float | None = 
 
     def parse(cell):
         cell = cell.strip()
-        x = float(cell.replace(",", ".")) if _INTEGER.fullmatch(cell) else None
+        x = float(cell.replace(",", ".")) if re.fullmatch(r"[+-]?\d{1,9}(?:[.,]\d+)?", cell, re.ASCII) else None
         bad = cell != "" if x is None else x != round(x) or not lo <= x <= hi
         return None if bad or x is None else int(x), bad
 
