@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from imr_analysis import constants as C
 from imr_analysis import export, paths
@@ -64,7 +65,7 @@ def harmonise_ehr(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
     log.flag(table, "birth_year", birth["bad"], f"birth year must be a year between 1900 and {today.year}")
     log.flag(table, "birth_year", birth["value"].isna() & ~birth["bad"], "birth year is missing")
     out = {"_line": raw["_line"], "source_ehr": pd.Series(src, index=raw.index, dtype="category"),
-           "patient_code": code.astype("string"), "birth_year": birth["value"]}
+           "patient_code": code, "birth_year": birth["value"]}
     for fld in ("sex", "marital_status", "living_condition", "employment_status"):
         coding = C.EHR_CODINGS[src][fld]
         r = on_categories(raw[fld], lambda s: map_codes(s, coding))
@@ -103,7 +104,7 @@ def harmonise_form(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
     unit = on_categories(raw["service_unit"], normalise_service_unit)
     log.flag(table, "service_unit", unit["bad"], "unknown service unit; expected one of: " + ", ".join(C.SERVICE_UNITS))
     log.flag(table, "service_unit", unit["unit"].isna() & ~unit["bad"], "service unit is missing")
-    out = {"_line": raw["_line"], "timestamp": stamps["timestamp"], "patient_code": code.astype("string"),
+    out = {"_line": raw["_line"], "timestamp": stamps["timestamp"], "patient_code": code,
            "service_unit": unit["unit"], "service_type": unit["service_type"]}
     for fld, col, what in (("start_date", "imr_start", "IMR start"), ("stop_date", "imr_end", "IMR stop")):
         out[col] = _dates(table, fld, C.FORM_DATE_FORMAT, today, log)
@@ -121,8 +122,11 @@ def harmonise_form(table: RawTable, log: ProblemLog, today) -> pd.DataFrame:
     log.flag(table, "modules", modules["unknown"] != "",
              "unknown module title (expected e.g. 'M1. Recovery Strategies')", values=modules["unknown"])
     log.flag(table, "modules", ~modules[C.MODULE_COLUMNS].any(axis=1) & (modules["unknown"] == ""), "no module ticked")
-    for col in C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS:
-        item = on_categories(raw[col], lambda s: parse_integers(s, lo=C.IMRS_MIN, hi=C.IMRS_MAX))
+    items = C.IMRS_USER_COLUMNS + C.IMRS_PROVIDER_COLUMNS  # parsed together: one column after the other
+    scores = on_categories(pd.Series(union_categoricals([raw[c] for c in items])),
+                           lambda s: parse_integers(s, lo=C.IMRS_MIN, hi=C.IMRS_MAX))
+    for k, col in enumerate(items):
+        item = scores.iloc[k * len(raw):(k + 1) * len(raw)].set_axis(raw.index)
         log.flag(table, col, item["bad"], "IMRS items are scored 1 to 5 (whole numbers)")
         out[col] = item["value"]
     return pd.DataFrame(out | {col: modules[col] for col in C.MODULE_COLUMNS})
@@ -141,14 +145,18 @@ def harmonise(tables: dict[str, RawTable], log: ProblemLog | None = None,
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
     efeso, sister = (harmonise_ehr(tables[s], log, today) for s in ("EFESO", "Sister"))
     form = harmonise_form(tables["form"], log, today)
+    codes = [t["patient_code"].cat.categories for t in (efeso, sister, form)]
+    codes = codes[0].union(codes[1]).union(codes[2])  # sorted
+    for t in (efeso, sister, form):  # shared categories: joins and sorts on the patient code run on its codes
+        t["patient_code"] = t["patient_code"].cat.set_categories(codes)
     ehr = pd.concat([efeso, sister], ignore_index=True)
     check_unique_codes(ehr, tables, log)
     log.raise_if_any()
     for t, part in ((tables["EFESO"], efeso), (tables["Sister"], sister)):
-        log.problems += validate(ehr_schema(today.year), part, t.file,
+        log.problems += validate(ehr_schema(today.year), part.astype({"patient_code": "string"}), t.file,
                                  t.headers | {"diagnosis_icd10": t.headers["diagnosis"]})
     h = tables["form"].headers
-    log.problems += validate(form_schema(), form, tables["form"].file,
+    log.problems += validate(form_schema(), form.astype({"patient_code": "string"}), tables["form"].file,
                              h | {"imr_start": h["start_date"], "imr_end": h["stop_date"], "imr_format": h["format"]})
     check_imr_start(form, ehr, tables["form"], log)
     log.raise_if_any()
@@ -237,9 +245,9 @@ def linkage_warnings(form: pd.DataFrame, ehr: pd.DataFrame, form_table: RawTable
                        f"patient's data come from the {fnd} record, the service type from the service unit), check "
                        "the code")
     strip = lambda codes: codes.str.replace(r"^([A-Z]*)0+(\d)", r"\1\2", regex=True)  # noqa: E731
-    unpadded = pd.Series(ehr["patient_code"].to_numpy(), index=strip(ehr["patient_code"]).to_numpy())
+    unpadded = pd.Series(ehr["patient_code"].to_numpy(), index=strip(ehr["patient_code"].astype("str")).to_numpy())
     no_ehr = form[form["reason"] == REASON_NO_EHR]
-    near = strip(no_ehr["patient_code"]).map(unpadded[~unpadded.index.duplicated()])
+    near = strip(no_ehr["patient_code"].astype("str")).map(unpadded[~unpadded.index.duplicated()])
     for line, code, match in zip(no_ehr["_line"], no_ehr["patient_code"], near):
         if pd.notna(match):
             log.warn(file, int(line), h["patient_code"], code,
@@ -331,7 +339,7 @@ def cohort_flow(form: pd.DataFrame, ehr: pd.DataFrame) -> pd.DataFrame:
                         ignore_index=True)
     source, included = records["source"].astype("str"), records["reason"] == REASON_INCLUDED
     return pd.DataFrame({"source": source, "file": source.map(C.RAW_FILES).astype("str"),
-                         "line": records["_line"].astype("int64"), "patient_id": records["patient_code"],
+                         "line": records["_line"].astype("int64"), "patient_id": records["patient_code"].astype("string"),
                          "status": pd.array(np.where(included, "included", "excluded"), dtype="str"),
                          "reason": records["reason"]})
 

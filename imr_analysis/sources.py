@@ -244,7 +244,7 @@ def detect_delimiter(header_line: str, sample: list[str]) -> str:
 _SEP_LINE = re.compile(r'"?sep=(.)"?,*;*\s*')
 
 
-def _records(body_lines: list[str], delimiter: str, header: list[str], first_line: int, name: str,
+def _records(body: str, delimiter: str, header: list[str], first_line: int, name: str,
              log: ProblemLog) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
     """The records after the header (categorical text, columns ``"0"``, ``"1"``, ...), the line
     each starts on (a quoted field may span lines) and the lines of those without content,
@@ -254,9 +254,9 @@ def _records(body_lines: list[str], delimiter: str, header: list[str], first_lin
     names = [str(j) for j in range(width)]
     refused: list = []
     frame = pd.DataFrame({n: pd.Categorical([], categories=pd.Index([], dtype="str")) for n in names})
-    if body_lines:
+    if body:
         frame = pyarrow.csv.read_csv(
-            io.BytesIO(("\n".join(body_lines) + "\n").encode("utf-8")),
+            io.BytesIO((body if body.endswith("\n") else body + "\n").encode("utf-8")),
             read_options=pyarrow.csv.ReadOptions(column_names=names, use_threads=False),  # refused rows: numbered
             parse_options=pyarrow.csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                                    ignore_empty_lines=False,
@@ -288,8 +288,7 @@ def _records(body_lines: list[str], delimiter: str, header: list[str], first_lin
         frame = pd.concat([frame, pd.DataFrame(kept.values(), index=list(kept), columns=names)]).sort_index()
         frame = frame.astype("category")
     lines = line[frame.index]
-    blank = np.logical_and.reduce([on_categories(frame[n], lambda s: s.str.strip() == "").to_numpy(dtype=bool)
-                                   for n in names])
+    blank = np.logical_and.reduce([(frame[n].cat.categories.str.strip() == "")[frame[n].cat.codes] for n in names])
     return frame[~blank].reset_index(drop=True), lines[~blank], lines[blank].tolist()
 
 
@@ -332,9 +331,10 @@ def _read(path: Path, source: str, log: ProblemLog) -> RawTable | None:
     if "\x00" in text:
         log.error(name, None, None, None, "the file contains NUL bytes; it is not a CSV text file")
         return None
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the line end of the last line
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text[:1 << 20].split("\n")  # the lines before the header, the header, the first records
+    if lines[-1] == "" or len(text) > 1 << 20:
+        lines.pop()  # the line end of the last line, or a line cut short
     # before the header: metadata lines ("# SYNTHETIC DATA ..."), Excel's "sep=;" line, blank lines
     offset, delimiter = 0, None
     for line in lines:
@@ -347,7 +347,8 @@ def _read(path: Path, source: str, log: ProblemLog) -> RawTable | None:
         return None
     delimiter = delimiter or detect_delimiter(lines[offset], lines[offset + 1: offset + 21])
     header = [h.strip().strip("\ufeff") for h in _split(lines[offset], delimiter)]
-    frame, record_lines, empty = _records(lines[offset + 1:], delimiter, header, offset + 2, name, log)
+    body = text[sum(len(line) + 1 for line in lines[:offset + 1]):]
+    frame, record_lines, empty = _records(body, delimiter, header, offset + 2, name, log)
     while header and not header[-1] and not (frame[str(len(header) - 1)].astype("str").str.strip() != "").any():
         frame = frame.drop(columns=str(len(header) - 1))  # a delimiter at the end of every line
         header.pop()
@@ -414,9 +415,7 @@ def _match_headers(header: list[str], source: str, line: int, name: str, log: Pr
 
 def _clean_text(text: pd.Series) -> pd.Series:
     """Cells without surrounding spaces and without Excel's ``="..."`` wrapper (kept leading zeros)."""
-    text = text.str.strip()
-    wrapped = text.str.startswith('="') & text.str.endswith('"') & (text.str.len() >= 3)
-    return text.where(~wrapped, text.str.slice(2, -1).str.strip())
+    return text.str.strip().str.replace(r'(?s)^="(.*)"$', r"\1", regex=True).str.strip()
 
 
 def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
@@ -535,6 +534,8 @@ def _first_format(text: pd.Series, formats) -> pd.Series:
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     for fmt in formats:
         todo = text.notna() & out.isna()
+        if not todo.any():
+            break
         out[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce", cache=True)
     return out
 
@@ -602,12 +603,16 @@ def parse_integers(text: pd.Series, lo: float | None = None, hi: float | None = 
     """Whole numbers, also written ``21,0``, ``21.0`` or ``+3``: ``value`` (Int64) and ``bad`` (not
     empty and not a whole number of at most nine digits within ``[lo, hi]``).
     """
-    text = text.str.strip()
-    number = pd.to_numeric(text.where(text.str.fullmatch(r"[+-]?\d{1,9}(?:[.,]\d+)?")).str.replace(",", "."),
-                           errors="coerce")
-    whole = number == number.round()
-    bad = (text != "") & ~whole | (number < (-np.inf if lo is None else lo)) | (number > (np.inf if hi is None else hi))
-    return pd.DataFrame({"value": number.where(whole & ~bad).astype("Int64"), "bad": bad})
+    lo, hi = -np.inf if lo is None else lo, np.inf if hi is None else hi
+
+    def parse(cell):
+        cell = cell.strip()
+        x = float(cell.replace(",", ".")) if re.fullmatch(r"[+-]?\d{1,9}(?:[.,]\d+)?", cell, re.ASCII) else None
+        bad = cell != "" if x is None else x != round(x) or not lo <= x <= hi
+        return None if bad or x is None else int(x), bad
+
+    return pd.DataFrame(text.map(parse).tolist(), index=text.index, columns=["value", "bad"]).astype(
+        {"value": "Int64", "bad": bool})
 
 
 def normalise_code(text: pd.Series) -> pd.Series:
