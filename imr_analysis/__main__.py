@@ -20,7 +20,7 @@ def _synth(argv):
 
 
 def _clean(argv):
-    from imr_analysis.cohort import main
+    from imr_workflow.clean import main
     return main(argv)
 
 

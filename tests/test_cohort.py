@@ -162,13 +162,14 @@ def test_clean_command_keeps_private_cohorts_out_of_the_committed_folder(tmp_pat
     """``python -m imr_analysis clean`` on private exports writes under outputs/private, never data/processed."""
     import hashlib
 
-    from imr_analysis import cohort, paths
+    from imr_analysis import paths
+    from imr_workflow import clean
 
     committed = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths.processed_dir().iterdir()}
     target = tmp_path / "private"
     monkeypatch.setattr(paths, "private_outputs_dir", lambda: target)
     raw = rf.write_exports(tmp_path / "raw", marker=None)
-    assert cohort.main(["--raw-dir", str(raw)]) == 0
+    assert clean.main(["--raw-dir", str(raw)]) == 0
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths.processed_dir().iterdir()} == committed
     assert pd.read_parquet(target / "data" / "processed" / "cohort.parquet")["patient_id"].tolist() == \
         ["EF00001", "SD00001"]
