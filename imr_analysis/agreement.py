@@ -477,18 +477,18 @@ def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05, n_resamp
     out["note"] += ("; n = items: an ecological correlation between item profiles (item means over "
                     "the patients), not patient-level agreement")
     rated = user.notna().any(axis=1).to_numpy()
-    u, p, r = user.to_numpy()[rated], provider.to_numpy()[rated], out["estimate"].iloc[0]
-    boot = _row(PEARSON_BOOTSTRAP, r, n=rated.sum(), note="not estimable: r is not")
-    if np.isfinite(r) and rated.sum() >= MIN_N:
+    u, p, r, n = user.to_numpy()[rated], provider.to_numpy()[rated], out["estimate"].iloc[0], int(rated.sum())
+    boot = _row(PEARSON_BOOTSTRAP, r, n=n, note=f"not estimable: needs r and at least {MIN_N} patients")
+    if np.isfinite(r) and n >= MIN_N:
         def profile_r(rows):
             mu, mp = np.nanmean(u[rows], axis=0), np.nanmean(p[rows], axis=0)
             return stats.pearsonr(mu[~np.isnan(mu)], mp[~np.isnan(mu)]).statistic
 
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = stats.bootstrap((np.arange(rated.sum()),), profile_r, vectorized=False, n_resamples=n_resamples,
+            res = stats.bootstrap((np.arange(n),), profile_r, vectorized=False, n_resamples=n_resamples,
                                   confidence_level=1 - alpha, method="percentile", rng=np.random.default_rng(seed))
-        boot = _row(PEARSON_BOOTSTRAP, r, res.confidence_interval, rated.sum(), note=(
+        boot = _row(PEARSON_BOOTSTRAP, r, res.confidence_interval, n, note=(
             f"percentile CI of r over {n_resamples} resamples of the patients (seed {seed}; their median "
             f"{np.median(res.bootstrap_distribution):.3f}, lower than r: resampling adds noise to the item means): "
             "how much r moves with another sample of patients; n = patients"))

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-from matplotlib.lines import Line2D
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from matplotlib.lines import Line2D
 from scipy import stats
 
 from .figio import setup_matplotlib
