@@ -20,7 +20,8 @@ from scipy.stats.contingency import crosstab
 from statsmodels.stats.inter_rater import cohens_kappa
 
 from . import scores
-from .bland_altman import BIAS, LOA_LOWER, LOA_UPPER, SCALES, BlandAltmanData, limits_of_agreement
+from .bland_altman import (BIAS, LOA_INSIDE, LOA_LOWER, LOA_UPPER, PROPORTIONAL, SCALES, BlandAltmanData,
+                           limits_of_agreement)
 from .constants import IMRS_ITEMS, IMRS_MAX, IMRS_MIN, N_IMRS_ITEMS, SERVICE_TYPES
 from .table1 import format_p
 
@@ -29,18 +30,23 @@ RESULT_COLUMNS = ["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]
 SUMMARY_COLUMNS = ["section"] + RESULT_COLUMNS
 EXCLUDED, USER_MEAN, PROVIDER_MEAN = "patients excluded (no pair of scores)", "user mean", "provider mean"
 PEARSON, SPEARMAN, CCC = "Pearson r", "Spearman rho", "Lin's concordance correlation coefficient"
+PEARSON_BOOTSTRAP = "Pearson r, patient-bootstrap CI"
 ICC_A1 = "ICC(A,1) absolute agreement, two-way random, single rater"
 ICC_C1 = "ICC(C,1) consistency, two-way, single rater"
 PAIRED_T = "paired t-test: mean difference (user - provider)"
 WILCOXON = "Wilcoxon signed-rank: median difference (user - provider)"
 #: Rows of :func:`patient_level_agreement`, in order.
 PATIENT_MEASURES = [EXCLUDED, USER_MEAN, PROVIDER_MEAN, PEARSON, SPEARMAN, ICC_A1, ICC_C1, CCC,
-                    BIAS, LOA_LOWER, LOA_UPPER, PAIRED_T, WILCOXON]
+                    BIAS, LOA_LOWER, LOA_UPPER, LOA_INSIDE, PROPORTIONAL, PAIRED_T, WILCOXON]
 #: Rows whose estimate is a count of patients (disclosure control treats it as one).
 COUNT_MEASURES = [EXCLUDED]
 #: Measures whose value depends on the metric (total or item mean).
 SCALE_DEPENDENT = [USER_MEAN, PROVIDER_MEAN, BIAS, LOA_LOWER, LOA_UPPER, PAIRED_T, WILCOXON]
 ITEM_PROFILE_SECTION = "item profile (paper's analysis: ecological, n = items)"
+#: Kappa weightings and their measure names; the first is Table 3's primary.
+KAPPAS = {"quadratic": "quadratic-weighted kappa", "linear": "linear-weighted kappa", "unweighted": "unweighted kappa"}
+#: ``scipy.stats.wilcoxon``'s handling of zero differences; the first is the primary.
+ZERO_METHODS = {"wilcox": "zero differences dropped", "pratt": "zero differences ranked, then dropped (Pratt)"}
 #: pingouin's ICC types (McGraw & Wong 1996) -> Shrout & Fleiss (1979) names.
 ICC_SHROUT_FLEISS = {"ICC(1,1)": "ICC1", "ICC(A,1)": "ICC2", "ICC(C,1)": "ICC3",
                      "ICC(1,k)": "ICC1k", "ICC(A,k)": "ICC2k", "ICC(C,k)": "ICC3k"}
@@ -131,21 +137,23 @@ def _mean(x) -> float:
 
 
 # --- one function per statistic ----------------------------------------------------------
-def _wilcoxon(d: np.ndarray) -> tuple[float, float, str]:
-    """(W, p, note) of ``scipy.stats.wilcoxon`` on the differences, zeros dropped."""
+def _wilcoxon(d: np.ndarray, zero_method: str = "wilcox") -> tuple[float, float, str]:
+    """(W, p, note) of ``scipy.stats.wilcoxon`` on the differences, ranked as exact multiples
+    (:func:`~imr_analysis.scores.exact`): an item mean's ties are the total's."""
     if d.size == 0:
         return np.nan, np.nan, "no pairs"
     if not d.any():
         return np.nan, np.nan, "Wilcoxon not estimable: all differences are zero"
-    res = stats.wilcoxon(d, zero_method="wilcox", method="auto")
-    return float(res.statistic), float(res.pvalue), "zero differences dropped"
+    res = stats.wilcoxon(scores.exact(d), zero_method=zero_method, method="auto")
+    return float(res.statistic), float(res.pvalue), ZERO_METHODS[zero_method]
 
 
-def weighted_kappa(rater_a, rater_b, categories=CATEGORIES, alpha: float = 0.05) -> pd.Series:
-    """Quadratic-weighted Cohen's kappa and its asymptotic CI (statsmodels ``cohens_kappa``).
+def weighted_kappa(rater_a, rater_b, categories=CATEGORIES, alpha: float = 0.05,
+                   weights: str = "quadratic") -> pd.Series:
+    """Cohen's kappa, ``weights`` one of :data:`KAPPAS`, and its asymptotic CI (statsmodels ``cohens_kappa``).
 
     The table spans every category, used or not (as scikit-learn's ``cohen_kappa_score(...,
-    weights="quadratic", labels=categories)``); pairs with a missing rating are dropped.
+    weights=weights, labels=categories)``, None there for unweighted); pairs with a missing rating are dropped.
     Returns ``kappa, ci_low, ci_high, se, p`` (test of kappa = 0), ``n``, ``note``.
 
     Examples
@@ -154,6 +162,8 @@ def weighted_kappa(rater_a, rater_b, categories=CATEGORIES, alpha: float = 0.05)
     0.9
     """
     _check(alpha)
+    if weights not in KAPPAS:
+        raise ValueError(f"weights must be one of {tuple(KAPPAS)}, got {weights!r}")
     cats = np.asarray(categories, dtype=float)
     a, b = np.asarray(rater_a, dtype=float).ravel(), np.asarray(rater_b, dtype=float).ravel()
     if a.shape != b.shape:
@@ -167,7 +177,8 @@ def weighted_kappa(rater_a, rater_b, categories=CATEGORIES, alpha: float = 0.05)
                        else "not estimable: both raters used a single, identical category")
         return res
     with np.errstate(invalid="ignore", divide="ignore"):
-        kr = cohens_kappa(crosstab(a, b, levels=(cats, cats)).count, weights=cats, wt="quadratic")
+        kr = cohens_kappa(crosstab(a, b, levels=(cats, cats)).count, **(
+            {} if weights == "unweighted" else {"weights": cats, "wt": weights}))
         res["kappa"], res["se"] = float(kr.kappa), float(kr.std_kappa)
         res["p"] = float(kr.pvalue_two_sided) if np.isfinite(kr.pvalue_two_sided) else np.nan
         if np.isfinite(res["se"]) and res["se"] > 0:
@@ -300,10 +311,11 @@ def concordance_correlation(x, y, alpha: float = 0.05) -> pd.Series:
 # --- Table 3: item by item ---------------------------------------------------------------
 def _paired_summary(u: np.ndarray, p: np.ndarray) -> tuple[dict, str]:
     """Table 3's columns for paired ratings, and the Wilcoxon note when it gives no p."""
-    w, pw, note = _wilcoxon(u - p)
+    (w, pw, note), (wp, pp, _) = (_wilcoxon(u - p, zero_method) for zero_method in ZERO_METHODS)
     sd_u, sd_p = (float(np.std(x, ddof=1)) if x.size >= 2 else np.nan for x in (u, p))
     return ({"n": u.size, "user_mean": _mean(u), "user_sd": sd_u, "provider_mean": _mean(p), "provider_sd": sd_p,
-             "mean_difference": _mean(u - p), "wilcoxon_W": w, "p_wilcoxon": pw}, note if np.isnan(pw) else "")
+             "mean_difference": _mean(u - p), "wilcoxon_W": w, "p_wilcoxon": pw, "wilcoxon_W_pratt": wp,
+             "p_pratt": pp}, note if np.isnan(pw) else "")
 
 
 def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> pd.DataFrame:
@@ -311,8 +323,10 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
 
     Per item (its pairs): ``n``, mean and SD of each version, mean difference, Wilcoxon
     signed-rank test (``scipy.stats.wilcoxon``) with Holm's adjustment over the 15 items
-    (``pingouin.multicomp``), :func:`weighted_kappa`. Then the patient scores (item mean,
-    total; ``max_missing`` as in :func:`patient_scores`): unadjusted p, no kappa, ``item`` NA.
+    (``pingouin.multicomp``), zeros dropped (``p_wilcoxon, p_holm``) or Pratt's (``p_pratt,
+    p_holm_pratt``), and :func:`weighted_kappa` of each of :data:`KAPPAS` (``kappa_<weights>``,
+    ``_ci_low``, ``_ci_high``, ``_p``). Then the patient scores (item mean, total; ``max_missing``
+    as in :func:`patient_scores`): unadjusted p, no kappa, ``item`` NA.
 
     Examples
     --------
@@ -328,25 +342,43 @@ def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> p
     for (item, label), (_, u), (_, p) in zip(IMRS_ITEMS.items(), user.items(), provider.items()):
         u, p = u.dropna().to_numpy(), p.dropna().to_numpy()
         summary, wnote = _paired_summary(u, p)
-        kappa = weighted_kappa(u, p, alpha=alpha)
-        rows.append({"item": item, "label": label, **summary, "p_holm": np.nan, "kappa_quadratic": kappa["kappa"],
-                     "kappa_ci_low": kappa["ci_low"], "kappa_ci_high": kappa["ci_high"],
-                     "note": "; ".join(x for x in (wnote, kappa["note"]) if x)})
-    for row, p_holm in zip(rows, pg.multicomp([r["p_wilcoxon"] for r in rows], method="holm")[1]):
-        row["p_holm"] = p_holm    # Holm over the items with a p
+        kappas = {w: weighted_kappa(u, p, alpha=alpha, weights=w) for w in KAPPAS}
+        rows.append({"item": item, "label": label, **summary, "p_holm": np.nan, "p_holm_pratt": np.nan,
+                     **{f"kappa_{w}{s}": k[c] for w, k in kappas.items() for s, c in KAPPA_COLUMNS.items()},
+                     "note": "; ".join(x for x in (wnote, kappas["quadratic"]["note"]) if x)})
+    for raw, holm in (("p_wilcoxon", "p_holm"), ("p_pratt", "p_holm_pratt")):
+        for row, p_holm in zip(rows, pg.multicomp([r[raw] for r in rows], method="holm")[1]):
+            row[holm] = p_holm    # Holm over the items with a p
     for on, label in (("mean", "Item mean (1-5)"), ("total", "Total (15-75)")):
         summary, wnote = _paired_summary(*_pairs(scored, on))
-        rows.append({"item": pd.NA, "label": label, **summary, "p_holm": np.nan,
+        rows.append({"item": pd.NA, "label": label, **summary,
                      "note": f"patient scores, max_missing = {max_missing}; Wilcoxon p unadjusted"
                      + (f"; {wnote}" if wnote else "")})
     return pd.DataFrame(rows).astype({"item": "Int64", "n": "int64"})
+
+
+def sensitivity(t3: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
+    """For each row of :func:`table3`, the choices that change its conclusion at ``alpha``.
+
+    Wilcoxon's zero handling (:data:`ZERO_METHODS`), unadjusted and after Holm; the kappa weights
+    (:data:`KAPPAS`; conclusion: p < ``alpha`` in the test of kappa = 0). Unknown p-values abstain.
+    """
+    choices = {"Wilcoxon zeros (unadjusted p)": ["p_wilcoxon", "p_pratt"],
+               "Wilcoxon zeros (Holm p)": ["p_holm", "p_holm_pratt"], "kappa weights": [f"kappa_{w}_p" for w in KAPPAS]}
+
+    def differ(cols):
+        p = t3.reindex(columns=cols).astype(float)
+        return p.lt(alpha).where(p.notna()).nunique(axis=1) > 1
+
+    flags = pd.DataFrame({name: differ(cols) for name, cols in choices.items()})
+    return flags.apply(lambda row: "; ".join(row.index[row]), axis=1).astype(str)
 
 
 def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05, marker="[REDACTED]") -> pd.DataFrame:
     """Table 3 as published: "mean (SD)" text, formatted p and kappa.
 
     ``t3`` is :func:`table3`, possibly after disclosure control (its rows listing
-    ``redacted_columns`` print ``marker``); ``alpha`` only labels the kappa header.
+    ``redacted_columns`` print ``marker``); the last column is :func:`sensitivity` at ``alpha``.
     """
     def num(x, *paren):
         """``x``, then ``paren`` in parentheses if all are known: "mean (SD)", "kappa (low to high)"."""
@@ -363,8 +395,12 @@ def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05, marker
         "Provider, mean (SD)": list(map(num, t3["provider_mean"], t3["provider_sd"])),
         "Difference (user - provider)": list(map(num, t3["mean_difference"])),
         "Wilcoxon p (Holm)": list(map(p_text, t3["p_wilcoxon"], t3["p_holm"])),
-        f"Weighted kappa ({round(100 * (1 - alpha))}% CI)":
-            list(map(num, t3["kappa_quadratic"], t3["kappa_ci_low"], t3["kappa_ci_high"]))})
+        "Wilcoxon-Pratt p (Holm)": list(map(p_text, t3["p_pratt"], t3["p_holm_pratt"])),
+        f"Quadratic-weighted kappa, primary ({round(100 * (1 - alpha))}% CI)":
+            list(map(num, t3["kappa_quadratic"], t3["kappa_quadratic_ci_low"], t3["kappa_quadratic_ci_high"])),
+        "Linear-weighted kappa": list(map(num, t3["kappa_linear"])),
+        "Unweighted kappa": list(map(num, t3["kappa_unweighted"])),
+        f"Conclusion at alpha = {alpha:g} changes with": sensitivity(t3, alpha).to_numpy()})
     if "redacted_columns" in t3.columns:
         redacted = t3["redacted_columns"].fillna("").astype(str).ne("").to_numpy()
         out.loc[redacted & out["n"].eq("").to_numpy(), "n"] = marker
@@ -373,13 +409,18 @@ def format_table3(t3: pd.DataFrame, digits: int = 2, alpha: float = 0.05, marker
 
 
 T3_USER, T3_PROVIDER, T3_DIFFERENCE = "user", "provider", "difference (user - provider)"
-T3_WILCOXON, T3_KAPPA = "Wilcoxon signed-rank test", "quadratic-weighted kappa"
+T3_WILCOXON, T3_PRATT = "Wilcoxon signed-rank test", "Wilcoxon signed-rank test, Pratt"
+T3_KAPPA = KAPPAS["quadratic"]
+#: :func:`weighted_kappa`'s results in Table 3's ``kappa_<weights><suffix>`` columns.
+KAPPA_COLUMNS = {"": "kappa", "_ci_low": "ci_low", "_ci_high": "ci_high", "_p": "p"}
 #: Measures of :func:`table3_long`, in their order within an item, and the columns they fill.
 TABLE3_BLOCKS = {T3_USER: {"mean": "user_mean", "sd": "user_sd"},
                  T3_PROVIDER: {"mean": "provider_mean", "sd": "provider_sd"},
                  T3_DIFFERENCE: {"mean": "mean_difference"},
                  T3_WILCOXON: {"statistic": "wilcoxon_W", "p_value": "p_wilcoxon", "p_holm": "p_holm"},
-                 T3_KAPPA: {"kappa": "kappa_quadratic", "ci_low": "kappa_ci_low", "ci_high": "kappa_ci_high"}}
+                 T3_PRATT: {"statistic": "wilcoxon_W_pratt", "p_value": "p_pratt", "p_holm": "p_holm_pratt"},
+                 **{name: {"kappa": f"kappa_{w}", "ci_low": f"kappa_{w}_ci_low", "ci_high": f"kappa_{w}_ci_high",
+                           "p_value": f"kappa_{w}_p"} for w, name in KAPPAS.items()}}
 TABLE3_MEASURES = list(TABLE3_BLOCKS)
 TABLE3_LONG_COLUMNS = ["item", "item_label", "measure", "n", "mean", "sd", "statistic", "p_value",
                        "p_holm", "kappa", "ci_low", "ci_high", "note"]
@@ -400,24 +441,33 @@ def table3_long(t3: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([base.assign(measure=m, **{k: t3[v].to_numpy(dtype=float) for k, v in cols.items()})
                      for m, cols in TABLE3_BLOCKS.items()], keys=range(len(TABLE3_BLOCKS)), names=["block", "row"])
     out = out.reset_index().sort_values(["row", "block"])
-    out = out[(out["measure"] != T3_KAPPA) | out["item"].notna()].reindex(columns=TABLE3_LONG_COLUMNS)
+    out = out[~out["measure"].isin(KAPPAS.values()) | out["item"].notna()].reindex(columns=TABLE3_LONG_COLUMNS)
     numbers = dict.fromkeys(TABLE3_LONG_COLUMNS[4:-1], "float64")
     return out.astype({**numbers, "item": "Int64", "n": "int64"}).reset_index(drop=True)
 
 
 # --- the paper's analysis: item-profile correlation --------------------------------------
-def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05, n_resamples: int = 9999,
+                             seed: int = 2023) -> pd.DataFrame:
     """The paper's r: the 15 user item means against the 15 provider item means.
 
     Each item is one point (its user and provider mean over the pairs rating it, as in
-    :func:`table3`): :func:`correlations` with ``n`` = items, under ``analysis``.
+    :func:`table3`): :func:`correlations` with ``n`` = items, under ``analysis``. Their CIs
+    treat the 15 items as a sample of items, which they are not: they are the whole scale,
+    rated on the same patients. The last row answers another question, how much r would move
+    with another sample of patients: a percentile bootstrap CI (``scipy.stats.bootstrap``,
+    ``n_resamples`` resamples of the patients, ``seed``), recomputing both raters' item means
+    from each resample (``n`` = patients). Resampling adds noise to the item means, so most
+    resampled r lie below r (the ``note`` gives their median) and the interval leans low, below r
+    when the items differ little; BCa's bias correction would be so large that its upper limit
+    rests on the few most extreme resamples.
 
     Examples
     --------
     >>> from imr_analysis.constants import IMRS_USER_COLUMNS as U, IMRS_PROVIDER_COLUMNS as P
     >>> u = [1, 2, 3, 4, 5] * 3
     >>> cohort = pd.DataFrame([u + u, [min(x + 1, 5) for x in u] + u], columns=U + P)
-    >>> item_profile_correlation(cohort)[["measure", "estimate", "n"]].round(3).values.tolist()
+    >>> item_profile_correlation(cohort)[["measure", "estimate", "n"]].round(3).values.tolist()[:2]
     [['Pearson r', 0.994, 15], ['Spearman rho', 1.0, 15]]
     """
     _check(alpha)
@@ -426,6 +476,23 @@ def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05) -> pd.Da
     out = correlations(means["user"], means["provider"], alpha=alpha, unit="items")
     out["note"] += ("; n = items: an ecological correlation between item profiles (item means over "
                     "the patients), not patient-level agreement")
+    rated = user.notna().any(axis=1).to_numpy()
+    u, p, r, n = user.to_numpy()[rated], provider.to_numpy()[rated], out["estimate"].iloc[0], int(rated.sum())
+    boot = _row(PEARSON_BOOTSTRAP, r, n=n, note=f"not estimable: needs r and at least {MIN_N} patients")
+    if np.isfinite(r) and n >= MIN_N:
+        def profile_r(rows):
+            mu, mp = np.nanmean(u[rows], axis=0), np.nanmean(p[rows], axis=0)
+            return stats.pearsonr(mu[~np.isnan(mu)], mp[~np.isnan(mu)]).statistic
+
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.bootstrap((np.arange(n),), profile_r, vectorized=False, n_resamples=n_resamples,
+                                  confidence_level=1 - alpha, method="percentile", rng=np.random.default_rng(seed))
+        boot = _row(PEARSON_BOOTSTRAP, r, res.confidence_interval, n, note=(
+            f"percentile CI of r over {n_resamples} resamples of the patients (seed {seed}; their median "
+            f"{np.median(res.bootstrap_distribution):.3f}, lower than r: resampling adds noise to the item means): "
+            "how much r moves with another sample of patients; n = patients"))
+    out = pd.concat([out, pd.DataFrame([boot])], ignore_index=True)
     out.insert(0, "analysis", ITEM_PROFILE_SECTION)
     return out
 
@@ -440,6 +507,11 @@ def describe_item_profile(result: pd.DataFrame, digits: int = 2) -> str:
         ci = "" if pd.isna(r["ci_low"]) else f"95% CI {r['ci_low']:.{digits}f} to {r['ci_high']:.{digits}f}, "
         p = "p < 0.001" if r["p"] < 0.001 else f"p = {r['p']:.3f}"
         stat = f"correlate with Pearson r = {r['estimate']:.{digits}f} ({ci}n = {n} items, {p})"
+    b = result.set_index("measure").reindex([PEARSON_BOOTSTRAP]).iloc[0]
+    if pd.notna(b["ci_low"]):
+        stat += (f". That CI treats the items as a sample of items; resampling the patients instead, the "
+                 f"bootstrap 95% CI is {b['ci_low']:.{digits}f} to {b['ci_high']:.{digits}f}: how much r "
+                 "would move with another sample of patients")
     return (f"Across the {n} IMRS items, the users' mean rating of each item and the providers' "
             f"mean rating of the same item {stat}. This item-profile (ecological) correlation "
             "measures whether the items that users as a group rate high are also the items "
@@ -477,7 +549,7 @@ def _agreement_rows(scored: pd.DataFrame, on: str, alpha: float, loa_ci: str) ->
     rows.append(_row(CCC, c["ccc"], (c["ci_low"], c["ci_high"]), n, note=c["note"] + (
         "" if pd.isna(c["bias_correction"]) else
         f"; precision r = {c['pearson_r']:.3f}, accuracy C_b = {c['bias_correction']:.3f}")))
-    rows += limits_of_agreement(d, alpha=alpha, loa_ci=loa_ci).to_dict("records")
+    rows += limits_of_agreement(d, alpha=alpha, loa_ci=loa_ci, means=(u + p) / 2).to_dict("records")
     if n >= 2 and np.ptp(d) > 0:
         tt = stats.ttest_rel(u, p)
         ci = tt.confidence_interval(1 - alpha)
@@ -574,16 +646,21 @@ def agreement_summary(cohort: pd.DataFrame, max_missing: int = 0, alpha: float =
             section=f"patient level: {SCALES[on][2]}"))
     t3 = table3(cohort, max_missing=max_missing, alpha=alpha).dropna(subset=["item"])
     key = "item " + t3["item"].map("{:02d}".format) + " " + t3["label"]
-    kappa = pd.DataFrame({"measure": key + ": quadratic-weighted kappa", "estimate": t3["kappa_quadratic"],
-                          "ci_low": t3["kappa_ci_low"], "ci_high": t3["kappa_ci_high"], "n": t3["n"], "p": np.nan,
-                          "note": f"asymptotic {round(100 * (1 - alpha))}% CI (statsmodels)"})
+    kappa = [pd.DataFrame({"measure": key + f": {name}", "estimate": t3[f"kappa_{w}"], "n": t3["n"],
+                           "ci_low": t3[f"kappa_{w}_ci_low"], "ci_high": t3[f"kappa_{w}_ci_high"], "p": t3[f"kappa_{w}_p"],
+                           "note": ("primary" if w == "quadratic" else "sensitivity analysis")
+                           + f"; asymptotic {round(100 * (1 - alpha))}% CI (statsmodels); p: test of kappa = 0"})
+             for w, name in KAPPAS.items()]
+    fp = {c: t3[c].map(lambda p: "" if pd.isna(p) else format_p(p)) for c in ("p_wilcoxon", "p_pratt", "p_holm_pratt")}
     difference = pd.DataFrame({
         "measure": key + ": mean difference (user - provider)", "estimate": t3["mean_difference"], "ci_low": np.nan,
         "ci_high": np.nan, "n": t3["n"], "p": t3["p_holm"],
-        "note": "p: Wilcoxon signed-rank, Holm-adjusted over 15 items"
-        + t3["p_wilcoxon"].map(lambda p: "" if pd.isna(p) else f" (unadjusted {format_p(p)})")
+        "note": "p: Wilcoxon signed-rank, Holm-adjusted over 15 items" + fp["p_wilcoxon"].where(
+            fp["p_wilcoxon"] == "", " (unadjusted " + fp["p_wilcoxon"] + "); Pratt: " + fp["p_holm_pratt"]
+            + " (unadjusted " + fp["p_pratt"] + ")")
+        + sensitivity(t3, alpha).map(lambda s: f"; conclusion at alpha changes with: {s}" if s else "")
         + t3["note"].map(lambda s: f"; {s}" if s else "")})
-    parts.append(pd.concat([kappa, difference]).sort_index(kind="stable").assign(section="item level"))
+    parts.append(pd.concat([*kappa, difference]).sort_index(kind="stable").assign(section="item level"))
     ic = internal_consistency(cohort, alpha=alpha)
     parts.append(ic.assign(section="internal consistency", p=np.nan, measure=ic["measure"] + " (" + ic["version"] + ")"))
     if "service_type" in cohort.columns:
@@ -612,6 +689,6 @@ def bland_altman_data(cohort: pd.DataFrame, on: str = "total", max_missing: int 
     _check(alpha, on)
     u, p = _pairs(patient_scores(cohort, max_missing=max_missing), on)
     points = pd.DataFrame({"mean": (u + p) / 2, "difference": u - p}).value_counts().sort_index().reset_index()
-    return BlandAltmanData(on=on, n=u.size, points=points.astype({"count": "int64"}), alpha=alpha,
-                           stats=limits_of_agreement(u - p, alpha=alpha, coverage=coverage, loa_ci=loa_ci))
+    return BlandAltmanData(on=on, n=u.size, points=points.astype({"count": "int64"}), alpha=alpha, stats=(
+        limits_of_agreement(u - p, alpha=alpha, coverage=coverage, loa_ci=loa_ci, means=(u + p) / 2)))
 

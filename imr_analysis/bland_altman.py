@@ -3,7 +3,9 @@
 Differences are user - provider; limits ``bias -/+ z SD``, ``z = Phi^-1(1 - (1 - coverage)/2)``.
 Their CIs are exact by default (Carkeet 2015): for the upper limit ``bias + SD t'_q / sqrt(n)``,
 ``t'_q`` a quantile of the non-central t with ``n - 1`` df and non-centrality ``z sqrt(n)``;
-or approximate, ``SE = SD sqrt(1/n + z^2 / (2 (n - 1)))`` (Bland & Altman 1999).
+or approximate, ``SE = SD sqrt(1/n + z^2 / (2 (n - 1)))`` (Bland & Altman 1999). Then the share
+of differences observed inside the limits and, given the means, proportional bias: the OLS slope of
+the difference on the mean (Bland & Altman 1999, section 3.1).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+from matplotlib.lines import Line2D
 from scipy import stats
 
 from .figio import setup_matplotlib
@@ -20,23 +24,27 @@ from .figio import setup_matplotlib
 BIAS = "Bland-Altman bias (user - provider)"
 LOA_LOWER = "Bland-Altman lower limit of agreement"
 LOA_UPPER = "Bland-Altman upper limit of agreement"
+LOA_INSIDE = "Bland-Altman differences inside the limits (%)"
+PROPORTIONAL = "Bland-Altman proportional bias: slope of the difference on the mean"
 LOA_CI_METHODS = ("exact", "approximate")
 #: Each IMRS metric: (minimum, maximum, axis label).
 SCALES = {"total": (15.0, 75.0, "IMRS total (15-75)"), "mean": (1.0, 5.0, "IMRS item mean (1-5)")}
 
 
 def limits_of_agreement(differences, alpha: float = 0.05, coverage: float = 0.95,
-                        loa_ci: str = "exact") -> pd.DataFrame:
+                        loa_ci: str = "exact", means=None) -> pd.DataFrame:
     """Bias and limits of agreement of paired differences, with confidence intervals.
 
     ``differences`` are user - provider (NaNs dropped); the limits should contain ``coverage``
     of them; ``alpha`` is 1 - confidence level; ``loa_ci`` is "exact" or "approximate". Returns
-    the bias and both limits: ``measure, estimate, ci_low, ci_high, n, p`` (paired t-test), ``note``.
+    the bias and both limits (``measure, estimate, ci_low, ci_high, n, p``: paired t-test, ``note``),
+    the percent of differences inside the limits (Clopper-Pearson CI, ``scipy.stats.binomtest``)
+    and, if ``means`` (of each pair) are given, the proportional bias (:func:`proportional_bias`).
 
     Examples
     --------
     >>> res = limits_of_agreement([-2.0, 0.0, 1.0, 3.0, -1.0, 2.0])
-    >>> res[["estimate", "ci_low", "ci_high"]].round(2).values.tolist()
+    >>> res[["estimate", "ci_low", "ci_high"]].round(2).values.tolist()[:3]
     [[0.5, -1.46, 2.46], [-3.17, -9.06, -1.35], [4.17, 2.35, 10.06]]
     """
     for name, value in (("alpha", alpha), ("coverage", coverage)):
@@ -44,19 +52,26 @@ def limits_of_agreement(differences, alpha: float = 0.05, coverage: float = 0.95
             raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
     if loa_ci not in LOA_CI_METHODS:
         raise ValueError(f"loa_ci must be one of {LOA_CI_METHODS}, got {loa_ci!r}")
-    d = pd.Series(np.ravel(differences), dtype=float).dropna().to_numpy()
-    n = d.size
-    out = pd.DataFrame({"measure": [BIAS, LOA_LOWER, LOA_UPPER], "estimate": np.nan,
+    pairs = pd.DataFrame({"d": np.ravel(differences), "m": np.nan if means is None else np.ravel(means)},
+                         dtype=float).dropna(subset=["d"])
+    d, n = pairs["d"].to_numpy(), len(pairs)
+    out = pd.DataFrame({"measure": [BIAS, LOA_LOWER, LOA_UPPER, LOA_INSIDE], "estimate": np.nan,
                         "ci_low": np.nan, "ci_high": np.nan, "n": n, "p": np.nan, "note": ""})
+    if means is not None:
+        out = pd.concat([out, proportional_bias(pairs["m"], d, alpha)], ignore_index=True)
     if n < 2:
-        out["note"] = f"not estimable: {n} paired difference(s), at least 2 needed"
+        out.loc[:3, "note"] = f"not estimable: {n} paired difference(s), at least 2 needed"
         out.loc[0, "estimate"] = d[0] if n else np.nan
         return out
     z = stats.norm.ppf(1 - (1 - coverage) / 2)
     bias, sd = d.mean(), d.std(ddof=1)
-    out["estimate"] = [bias, bias - z * sd, bias + z * sd]
+    inside = int(((d >= bias - z * sd) & (d <= bias + z * sd)).sum())
+    share = stats.binomtest(inside, n).proportion_ci(1 - alpha)
+    out.loc[:3, "estimate"] = [bias, bias - z * sd, bias + z * sd, 100 * inside / n]
+    out.loc[3, ["ci_low", "ci_high", "note"]] = [100 * share.low, 100 * share.high, (
+        f"observed, {100 * coverage:g}% expected; Clopper-Pearson CI, the limits taken as fixed")]
     if sd == 0:
-        out["note"] = "all differences equal: confidence intervals not estimable"
+        out.loc[:2, "note"] = "all differences equal: confidence intervals not estimable"
         return out
     tt = stats.ttest_1samp(d, 0.0)
     ci = tt.confidence_interval(confidence_level=1 - alpha)
@@ -75,6 +90,27 @@ def limits_of_agreement(differences, alpha: float = 0.05, coverage: float = 0.95
     return out
 
 
+def proportional_bias(means, differences, alpha: float = 0.05) -> pd.DataFrame:
+    """The OLS slope of the difference on the mean (statsmodels), its CI and t-test p, as one row.
+
+    A slope away from 0 means the bias changes along the scale; ``note`` gives the line.
+
+    >>> proportional_bias([10, 20, 30, 40], [1.0, 2.5, 2.5, 4.0])[["estimate", "p"]].round(3).values.tolist()
+    [[0.09, 0.051]]
+    """
+    m, d = np.asarray(means, dtype=float), np.asarray(differences, dtype=float)
+    ok = ~(np.isnan(m) | np.isnan(d))
+    m, d, n = m[ok], d[ok], int(ok.sum())
+    row = {"measure": PROPORTIONAL, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": n, "p": np.nan,
+           "note": f"not estimable: {n} pair(s), at least 3 with different means needed"}
+    if n >= 3 and np.ptp(m) > 0:
+        fit = sm.OLS(d, sm.add_constant(m)).fit()
+        (a, b), ci = fit.params, fit.conf_int(alpha)[1]
+        row.update(estimate=b, ci_low=ci[0], ci_high=ci[1], p=fit.pvalues[1],
+                   note=f"OLS (statsmodels): difference = {a:.4g} {'-' if b < 0 else '+'} {abs(b):.4g} x mean")
+    return pd.DataFrame([row])
+
+
 @dataclass
 class BlandAltmanData:
     """What :func:`plot_bland_altman` draws: ``points`` (each distinct ``mean, difference`` and
@@ -91,7 +127,8 @@ def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
                       digits: int | None = None, show_n: bool = True):
     """Bland-Altman plot (a matplotlib Figure): mean of the two ratings against their difference.
 
-    Bias (solid) and limits (dashed) with their CIs as bands; patients sharing a point are one
+    Bias (solid) and limits (dashed) with their CIs as bands, the OLS line of proportional bias
+    (dotted) and the share inside the limits below; patients sharing a point are one
     dot whose area grows with their number. ``show_points=False`` draws no patient (disclosure
     control) over the scale's full range; ``show_n=False`` keeps the exact n out of the title;
     ``digits`` defaults to 1 for totals, 2 for item means.
@@ -115,8 +152,8 @@ def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
         if cmax > 1:  # legend of point areas
             ax.scatter([], [], s=18.0, facecolor="#4a7ab5", alpha=0.7, label="1 patient")
             ax.scatter([], [], s=18.0 * cmax, facecolor="#4a7ab5", alpha=0.7, label=f"{cmax} patients")
-            ax.legend(loc="best", fontsize=7, frameon=True, framealpha=0.85, edgecolor="none",
-                      scatterpoints=1, title="point area", title_fontsize=7)
+            ax.add_artist(ax.legend(loc="best", fontsize=7, frameon=True, framealpha=0.85, edgecolor="none",
+                                    scatterpoints=1, title="point area", title_fontsize=7))
     else:
         x0, x1 = lo, hi
         ax.text(0.01, 0.02, "individual patients not shown", transform=ax.transAxes,
@@ -134,6 +171,17 @@ def plot_bland_altman(data: BlandAltmanData, show_points: bool = True, ax=None,
         ax.annotate(f"{name} {est:.{digits}f}", xy=(1.0, est), xycoords=("axes fraction", "data"),
                     xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
                     color=colour, annotation_clip=False)
+    below = []  # legend under the axes: proportional bias and the share inside the limits
+    if PROPORTIONAL in st.index and not np.isnan(b := float(st.loc[PROPORTIONAL, "estimate"])):
+        a, p = st.loc[BIAS, "estimate"] - b * np.average(pts["mean"], weights=pts["count"]), st.loc[PROPORTIONAL, "p"]
+        ys += [a + b * x0, a + b * x1]  # the OLS line passes through (mean of the means, bias)
+        below += ax.plot([x0, x1], ys[-2:], color="#6a3d9a", ls=":", lw=1.3, zorder=2, label=(
+            f"OLS: difference = {a:.{digits + 1}f} {'-' if b < 0 else '+'} {abs(b):.3f} x mean, "
+            + ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")))
+    if LOA_INSIDE in st.index and not np.isnan(share := float(st.loc[LOA_INSIDE, "estimate"])):
+        below.append(Line2D([], [], ls="none", label=f"{share:.1f}% of differences inside the limits of agreement"))
+    if below:
+        ax.legend(handles=below, loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=7, frameon=False)
     if ys:
         y0, y1 = min(ys + [0.0]), max(ys + [0.0])
         pad = max((y1 - y0) * 0.08, (hi - lo) * 0.01)

@@ -5,7 +5,9 @@ version. The **item mean** is the mean of the items answered; the **total** (15-
 *prorated* (item mean x 15) when at most ``max_missing`` items are missing; with more missing,
 both are missing. The cohort (notebook 01) keeps the total of complete scales and the mean of
 whatever was answered; the agreement analysis (notebook 05) uses one ``max_missing`` for both.
-Sums of whole ratings are exact in floating point: the order of the additions never matters.
+Sums of whole ratings are exact in floating point: the order of the additions never matters. A
+mean or prorated total is not (15/15 - 12/15 != 23/15 - 20/15), but every score is a multiple of
+``1 / GRID`` (a sum over 1-15 items): :func:`exact` gives rank tests exact ties.
 """
 
 from __future__ import annotations
@@ -17,6 +19,17 @@ from .constants import IMRS_PROVIDER_COLUMNS, IMRS_USER_COLUMNS, N_IMRS_ITEMS
 
 #: The item columns of each version of the scale.
 VERSIONS = {"user": IMRS_USER_COLUMNS, "provider": IMRS_PROVIDER_COLUMNS}
+#: lcm(1, ..., 15): every item mean and (prorated) total, and their differences, is a multiple of 1 / GRID.
+GRID = int(np.lcm.reduce(np.arange(1, N_IMRS_ITEMS + 1)))
+
+
+def exact(values) -> np.ndarray:
+    """IMRS scores or their differences as whole multiples of ``1 / GRID``: equal values are equal.
+
+    >>> bool(15 / 15 - 12 / 15 == 23 / 15 - 20 / 15), bool(exact(15 / 15 - 12 / 15) == exact(23 / 15 - 20 / 15))
+    (False, True)
+    """
+    return np.round(np.asarray(values, dtype=float) * GRID)
 
 
 def imrs_scores(items: pd.DataFrame, max_missing: int = 0, mean_max_missing: int | None = None) -> pd.DataFrame:

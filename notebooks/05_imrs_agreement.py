@@ -23,6 +23,11 @@
 # limits of agreement, paired tests, item-level quadratic-weighted kappa, and the same by service type (with small-n
 # caveats: the EDP has very few patients).
 #
+# **Results on the shipped data are not findings.** The data shipped with the compendium are synthetic: on them,
+# ICC(A,1) = 0.58, limits of agreement of -13 to +15 points, 94% of differences inside them and every other number
+# below are properties of the generator that made the data, not facts about patients or providers. What the notebook
+# shows is how each question is answered; on the department's data the same cells give its answers.
+#
 # **Writes** `tables/table3_imrs.{csv,md,tex,html}` (Table 3), `tables/table3_imrs_long.csv` (Table 3's numbers,
 # one row per item and measure, numeric columns), `tables/imrs_agreement.{csv,md,tex,html}` (every result in one
 # tidy table; in the CSV a redacted value is an empty cell flagged in `redacted`), `figures/figure2_bland_altman.{png,pdf,svg}`, and the disclosure-control report
@@ -78,7 +83,13 @@ cohort = load_cohort(run.processed, services=services)
 #
 # Per item (complete user-provider pairs of that item): mean (SD) of each version, mean paired difference
 # (user - provider), Wilcoxon signed-rank test with Holm adjustment across the 15 items, and quadratic-weighted Cohen's
-# kappa with its asymptotic CI. The last two rows are the patient scores: item mean (1-5) and total (15-75).
+# kappa with its asymptotic CI. The last two rows are the patient scores: item mean (1-5) and total (15-75); their
+# tests rank the exact differences, so the item mean (total / 15) gives the total's W and p.
+#
+# **Sensitivity, shown.** Beside each primary choice, the alternative: Wilcoxon with zero differences dropped (primary)
+# and Pratt's handling (zeros ranked, then dropped); kappa quadratic-weighted (primary), linear-weighted and
+# unweighted. The last column names the choices that change a row's conclusion at alpha: significance of the
+# unadjusted or Holm-adjusted Wilcoxon p, or of the test of kappa = 0 (its p-values are in `table3_imrs_long`).
 
 # %%
 t3 = agreement.table3(cohort, max_missing=max_missing, alpha=alpha)
@@ -91,7 +102,10 @@ table3
 # %% [markdown]
 # ## The paper's analysis: the item-profile correlation
 #
-# Each IMRS item is one point (its mean user rating, its mean provider rating): n = 15 items.
+# Each IMRS item is one point (its mean user rating, its mean provider rating): n = 15 items. Two intervals answer two
+# questions. The Fisher-z CI treats the 15 items as a sample of items; they are the whole scale, rated on the same
+# patients. The patient bootstrap (seeded) resamples the patients and recomputes both raters' item means: how much r
+# would move with another sample of patients. Resampling adds noise to the item means, so this interval leans low.
 
 # %%
 profile_r = agreement.item_profile_correlation(cohort, alpha=alpha)
@@ -103,7 +117,9 @@ profile_r[["measure", "estimate", "ci_low", "ci_high", "n", "p"]]
 #
 # Does a provider's rating agree with their own patient's? Pearson/Spearman measure association only; ICC(A,1) and
 # Lin's CCC penalise systematic differences as well; Bland-Altman gives the bias and the range within which 95% of
-# user - provider differences fall (limits of agreement, exact CIs of Carkeet 2015).
+# user - provider differences fall (limits of agreement, exact CIs of Carkeet 2015), the share of differences observed
+# inside those limits, and proportional bias: the OLS slope of the difference on the mean (does the bias change along
+# the scale?).
 
 # %%
 patient = agreement.patient_level_agreement(cohort, on="total", max_missing=max_missing, alpha=alpha)
@@ -135,8 +151,10 @@ shown[["service_type", "measure", "estimate", "ci_low", "ci_high", "n", "p"]]
 # %% [markdown]
 # ## Figure 2: Bland-Altman plot of the IMRS total
 #
-# Patients sharing the same (mean, difference) are one point whose area shows how many they are. Under a disclosure
-# profile that forbids microdata, no individual point is drawn.
+# Patients sharing the same (mean, difference) are one point whose area shows how many they are; the dotted line is
+# the OLS regression of the difference on the mean (proportional bias), and the legend below gives its equation and p
+# and the share of differences inside the limits. Under a disclosure profile that forbids microdata, no individual
+# point is drawn.
 
 # %%
 ba = agreement.bland_altman_data(cohort, on="total", max_missing=max_missing, alpha=alpha)

@@ -5,6 +5,7 @@ Every cohort here is hand-made (no dependency on data/processed/cohort.parquet).
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -202,6 +203,65 @@ def test_quadratic_kappa_matches_sklearn(seed):
     assert ours["n"] == 60
 
 
+@pytest.mark.parametrize("weights, sk", [("quadratic", "quadratic"), ("linear", "linear"), ("unweighted", None)])
+def test_kappa_weights_match_sklearn(weights, sk):
+    rng = np.random.default_rng(4)
+    a = rng.integers(1, 6, 80)
+    b = np.clip(a + rng.integers(-2, 3, 80), 1, 5)
+    b[:5] = 3  # some pairs far apart
+    ours = A.weighted_kappa(a, b, weights=weights)
+    assert ours["kappa"] == pytest.approx(cohen_kappa_score(a, b, weights=sk, labels=[1, 2, 3, 4, 5]), abs=1e-12)
+    assert ours["ci_low"] < ours["kappa"] < ours["ci_high"] and 0 <= ours["p"] <= 1
+    with pytest.raises(ValueError, match="weights must be"):
+        A.weighted_kappa(a, b, weights="cubic")
+
+
+def test_table3_kappas_and_pratt_against_sklearn_and_scipy(cohort_missing):
+    t3 = A.table3(cohort_missing)
+    for j in (0, 6, 11):
+        u = cohort_missing[IMRS_USER_COLUMNS[j]].astype(float)
+        p = cohort_missing[IMRS_PROVIDER_COLUMNS[j]].astype(float)
+        ok = u.notna() & p.notna()
+        for w, sk in (("quadratic", "quadratic"), ("linear", "linear"), ("unweighted", None)):
+            ref = cohen_kappa_score(u[ok].astype(int), p[ok].astype(int), weights=sk, labels=[1, 2, 3, 4, 5])
+            assert t3.loc[j, f"kappa_{w}"] == pytest.approx(ref, abs=1e-12)
+        pratt = stats.wilcoxon(u[ok], p[ok], zero_method="pratt")
+        assert t3.loc[j, "wilcoxon_W_pratt"] == pratt.statistic
+        assert t3.loc[j, "p_pratt"] == pytest.approx(pratt.pvalue, rel=1e-12)
+    np.testing.assert_allclose(t3["p_holm_pratt"].iloc[:15], multipletests(t3["p_pratt"].iloc[:15], method="holm")[1])
+
+
+def test_wilcoxon_on_the_item_mean_is_the_test_on_the_total():
+    """Item mean = total / 15: the same ranks, W and p, although division splits tied differences."""
+    rng = np.random.default_rng(8)
+    u = rng.integers(2, 6, (60, 15)).astype(float)
+    p = np.clip(u + rng.integers(-1, 2, (60, 15)), 1, 5)
+    c = make_cohort(u, p)
+    s = A.patient_scores(c)
+    d_total = (s["user_total"] - s["provider_total"]).to_numpy()
+    d_mean = (s["user_mean"] - s["provider_mean"]).to_numpy()
+    assert len(np.unique(np.abs(d_mean))) > len(np.unique(np.abs(d_total)))  # the trap: ties split
+    ref = stats.wilcoxon(d_total.astype(int), zero_method="wilcox")  # scipy on the integer differences
+    t3 = A.table3(c).set_index("label")
+    for label in ("Item mean (1-5)", "Total (15-75)"):
+        assert t3.loc[label, "wilcoxon_W"] == ref.statistic
+        assert t3.loc[label, "p_wilcoxon"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert stats.wilcoxon(d_mean).statistic != ref.statistic  # what ranking the rounded means gave
+    for on in ("total", "mean"):
+        row = A.patient_level_agreement(c, on=on).set_index("measure").loc[A.WILCOXON]
+        assert row["p"] == pytest.approx(ref.pvalue, rel=1e-12) and f"W = {ref.statistic:g};" in row["note"]
+
+
+def test_sensitivity_flags_a_changed_conclusion():
+    t3 = pd.DataFrame({"p_wilcoxon": [0.04, 0.04, np.nan], "p_pratt": [0.06, 0.03, 0.01],
+                       "p_holm": [0.6, 0.04, np.nan], "p_holm_pratt": [0.9, 0.06, np.nan],
+                       "kappa_quadratic_p": [0.01, 0.01, np.nan], "kappa_linear_p": [0.02, 0.01, np.nan],
+                       "kappa_unweighted_p": [0.2, 0.001, np.nan]})
+    assert A.sensitivity(t3).tolist() == ["Wilcoxon zeros (unadjusted p); kappa weights",
+                                          "Wilcoxon zeros (Holm p)", ""]
+    assert A.sensitivity(t3, alpha=0.7).tolist() == ["Wilcoxon zeros (Holm p)", "", ""]
+
+
 def test_quadratic_kappa_uses_the_full_scale():
     # categories {1, 2, 5}: spacing matters, so the unused 3 and 4 must count
     a = np.array([1, 2, 5, 5, 1, 2, 5, 1])
@@ -301,8 +361,9 @@ def test_table3_item_with_too_few_pairs():
 def test_format_table3(cohort):
     f = A.format_table3(A.table3(cohort))
     assert list(f.columns) == ["Item", "n", "User, mean (SD)", "Provider, mean (SD)",
-                               "Difference (user - provider)", "Wilcoxon p (Holm)",
-                                     "Weighted kappa (95% CI)"]
+                               "Difference (user - provider)", "Wilcoxon p (Holm)", "Wilcoxon-Pratt p (Holm)",
+                               "Quadratic-weighted kappa, primary (95% CI)", "Linear-weighted kappa",
+                               "Unweighted kappa", "Conclusion at alpha = 0.05 changes with"]
     assert f["Item"].iloc[0] == "1. Progress towards personal goals"
     assert f["User, mean (SD)"].str.fullmatch(r"\d+\.\d{2} \(\d+\.\d{2}\)").all()
     assert f["Wilcoxon p (Holm)"].iloc[-1].endswith("(unadjusted)")
@@ -328,20 +389,35 @@ def _format_from_long(long: pd.DataFrame) -> pd.DataFrame:
             mean, sd = get(who, "mean"), get(who, "sd")
             return "" if pd.isna(mean) else (f"{mean:.2f}" if pd.isna(sd) else f"{mean:.2f} ({sd:.2f})")
         n = m["n"].iloc[0]
-        p_holm, p_raw = get(A.T3_WILCOXON, "p_holm"), get(A.T3_WILCOXON, "p_value")
+
+        def p_text(measure):
+            p_holm, p_raw = get(measure, "p_holm"), get(measure, "p_value")
+            return _p_text(p_holm) if not pd.isna(p_holm) else (
+                f"{_p_text(p_raw)} (unadjusted)" if not pd.isna(p_raw) else "")
+
+        def k_text(w):
+            return "" if pd.isna(k := get(A.KAPPAS[w], "kappa")) else f"{k:.2f}"
+
+        def differ(ps):  # significance at 0.05 differs among the known p-values
+            return len({p < 0.05 for p in ps if not pd.isna(p)}) > 1
         kappa = get(A.T3_KAPPA, "kappa")
         lo, hi = get(A.T3_KAPPA, "ci_low"), get(A.T3_KAPPA, "ci_high")
         diff = get(A.T3_DIFFERENCE, "mean")
+        flags = [name for name, ps in (
+            ("Wilcoxon zeros (unadjusted p)", [get(A.T3_WILCOXON, "p_value"), get(A.T3_PRATT, "p_value")]),
+            ("Wilcoxon zeros (Holm p)", [get(A.T3_WILCOXON, "p_holm"), get(A.T3_PRATT, "p_holm")]),
+            ("kappa weights", [get(name, "p_value") for name in A.KAPPAS.values()])) if differ(ps)]
         cells = {
             "Item": label if pd.isna(item) else f"{int(item)}. {label}",
             "n": "" if pd.isna(n) else str(int(n)),
             "User, mean (SD)": ms(A.T3_USER),
             "Provider, mean (SD)": ms(A.T3_PROVIDER),
             "Difference (user - provider)": "" if pd.isna(diff) else f"{diff:.2f}",
-            "Wilcoxon p (Holm)": _p_text(p_holm) if not pd.isna(p_holm) else
-            (f"{_p_text(p_raw)} (unadjusted)" if not pd.isna(p_raw) else ""),
-            "Weighted kappa (95% CI)": "" if pd.isna(kappa) else
+            "Wilcoxon p (Holm)": p_text(A.T3_WILCOXON), "Wilcoxon-Pratt p (Holm)": p_text(A.T3_PRATT),
+            "Quadratic-weighted kappa, primary (95% CI)": "" if pd.isna(kappa) else
             f"{kappa:.2f}" + ("" if pd.isna(lo) else f" ({lo:.2f} to {hi:.2f})"),
+            "Linear-weighted kappa": k_text("linear"), "Unweighted kappa": k_text("unweighted"),
+            "Conclusion at alpha = 0.05 changes with": "; ".join(flags),
         }
         if "redacted" in g.columns and g["redacted"].any():
             cells = {k: (v if k == "Item" else "[REDACTED]") if (k != "n" or v == "") else v
@@ -354,8 +430,8 @@ def test_table3_long_structure(cohort_missing):
     t3 = A.table3(cohort_missing)
     long = A.table3_long(t3)
     assert list(long.columns) == A.TABLE3_LONG_COLUMNS
-    assert len(long) == 15 * 5 + 2 * 4  # no kappa for the item mean and the total
-    assert long["measure"].iloc[:5].tolist() == A.TABLE3_MEASURES
+    assert len(long) == 15 * 8 + 2 * 5  # no kappa for the item mean and the total
+    assert long["measure"].iloc[:8].tolist() == A.TABLE3_MEASURES
     assert long.loc[long["item"].notna(), "item"].drop_duplicates().tolist() == list(range(1, 16))
     num = ["mean", "sd", "statistic", "p_value", "p_holm", "kappa", "ci_low", "ci_high"]
     assert (long[num].dtypes == np.float64).all() and long["n"].dtype == np.int64
@@ -364,8 +440,10 @@ def test_table3_long_structure(cohort_missing):
     filled = long[num].notna().groupby(long["measure"]).any()
     assert filled.loc[A.T3_USER].tolist() == [True, True] + [False] * 6
     assert filled.loc[A.T3_DIFFERENCE].tolist() == [True] + [False] * 7
-    assert filled.loc[A.T3_WILCOXON].tolist() == [False, False, True, True, True, False, False, False]
-    assert filled.loc[A.T3_KAPPA].tolist() == [False] * 5 + [True] * 3
+    for measure in (A.T3_WILCOXON, A.T3_PRATT):
+        assert filled.loc[measure].tolist() == [False, False, True, True, True, False, False, False]
+    for measure in A.KAPPAS.values():
+        assert filled.loc[measure].tolist() == [False, False, False, True, False, True, True, True]
     # the same numbers as the wide table3, bit for bit
     items = long[long["item"].notna()]
     k = items[items["measure"] == A.T3_KAPPA]
@@ -452,8 +530,8 @@ def test_item_profile_r_against_numpy(cohort_missing):
         ok = u.notna() & p.notna()
         um.append(u[ok].mean())
         pm.append(p[ok].mean())
-    res = A.item_profile_correlation(c).set_index("measure")
-    assert (res["n"] == 15).all()
+    res = A.item_profile_correlation(c, n_resamples=199).set_index("measure")
+    assert (res["n"].drop(A.PEARSON_BOOTSTRAP) == 15).all()
     r = np.corrcoef(um, pm)[0, 1]
     assert res.loc["Pearson r", "estimate"] == pytest.approx(r, abs=1e-12)
     rho = np.corrcoef(stats.rankdata(um), stats.rankdata(pm))[0, 1]
@@ -467,6 +545,48 @@ def test_item_profile_r_against_numpy(cohort_missing):
     t = r * np.sqrt(13) / np.sqrt(1 - r**2)
     assert res.loc["Pearson r", "p"] == pytest.approx(2 * stats.t.sf(abs(t), 13), rel=1e-9)
     assert (res["analysis"] == A.ITEM_PROFILE_SECTION).all()
+
+
+def test_item_profile_bootstrap_resamples_patients(cohort_missing):
+    c = cohort_missing
+    res = A.item_profile_correlation(c, n_resamples=499, seed=3).set_index("measure")
+    boot = res.loc[A.PEARSON_BOOTSTRAP]
+    r = res.loc[A.PEARSON, "estimate"]
+    assert boot["estimate"] == r and boot["ci_low"] < boot["ci_high"] and np.isnan(boot["p"])
+    assert boot["n"] == len(c) and "seed 3" in boot["note"]
+    # reproducible with the seed, another seed another interval
+    again = A.item_profile_correlation(c, n_resamples=499, seed=3).set_index("measure")
+    assert again.loc[A.PEARSON_BOOTSTRAP, ["ci_low", "ci_high"]].tolist() == boot[["ci_low", "ci_high"]].tolist()
+    other = A.item_profile_correlation(c, n_resamples=499, seed=4).set_index("measure")
+    assert other.loc[A.PEARSON_BOOTSTRAP, "ci_low"] != boot["ci_low"]
+    # the same interval from a statistic written independently (pandas item means of the resampled rows)
+    u = c[IMRS_USER_COLUMNS].astype(float).to_numpy()
+    p = c[IMRS_PROVIDER_COLUMNS].astype(float).to_numpy()
+    both = ~(np.isnan(u) | np.isnan(p))
+    u, p = np.where(both, u, np.nan), np.where(both, p, np.nan)
+
+    def profile_r(rows):
+        means = pd.DataFrame({"u": pd.DataFrame(u[rows]).mean(), "p": pd.DataFrame(p[rows]).mean()}).dropna()
+        return stats.pearsonr(means["u"], means["p"]).statistic
+    ref = stats.bootstrap((np.arange(len(u)),), profile_r, vectorized=False, n_resamples=499, method="percentile",
+                          rng=np.random.default_rng(3)).confidence_interval
+    assert boot["ci_low"] == pytest.approx(ref.low, rel=1e-12) and boot["ci_high"] == pytest.approx(ref.high, rel=1e-12)
+    # and a plain seeded loop of resamples: its 2.5th and 97.5th percentiles, up to Monte-Carlo error
+    rng = np.random.default_rng(0)
+    rs = [profile_r(rng.integers(0, len(u), len(u))) for _ in range(2000)]
+    np.testing.assert_allclose(np.percentile(rs, [2.5, 97.5]), boot[["ci_low", "ci_high"]].tolist(), atol=0.005)
+    median = float(re.search(r"their median (-?[\d.]+)", boot["note"]).group(1))
+    assert median == pytest.approx(np.median(rs), abs=0.005) and median < r
+
+
+def test_item_profile_bootstrap_contains_r_when_the_items_differ():
+    rng = np.random.default_rng(5)
+    profile = np.linspace(2, 4.5, 15)
+    u = np.clip(np.rint(profile + rng.normal(0, 0.8, (150, 15))), 1, 5)
+    p = np.clip(np.rint(profile + rng.normal(0, 0.8, (150, 15))), 1, 5)
+    res = A.item_profile_correlation(make_cohort(u, p), n_resamples=999).set_index("measure")
+    r, (lo, hi) = res.loc[A.PEARSON, "estimate"], res.loc[A.PEARSON_BOOTSTRAP, ["ci_low", "ci_high"]]
+    assert lo < r < hi
 
 
 def test_item_profile_is_not_patient_agreement():
@@ -489,6 +609,7 @@ def test_describe_item_profile(cohort):
     assert "n = 15 items" in text
     assert "does not measure whether a given provider agrees with a given patient" in text
     assert "items that users as a group rate high" in text
+    assert "resampling the patients instead, the bootstrap 95% CI is" in text
 
 
 # --------------------------------------------------------------------------------------
@@ -773,7 +894,7 @@ def test_agreement_summary_structure(cohort):
     assert "item level" in sections and "internal consistency" in sections
     assert [x for x in sections if x.startswith("by service")] == [
         f"by service: {k}, IMRS total (15-75)" for k in ("CMHC", "SerD", "EDP")]
-    assert (s["section"] == "item level").sum() == 30
+    assert (s["section"] == "item level").sum() == 15 * 4  # three kappas and the difference
     mean_sec = s[s["section"] == "patient level: IMRS item mean (1-5)"]
     assert set(mean_sec["measure"]) == set(A.SCALE_DEPENDENT)
     assert s["n"].dtype == np.int64

@@ -103,12 +103,41 @@ def test_symmetry_and_degenerate_inputs():
     b = BA.limits_of_agreement(-d).set_index("measure")
     assert a.loc[BA.LOA_UPPER, "ci_high"] == pytest.approx(-b.loc[BA.LOA_LOWER, "ci_low"])
     one = BA.limits_of_agreement([2.0, np.nan])
-    assert one["n"].tolist() == [1, 1, 1] and one["ci_low"].isna().all()
+    assert one["n"].tolist() == [1, 1, 1, 1] and one["ci_low"].isna().all()
     assert "at least 2" in one.loc[0, "note"]
     same = BA.limits_of_agreement([1.0, 1.0, 1.0]).set_index("measure")
     assert same.loc[BA.LOA_UPPER, "estimate"] == 1.0 and np.isnan(same.loc[BA.BIAS, "ci_low"])
     with pytest.raises(ValueError, match="loa_ci"):
         BA.limits_of_agreement(d, loa_ci="bootstrap")
+
+
+def test_proportional_bias_against_numpy_and_scipy():
+    mean, d = (WRIGHT + MINI_WRIGHT) / 2, WRIGHT - MINI_WRIGHT
+    row = BA.limits_of_agreement(d, means=mean).set_index("measure").loc[BA.PROPORTIONAL]
+    slope, intercept = np.polyfit(mean, d, 1)
+    lr = stats.linregress(mean, d)
+    assert row["estimate"] == pytest.approx(slope, rel=1e-10) == pytest.approx(lr.slope, rel=1e-10)
+    assert row["p"] == pytest.approx(lr.pvalue, rel=1e-10) and row["n"] == 17
+    half = stats.t.ppf(0.975, 15) * lr.stderr
+    assert [row["ci_low"], row["ci_high"]] == pytest.approx([lr.slope - half, lr.slope + half], rel=1e-10)
+    assert f"difference = {intercept:.4g} " in row["note"]
+    # no means, no row; too few pairs or one mean, not estimable
+    assert BA.PROPORTIONAL not in BA.limits_of_agreement(d)["measure"].tolist()
+    assert np.isnan(BA.proportional_bias([1.0, 1.0, 1.0], [0.0, 1.0, 2.0])["estimate"].iloc[0])
+
+
+def test_share_inside_the_limits_by_direct_count():
+    from statsmodels.stats.proportion import proportion_confint
+
+    rng = np.random.default_rng(9)
+    d = np.round(rng.standard_t(3, 90), 1)  # heavy tails: more outside than 5%
+    res = BA.limits_of_agreement(d).set_index("measure")
+    lo, hi = res.loc[BA.LOA_LOWER, "estimate"], res.loc[BA.LOA_UPPER, "estimate"]
+    inside = sum(lo <= x <= hi for x in d)
+    assert inside < 90 and res.loc[BA.LOA_INSIDE, "estimate"] == pytest.approx(100 * inside / 90)
+    ci = proportion_confint(inside, 90, alpha=0.05, method="beta")  # Clopper-Pearson
+    assert res.loc[BA.LOA_INSIDE, ["ci_low", "ci_high"]].tolist() == pytest.approx([100 * ci[0], 100 * ci[1]])
+    assert BA.limits_of_agreement([1.0, 1.0, 1.0]).set_index("measure").loc[BA.LOA_INSIDE, "estimate"] == 100
 
 
 def test_bland_altman_data(cohort):
@@ -121,8 +150,8 @@ def test_bland_altman_data(cohort):
     assert not data.points.duplicated(["mean", "difference"]).any()
     assert data.stats.set_index("measure").loc[BA.BIAS, "estimate"] == pytest.approx(d.mean())
     mean_data = A.bland_altman_data(cohort, on="mean")
-    assert mean_data.stats["estimate"].to_numpy() * 15 == pytest.approx(
-        data.stats["estimate"].to_numpy())
+    scaled = mean_data.stats.set_index("measure")["estimate"] * [15, 15, 15, 1, 1]  # share and slope: no unit
+    assert scaled.to_numpy() == pytest.approx(data.stats["estimate"].to_numpy())
     with pytest.raises(ValueError, match="on must be"):
         A.bland_altman_data(cohort, on="median")
 
@@ -149,6 +178,25 @@ def test_plot_points_and_private_mode(cohort):
     assert "n =" not in ax.get_title()
     # bias and limits drawn as lines, their CIs as three bands
     assert len(ax.patches) == 3
+    plt.close(fig)
+
+
+def test_plot_draws_proportional_bias_and_the_share(cohort):
+    import matplotlib.pyplot as plt
+
+    data = A.bland_altman_data(cohort)
+    st = data.stats.set_index("measure")
+    fig = BA.plot_bland_altman(data)
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts[1] == f"{st.loc[BA.LOA_INSIDE, 'estimate']:.1f}% of differences inside the limits of agreement"
+    assert texts[0].startswith("OLS: difference = ") and f"{st.loc[BA.PROPORTIONAL, 'p']:.3f}" in texts[0]
+    line = next(h for h in ax.get_lines() if h.get_label() == texts[0])
+    (x0, x1), (y0, y1) = line.get_xdata(), line.get_ydata()
+    assert (y1 - y0) / (x1 - x0) == pytest.approx(st.loc[BA.PROPORTIONAL, "estimate"])
+    s = A.patient_scores(cohort)
+    slope, intercept = np.polyfit((s["user_total"] + s["provider_total"]) / 2, s["user_total"] - s["provider_total"], 1)
+    assert y0 == pytest.approx(intercept + slope * x0)
     plt.close(fig)
 
 

@@ -64,3 +64,15 @@ def test_against_a_row_by_row_computation():
 def test_wrong_number_of_items_is_refused():
     with pytest.raises(ValueError, match="15 IMRS items"):
         scores.imrs_scores(pd.DataFrame([[1] * 14]))
+
+
+def test_exact_restores_the_ties_division_splits():
+    rng = np.random.default_rng(11)
+    totals = rng.integers(15, 76, (400, 2)).astype(float)
+    split = (totals[:, 0] / 15 - totals[:, 1] / 15)
+    whole = totals[:, 0] - totals[:, 1]
+    assert len(np.unique(split)) > len(np.unique(whole))  # division splits tied differences
+    assert len(np.unique(scores.exact(split))) == len(np.unique(whole))
+    np.testing.assert_array_equal(scores.exact(split), whole * scores.GRID / 15)
+    # a prorated mean (14 items answered) is on the grid too
+    assert scores.exact(43 / 14) == 43 * scores.GRID / 14 and scores.GRID == 360360
