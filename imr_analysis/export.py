@@ -71,7 +71,7 @@ def html_page(table_html: str, caption: str | None = None, notes: Sequence[str] 
         table_html = table_html.replace(">", f">\n  <caption>{title}</caption>", 1)
     return "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
                       f"<title>{title}</title>", f"<style>{_HTML_STYLE}</style>", "</head>", "<body>", table_html,
-                      *[f'<p class="notes">{html.escape(n)}</p>' for n in notes], "</body>", "</html>", ""])
+                      *[f'<p class="notes">{html.escape(n, quote=False)}</p>' for n in notes], "</body>", "</html>", ""])
 
 
 def export_table(df, out_dir: str | Path, stem: str, formats: Iterable[str] = TABLE_FORMATS,
