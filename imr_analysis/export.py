@@ -8,13 +8,18 @@ by a relative 1e-13 in both directions and require identical bytes (at 12 digits
 895 non-integer floats of notebooks 01-05 change, at 9 none). The human-facing tables
 (Markdown, LaTeX, HTML) keep their display precision (``42.04 (11.75)``, ``<0.001``); the floats
 of HTML and LaTeX get :data:`HTML_PRECISION` and :data:`LATEX_PRECISION` decimals whatever pandas says.
+
+Notes (what each test, denominator or setting is) go under the table in Markdown, LaTeX and HTML; a
+CSV keeps them out of its rows, in the W3C CSV-on-the-Web sidecar ``<stem>.csv-metadata.json`` (where
+CSVW tools look for a CSV's metadata; ``dc:title`` the caption, ``dc:description`` the notes).
 """
 
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import pandas as pd
 
@@ -26,7 +31,9 @@ LATEX_PRECISION = 6  #: decimals of the floats of the LaTeX tables (pandas' defa
 _HTML_STYLE = ("table {border-collapse: collapse; font-family: sans-serif; font-size: 0.9em}"
                " caption {font-weight: bold; text-align: left; padding: 0.4em 0}"
                " th, td {padding: 0.2em 0.6em; text-align: left; vertical-align: top}"
-               " thead th {border-bottom: 1px solid #333}")
+               " thead th {border-bottom: 1px solid #333} p.notes {font-size: 0.8em; max-width: 60em}")
+_TEX_ESCAPES = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                              "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"})
 
 
 def format_float(value: float) -> str:
@@ -57,22 +64,23 @@ def write_csv(df: pd.DataFrame, path, index: bool = False) -> None:
     out.to_csv(path, index=index, lineterminator="\n", float_format=FLOAT_FORMAT)
 
 
-def html_page(table_html: str, caption: str | None = None) -> str:
-    """A standalone UTF-8 HTML page holding ``table_html`` under its caption."""
+def html_page(table_html: str, caption: str | None = None, notes: Sequence[str] = ()) -> str:
+    """A standalone UTF-8 HTML page holding ``table_html`` under its caption, the ``notes`` below."""
     title = html.escape(caption) if caption else ""
     if caption:
         table_html = table_html.replace(">", f">\n  <caption>{title}</caption>", 1)
     return "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
                       f"<title>{title}</title>", f"<style>{_HTML_STYLE}</style>", "</head>", "<body>", table_html,
-                      "</body>", "</html>", ""])
+                      *[f'<p class="notes">{html.escape(n, quote=False)}</p>' for n in notes], "</body>", "</html>", ""])
 
 
 def export_table(df, out_dir: str | Path, stem: str, formats: Iterable[str] = TABLE_FORMATS,
-                 index: bool = False, caption: str | None = None) -> list[Path]:
+                 index: bool = False, caption: str | None = None, notes: Sequence[str] = ()) -> list[Path]:
     """Write ``df`` to ``out_dir/stem.<fmt>`` for each format; return the paths.
 
     CSV goes through :func:`write_csv`; Markdown is a pipe table, LaTeX uses booktabs, HTML is
-    a standalone page; the caption heads all but the CSV. Missing values are empty cells.
+    a standalone page; the caption heads all but the CSV, the ``notes`` (sentences) follow the
+    table, for a CSV in its sidecar ``stem.csv-metadata.json``. Missing values are empty cells.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,17 +90,26 @@ def export_table(df, out_dir: str | Path, stem: str, formats: Iterable[str] = TA
         path = out / f"{stem}.{fmt}"
         if fmt == "csv":
             write_csv(df, path, index=index)
+            if notes:  # the CSV, then its sidecar
+                meta = {"@context": "http://www.w3.org/ns/csvw", "url": path.name, "dc:title": caption or stem,
+                        "dc:description": list(notes)}
+                written.append(path)
+                path = out / f"{stem}.csv-metadata.json"
+                path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         elif fmt == "md":
-            text = df.to_markdown(index=index, missingval="")
+            text = df.to_markdown(index=index, missingval="") + "".join(f"\n\n{n}" for n in notes)
             path.write_text((f"**{caption}**\n\n" if caption else "") + text + "\n", encoding="utf-8")
         elif fmt == "tex":
             with pd.option_context("styler.format.precision", LATEX_PRECISION):  # to_latex reads it for floats
                 text = df.astype(object).fillna("").to_latex(index=index, caption=caption, escape=True)
+            if notes:  # in a group: the small type ends with the notes, in a table environment or not
+                text = text.replace("\\end{tabular}\n", "\\end{tabular}\n\\par{\\footnotesize "
+                                    + "\n".join(n.translate(_TEX_ESCAPES) for n in notes) + "\\par}\n")
             path.write_text(text, encoding="utf-8")
         elif fmt == "html":
             with pd.option_context("display.precision", HTML_PRECISION):  # to_html reads it for floats
                 text = df.to_html(index=index, na_rep="", border=0)
-            path.write_text(html_page(text, caption), encoding="utf-8")
+            path.write_text(html_page(text, caption, notes), encoding="utf-8")
         else:
             raise ValueError(f"unknown table format {fmt!r}; choose from {', '.join(TABLE_FORMATS)}")
         written.append(path)

@@ -53,14 +53,17 @@ class Run:
         return safe
 
     def publish(self, table, name: str, formats=("csv",), caption: str | None = None, kind: str = "long",
-                counts=(), stem: str | None = None) -> pd.DataFrame:
-        """:meth:`protect` ``table``, write it as ``tables/<stem or name>.<format>`` and return it to show
-        (the CSV keeps redacted numbers as empty cells, the rest show ``[REDACTED]``)."""
+                counts=(), stem: str | None = None, notes=()) -> pd.DataFrame:
+        """:meth:`protect` ``table``, write it as ``tables/<stem or name>.<format>`` with its ``notes``
+        (:func:`imr_analysis.export.export_table`) and return it to show (the CSV keeps redacted
+        numbers as empty cells, the rest show ``[REDACTED]``)."""
         safe = self.protect(table, name, kind, counts)
         shown, stem = disclosure.mark_redacted(safe), stem or name
         formats = [str(f).lower().lstrip(".") for f in formats]
-        _wrote(export.export_table(safe, self.tables, stem, [f for f in formats if f == "csv"])
-               + export.export_table(shown, self.tables, stem, [f for f in formats if f != "csv"], caption=caption))
+        _wrote(export.export_table(safe, self.tables, stem, [f for f in formats if f == "csv"], caption=caption,
+                                   notes=notes)
+               + export.export_table(shown, self.tables, stem, [f for f in formats if f != "csv"], caption=caption,
+                                     notes=notes))
         return shown
 
     def show(self, table, name: str, kind: str = "statistics", counts=()) -> pd.DataFrame:
@@ -190,3 +193,24 @@ def warnings_for_display(warnings: list, profile, folder) -> list[str]:
     path.write_text("".join(f"{w}\n" for w in warnings), encoding="utf-8")
     return [f"{len(warnings)} warning(s) about the exports; they name lines and values of the private exports, "
             f"so they are not shown here: read them in {path.name} beside the cohort (not for release)"]
+
+
+def table3_notes(alpha: float = 0.05, max_missing: int = 0) -> list[str]:
+    """The footnotes of Table 3 (:func:`imr_analysis.agreement.table3`) and of its numbers."""
+    scored = "a complete scale in both versions" if max_missing == 0 else \
+        f"at most {max_missing} missing item(s) per version (total prorated)"
+    return [f"n: patients with both ratings of the item; item mean and total: patients with {scored}. "
+            "Mean (SD): SD with denominator n - 1; difference: mean of user - provider.",
+            "Wilcoxon p: two-sided signed-rank test of the paired ratings (scipy.stats.wilcoxon, zero differences "
+            "dropped), Holm-adjusted over the family of the 15 items; the item mean and total rows are unadjusted.",
+            "Weighted kappa: Cohen's kappa with quadratic weights over the categories 1-5 (statsmodels), with its "
+            f"asymptotic {round(100 * (1 - alpha))}% CI."]
+
+
+def agreement_notes(alpha: float = 0.05) -> list[str]:
+    """The footnotes of the agreement table (:func:`imr_analysis.agreement.agreement_summary`)."""
+    return [f"ci_low, ci_high: {round(100 * (1 - alpha))}% confidence interval; note: the method of each row. "
+            "n: patients with both ratings (item level: of that item; item profile: the 15 items).",
+            "p: two-sided and unadjusted, except the item-level Wilcoxon p, Holm-adjusted over the family of the "
+            "15 items. Kappa: quadratic weights. Limits of agreement: bias -/+ 1.96 SD of the differences.",
+            "By service: small groups carry a CAVEAT in note; their intervals are wide."]

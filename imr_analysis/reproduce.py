@@ -288,6 +288,13 @@ def summary_line(check_df) -> str:
 
 #: Status of a figure whose comparison is not published (private data).
 WITHHELD = "withheld (private data)"
+#: The footnotes of ``tables/reproduction_check``.
+NOTES = ("published: the paper's figure (decimals: the places it is printed with); recomputed: the value read from "
+         "the compendium's tables; recomputed_printed: that value at the paper's precision, rounded half away from "
+         "zero.",
+         "status: match (equal as printed), mismatch, paper-inconsistent (the paper contradicts itself or "
+         f"arithmetic: reason says how), not-recomputable (about the literature or the setting), {WITHHELD} (on "
+         "private data a recomputed value and its status are not shown).")
 
 
 def public_check(check_df, profile):

@@ -1,9 +1,9 @@
 """Table 1: demographic and clinical characteristics, by service type and in total.
 
 :func:`table1_long` gives the numbers, :func:`table1_tests` the tests, :func:`format_table1` the
-table as printed. Percentages are of the patients with a known value (the others are counted as
-missing); quartiles interpolate linearly, SDs have ddof 1. Table 2 and Figure 1 share
-:func:`select_services` and the cell formats.
+table as printed, :func:`table1_notes` its footnotes. Percentages are of the patients with a known
+value (the others are counted as missing); quartiles by :data:`QUANTILE_METHOD` (SPSS's), SDs have
+ddof 1. Table 2 and Figure 1 share :func:`select_services` and the cell formats.
 """
 
 from __future__ import annotations
@@ -65,6 +65,14 @@ LEVEL_LABELS: dict[str, dict[str, str]] = {
     "diagnosis_group": dict(DIAGNOSIS_GROUP_LABELS),
 }
 DEFAULT_DECIMALS = {"percent": 1, "mean": 2, "quantile": 1, "p": 3}
+#: numpy.quantile's methods, each with what it is; the default is SPSS's (the paper's software).
+QUANTILE_METHODS = {"weibull": "the (n + 1)p-th ordered value, interpolated: SPSS's default, R's type 6",
+                    "linear": "the ((n - 1)p + 1)-th ordered value, interpolated: pandas' and R's default, type 7",
+                    **{m: f"R's type {k}" for k, m in enumerate(["inverted_cdf", "averaged_inverted_cdf",
+                       "closest_observation", "interpolated_inverted_cdf", "hazen"], 1)},
+                    "median_unbiased": "R's type 8", "normal_unbiased": "R's type 9",
+                    **dict.fromkeys(["lower", "higher", "midpoint", "nearest"], "numpy's discontinuous rule")}
+QUANTILE_METHOD = "weibull"
 #: Levels of age at IMR start counted besides its summary (the paper counts the 18-year-olds).
 AGE_BANDS = ("under_18", "18", "over_18")
 
@@ -120,18 +128,21 @@ def _variables(cohort: pd.DataFrame, variables: Sequence[str | Variable] | None)
     return variables
 
 
-def _continuous_rows(data: pd.DataFrame, groups: list[str], columns: list[str], sizes: pd.Series) -> pd.DataFrame:
-    """n, mean, SD, median, quartiles and range of each column in each group, then in total."""
+def _continuous_rows(data: pd.DataFrame, groups: list[str], columns: list[str], sizes: pd.Series,
+                     method: str) -> pd.DataFrame:
+    """n, mean, SD, median, quartiles (numpy.quantile's ``method``) and range of each column in each group, then
+    in total."""
     group = pd.CategoricalDtype([*groups, TOTAL])
     both = pd.concat([data[columns].assign(group=data[GROUP_COLUMN].astype(group)),  # each patient twice
                       data[columns].assign(group=pd.Series(TOTAL, index=data.index, dtype=group))], ignore_index=True)
     by = both[columns].apply(pd.to_numeric, errors="raise").astype("float64").groupby(both["group"], observed=False)
     summary = by.agg(["count", "mean", "std", "median", "min", "max"])
-    quartiles = by.quantile([0.25, 0.75]).unstack()
+    quartiles = {q: by.agg(lambda s: np.quantile(s.dropna(), q, method=method) if s.notna().any() else np.nan)
+                 for q in (0.25, 0.75)}
     parts = []
     for c in columns:
-        part = summary[c].rename(columns={"count": "n", "std": "sd"}).assign(q1=quartiles[c][0.25],
-                                                                             q3=quartiles[c][0.75])
+        part = summary[c].rename(columns={"count": "n", "std": "sd"}).assign(q1=quartiles[0.25][c],
+                                                                             q3=quartiles[0.75][c])
         parts.append(part.assign(variable=c, level="", kind="continuous", denominator=part["n"],
                                  n_missing=sizes.to_numpy() - part["n"]).rename_axis("group").reset_index())
     return pd.concat(parts, ignore_index=True)
@@ -154,7 +165,8 @@ def _categorical_rows(data: pd.DataFrame, var: Variable, groups: list[str], size
 
 
 def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
-                variables: Sequence[str | Variable] | None = None) -> pd.DataFrame:
+                variables: Sequence[str | Variable] | None = None,
+                quantile_method: str = QUANTILE_METHOD) -> pd.DataFrame:
     """Table 1 numbers, tidy: one row per (variable, level, group).
 
     Groups: the service types of ``services`` (default: those present), then "Total"; ``variables``:
@@ -162,6 +174,7 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
     others after; a medication class has the one level "yes") has ``n``, ``denominator`` (known
     value), ``percent``, ``n_missing``; a continuous row (``level`` "") the summary statistics. Age
     at IMR start also has the levels :data:`AGE_BANDS`, last (not shown in the display table).
+    ``quantile_method``: numpy.quantile's definition of the quartiles (:data:`QUANTILE_METHODS`).
 
     Examples
     --------
@@ -171,14 +184,16 @@ def table1_long(cohort: pd.DataFrame, services: Sequence[str] | None = None,
     >>> long.query("level == 'M'")[["group", "n", "denominator", "percent"]].round(1).to_numpy().tolist()
     [['CMHC', 1, 2, 50.0], ['SerD', 1, 1, 100.0], ['Total', 2, 3, 66.7]]
     >>> long.query("variable == 'age_at_imr_start' and level == ''")[["group", "n", "mean", "q1"]].to_numpy().tolist()
-    [['CMHC', 2, 35.0, 32.5], ['SerD', 1, 50.0, 50.0], ['Total', 3, 40.0, 35.0]]
+    [['CMHC', 2, 35.0, 30.0], ['SerD', 1, 50.0, 50.0], ['Total', 3, 40.0, 30.0]]
     """
+    if quantile_method not in QUANTILE_METHODS:
+        raise ValueError(f"unknown quantile_method {quantile_method!r}; choose from {', '.join(QUANTILE_METHODS)}")
     variables = _variables(cohort, variables)
     data, groups = select_services(cohort, services)
     sizes = data[GROUP_COLUMN].value_counts().reindex(groups, fill_value=0).set_axis(groups)
     sizes[TOTAL] = sizes.sum()
     continuous = list(dict.fromkeys(v.column for v in variables if v.kind == "continuous"))
-    rows = _continuous_rows(data, groups, continuous, sizes) if continuous else None
+    rows = _continuous_rows(data, groups, continuous, sizes, quantile_method) if continuous else None
     parts = [rows.loc[rows["variable"].eq(v.column)] if v.kind == "continuous" else
              _categorical_rows(data, v, groups, sizes) for v in variables]
     if "age_at_imr_start" in continuous:
@@ -366,3 +381,38 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
                 {g: format_count_percent(m, pct[g], dec["percent"], na_rep) for g, m in missing.items()})
     columns = ["Characteristic", "Level", *headers.values(), *[c for _, p, t in test_columns for c in (p, t)]]
     return pd.DataFrame(rows, columns=columns)
+
+
+def p_value_notes(tests: pd.DataFrame | None, alpha: float = 0.05, n_resamples: int = st.N_RESAMPLES,
+                  seed: int = 0) -> list[str]:
+    """Footnotes on the p-values of ``tests``: the tests used (abbreviation first), how each was chosen,
+    the Monte-Carlo settings, no adjustment for multiplicity (the Holm family is Table 3's)."""
+    used = set() if tests is None else set(tests["test"].dropna())
+    categorical = used & {st.TEST_CHI2, st.TEST_CHI2_MC, st.TEST_FISHER}
+    named = {st.TEST_CHI2_MC: f"{st.TEST_CHI2_MC}, {n_resamples} resampled tables, seed {seed}"}
+    legend = "; ".join(f"{abbr}: {named.get(test, test)}" for test, abbr in st.TEST_ABBREVIATIONS.items()
+                       if test in used)
+    rules = ([f"the parametric test (Welch's t when Levene's test rejects equal variances) is reported when "
+              f"Shapiro-Wilk rejects normality in no group and, for ANOVA, Levene's test does not reject equal "
+              f"variances (at alpha = {alpha}), else the rank test"] if used - categorical else []) + \
+        (["chi-square gives way to Fisher's exact test (2 x 2) or a Monte-Carlo p when an expected count is "
+          "below 5"] if categorical else [])
+    return [f"Tests: {legend}."] * bool(legend) + [
+        "p: two-tailed, not adjusted for multiple comparisons, so exploratory (only the 15 IMRS item tests of "
+        f"Table 3 form a Holm-adjusted family); {'; '.join(rules)}."] * bool(used)
+
+
+def table1_notes(tests: pd.DataFrame | None, quantile_method: str = QUANTILE_METHOD, n_resamples: int = st.N_RESAMPLES,
+                 seed: int = 0, alpha: float = 0.05) -> list[str]:
+    """The footnotes of Table 1 and its numbers: :func:`p_value_notes`, denominators, SD and quartiles.
+
+    Examples
+    --------
+    >>> table1_notes(pd.DataFrame({"test": ["Kruskal-Wallis H"]}))[0]
+    'Tests: KW: Kruskal-Wallis H.'
+    """
+    return [*p_value_notes(tests, alpha, n_resamples, seed),
+            "n (%): percentage of the patients with a known value; Missing: n (%) of all the patients of the "
+            "group (n in the column header).",
+            f"Mean (SD): SD with denominator n - 1. Median [IQR]; range: quartiles by numpy.quantile method "
+            f"\"{quantile_method}\" ({QUANTILE_METHODS[quantile_method]}); range: minimum-maximum."]

@@ -14,7 +14,7 @@ import pandas as pd
 from . import stats as st
 from .constants import MODULE_COLUMNS, MODULES, SERVICE_UNITS
 from .table1 import (compare_services, finite_number, format_count_percent, format_mean_sd, format_p,
-                     require_columns, select_services)
+                     p_value_notes, require_columns, select_services)
 
 ALL = "All"
 LEVELS = ("unit", "service_type", "total")
@@ -32,6 +32,9 @@ TEST_VARIABLES = ("n_sessions", "n_modules", "imr_duration_months")
 #: Rows of the total only: patients with the fewest and the most sessions; the first start and last end date.
 EXTREME_MEASURES = ("n_sessions_at_min", "n_sessions_at_max")
 DATE_MEASURES = ("imr_start", "imr_end")
+MODULE_FREQUENCY_NOTES = ("n (%): patients who received the module, percentage of all the patients of the group.",
+                          "Rank 1: the module most patients received; ties share the lowest rank; "
+                          "–: no rank (a count of the group is redacted).")
 
 
 def _units(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
@@ -229,3 +232,12 @@ def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
             row[MEASURE_LABELS[r.variable]] = f"{p} ({st.TEST_ABBREVIATIONS.get(r.test, r.test or '')})" if p else ""
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def table2_notes(tests: pd.DataFrame | None, alpha: float = 0.05) -> list[str]:
+    """The footnotes of Table 2 and its numbers: denominators, SD, and the p-values
+    (:func:`imr_analysis.table1.p_value_notes`)."""
+    return ["Patients: n (% of all patients); group format: n (% of the patients whose format is known); "
+            "M1-M11: n (% of the patients of the unit, service type or total).",
+            "Duration, sessions and modules per patient: mean (SD with denominator n - 1) [minimum-maximum].",
+            *p_value_notes(tests, alpha)]

@@ -31,8 +31,9 @@
 #
 # **Writes** `tables/table1.{csv,md,tex,html}` (the formatted table), `tables/table1_long.csv` (the numbers,
 # one row per variable x level x group, after disclosure control), `tables/table1_tests.csv` (one row per
-# variable and comparison) and `tables/disclosure/02_table1_demographics_illness/disclosure_report.{csv,md}` (what
-# disclosure control did, never a value).
+# variable and comparison), each CSV's footnotes in `<name>.csv-metadata.json` (the other formats carry them under
+# the table), and `tables/disclosure/02_table1_demographics_illness/disclosure_report.{csv,md}` (what disclosure
+# control did, never a value).
 #
 # **Parameters**
 #
@@ -47,6 +48,7 @@
 # | `disclosure_profile` | `"auto"` | `auto` (by data mode), `none`, `opensafely`, `opensafely_midpoint6`, `sistan_min3` |
 # | `allow_weaker_profile` | `False` | on private data, allow a profile weaker than `opensafely` (recorded in the colophon) |
 # | `seed`, `n_resamples` | `0`, `10000` | Monte-Carlo chi-square: seed and number of resampled tables |
+# | `quantile_method` | `"weibull"` | definition of the quartiles, a `numpy.quantile` method: `weibull` is SPSS's default (the paper's software), `linear` pandas' and R's |
 #
 # Relative paths are taken from the compendium's root, whatever the working directory.
 
@@ -61,6 +63,7 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 seed = 0
 n_resamples = 10000
+quantile_method = "weibull"
 
 # %%
 from imr_analysis import publish, table1
@@ -73,15 +76,15 @@ run = publish.setup("02_table1_demographics_illness", raw_dir=raw_dir, processed
 # %% [markdown]
 # ## The numbers
 #
-# `table1_long` holds every count, percentage and summary statistic (SD with ddof 1, quartiles by linear
-# interpolation); percentages of categorical variables use the patients with a known value as denominator, and
+# `table1_long` holds every count, percentage and summary statistic (SD with ddof 1, quartiles by
+# `quantile_method`, SPSS's definition by default); percentages of categorical variables use the patients with a known value as denominator, and
 # missing values are counted on their own. Disclosure control then redacts, rounds and recomputes as the profile says; the protected numbers are
 # written to `tables/table1_long.csv` and shown with `[REDACTED]` in the redacted cells.
 
 # %%
 cohort = load_cohort(run.processed, services=services)
-long = table1.table1_long(cohort, services=services)
-shown_long = run.publish(long, "table1", stem="table1_long")
+long = table1.table1_long(cohort, services=services, quantile_method=quantile_method)
+shown_long = run.publish(long, "table1", stem="table1_long", notes=table1.table1_notes(None, quantile_method))
 print(f"{len(long)} cells")
 
 # %% [markdown]
@@ -94,21 +97,23 @@ print(f"{len(long)} cells")
 
 # %%
 tests = table1.table1_tests(cohort, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples)
-published_tests = run.publish(tests, "table1_tests", kind="tests")
+published_tests = run.publish(tests, "table1_tests", kind="tests",
+                              notes=table1.p_value_notes(tests, alpha, n_resamples, seed))
 published_tests.filter(items=["variable", "comparison", "test", "p_value", "significant", "reason", "note"])
 
 # %% [markdown]
 # ## Table 1
 #
 # Cells are n (%) for categorical variables; continuous variables show mean (SD) and median [IQR]; range.
-# `p` and `Test` compare all services, the last two columns CMHC with SerD (χ²: Pearson chi-square; χ² (MC):
-# Monte-Carlo chi-square; Fisher: Fisher's exact test; KW: Kruskal-Wallis; MWU: Mann-Whitney U; t / Welch t:
-# Student's / Welch's t-test).
+# `p` and `Test` compare all services, the last two columns CMHC with SerD. The footnotes (`table1.table1_notes`),
+# written under the table in every format, name each test, the Monte-Carlo settings, the denominators and the
+# quartile definition, and say that these p-values are unadjusted and exploratory.
 
 # %%
 table = run.publish(table1.format_table1(shown_long, published_tests), "table1", formats=table_formats,
                     caption="Table 1. Demographic and clinical characteristics of the IMR participants",
-                    kind="protected")
+                    kind="protected",
+                    notes=table1.table1_notes(published_tests, quantile_method, n_resamples, seed, alpha))
 table
 
 # %% [markdown]

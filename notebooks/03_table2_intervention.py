@@ -27,7 +27,8 @@
 #
 # **Writes** `tables/table2.{csv,md,tex,html}` (formatted), `tables/table2_long.csv` (the numbers after disclosure
 # control), `tables/table2_tests.csv`, `tables/module_frequency.{csv,md,tex,html}` (formatted) with its numbers in
-# `tables/module_frequency_values.csv`, and `tables/disclosure/03_table2_intervention/disclosure_report.{csv,md}`.
+# `tables/module_frequency_values.csv` (each CSV's footnotes in `<name>.csv-metadata.json`, the other formats carry
+# them under the table), and `tables/disclosure/03_table2_intervention/disclosure_report.{csv,md}`.
 #
 # **Parameters**
 #
@@ -71,7 +72,7 @@ run = publish.setup("03_table2_intervention", raw_dir=raw_dir, processed_dir=pro
 # %%
 cohort = load_cohort(run.processed, services=services)
 long = table2.table2_long(cohort, services=services)
-shown_long = run.publish(long, "table2", stem="table2_long")
+shown_long = run.publish(long, "table2", stem="table2_long", notes=table2.table2_notes(None))
 print(f"{len(long)} cells")
 
 # %% [markdown]
@@ -79,7 +80,7 @@ print(f"{len(long)} cells")
 
 # %%
 tests = table2.table2_tests(cohort, services=services, alpha=alpha)
-published_tests = run.publish(tests, "table2_tests", kind="tests")
+published_tests = run.publish(tests, "table2_tests", kind="tests", notes=table2.table2_notes(tests, alpha))
 published_tests.filter(items=["variable", "comparison", "test", "p_value", "significant", "p_parametric",
                               "p_nonparametric", "reason"])
 
@@ -87,13 +88,13 @@ published_tests.filter(items=["variable", "comparison", "test", "p_value", "sign
 # ## Table 2
 #
 # Patients n (% of all patients); group format n (% of patients with a known format); duration, sessions and
-# modules per patient mean (SD) [min-max]; M1-M11 n (% of the unit's patients). The last rows give the p-values
-# (KW: Kruskal-Wallis; MWU: Mann-Whitney U; ANOVA; t / Welch t).
+# modules per patient mean (SD) [min-max]; M1-M11 n (% of the unit's patients). The last rows give the p-values,
+# unadjusted and exploratory; the footnotes (`table2.table2_notes`) name each test.
 
 # %%
 table = run.publish(table2.format_table2(shown_long, published_tests), "table2", formats=table_formats,
                     caption="Table 2. Services where IMR was implemented, and IMR modules and sessions administered",
-                    kind="protected")
+                    kind="protected", notes=table2.table2_notes(published_tests, alpha))
 table
 
 # %% [markdown]
@@ -102,9 +103,11 @@ table
 # Computed from the same (protected) numbers: rank 1 is the module most patients received; ties share a rank.
 
 # %%
-modules = run.publish(table2.module_frequency_from_long(shown_long), "module_frequency_values", kind="protected")
+modules = run.publish(table2.module_frequency_from_long(shown_long), "module_frequency_values", kind="protected",
+                      notes=table2.MODULE_FREQUENCY_NOTES)
 modules_table = run.publish(table2.format_module_frequency(modules), "module_frequency", formats=table_formats,
-                            caption="IMR modules ranked by the number of patients who received them", kind="protected")
+                            caption="IMR modules ranked by the number of patients who received them", kind="protected",
+                            notes=table2.MODULE_FREQUENCY_NOTES)
 modules_table
 
 # %% [markdown]

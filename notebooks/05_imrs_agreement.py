@@ -31,7 +31,8 @@
 # **Writes** `tables/table3_imrs.{csv,md,tex,html}` (Table 3), `tables/table3_imrs_long.csv` (Table 3's numbers,
 # one row per item and measure, numeric columns), `tables/imrs_agreement.{csv,md,tex,html}` (every result in one
 # tidy table; in the CSV a redacted value is an empty cell flagged in `redacted`), `figures/figure2_bland_altman.{png,pdf,svg}`, and the disclosure-control report
-# `tables/disclosure/05_imrs_agreement/disclosure_report.{csv,md}`.
+# `tables/disclosure/05_imrs_agreement/disclosure_report.{csv,md}`. Every table carries its footnotes (the CSVs in
+# `<name>.csv-metadata.json`): what each p is and whether it is Holm-adjusted, the kappa weights, the CI level.
 #
 # **Parameters**
 #
@@ -94,9 +95,11 @@ cohort = load_cohort(run.processed, services=services)
 # %%
 t3 = agreement.table3(cohort, max_missing=max_missing, alpha=alpha)
 t3_safe = run.protect(t3, "table3_imrs", kind="statistics")
+t3_notes = publish.table3_notes(alpha, max_missing)
 table3 = run.publish(agreement.format_table3(t3_safe, alpha=alpha), "table3_imrs", formats=table_formats,
-                     caption="Table 3. IMR Scale (IMRS) at post-intervention: users and providers", kind="protected")
-run.publish(agreement.table3_long(t3), "table3_imrs_long", kind="statistics")
+                     caption="Table 3. IMR Scale (IMRS) at post-intervention: users and providers", kind="protected",
+                     notes=t3_notes)
+run.publish(agreement.table3_long(t3), "table3_imrs_long", kind="statistics", notes=t3_notes)
 table3
 
 # %% [markdown]
@@ -173,7 +176,8 @@ preview(figure2, dpi=100)
 # %%
 summary = agreement.agreement_summary(cohort, max_missing=max_missing, alpha=alpha, services=services)
 shown = run.publish(summary, "imrs_agreement", formats=table_formats, kind="statistics",
-                    caption="Agreement between user- and provider-rated IMRS", counts=agreement.COUNT_MEASURES)
+                    caption="Agreement between user- and provider-rated IMRS", counts=agreement.COUNT_MEASURES,
+                    notes=publish.agreement_notes(alpha))
 shown.groupby("section", sort=False).size().rename("rows").to_frame()
 
 # %% [markdown]

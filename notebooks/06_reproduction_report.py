@@ -33,7 +33,8 @@
 # about the paper itself are shown; the disclosure-controlled tables of notebooks 02-05 are the
 # department's results.
 #
-# **Writes** `tables/reproduction_check.csv` and `tables/reproduction_check.md`.
+# **Writes** `tables/reproduction_check.csv` and `tables/reproduction_check.md`, with the footnotes
+# `reproduce.NOTES` (for the CSV in `reproduction_check.csv-metadata.json`).
 #
 # **Parameters**: `raw_dir` (`""` = `data/raw`; tells synthetic from private data), `processed_dir`
 # (`""` = `data/processed`; unused: the audit reads no cohort), `tables_dir` (`""` = `tables`: read and
@@ -87,5 +88,5 @@ check.loc[check["status"] == "mismatch", ["id", "quote", "published", "recompute
 check[["id", "kind", "published", "recomputed_printed", "status", "quote"]]
 
 # %%
-for path in export_table(check, TABLES, "reproduction_check", formats=["csv", "md"]):
+for path in export_table(check, TABLES, "reproduction_check", formats=["csv", "md"], notes=reproduce.NOTES):
     print("wrote", paths.display_path(path))

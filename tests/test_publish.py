@@ -182,3 +182,46 @@ def test_latex_tables_do_not_depend_on_the_styler_precision(tmp_path):
     with pd.option_context("styler.format.precision", 3):
         high = export.export_table(table, tmp_path / "high", "t", ["tex"])[0].read_text(encoding="utf-8")
     assert low == high and "ICC & 0.925012 & 0.500000" in low and "bias & 18.481200 & a" in low
+
+
+def test_notes_follow_the_table_in_every_format_and_the_csv_sidecar(tmp_path):
+    import json
+
+    from imr_analysis import export
+
+    table = pd.DataFrame({"group": ["A", "B"], "p": ["<0.001", "0.046"]})
+    notes = ["Tests: χ²: Pearson chi-square; KW: Kruskal-Wallis H.", "50% of the_group & {x} <b>."]
+    paths_ = export.export_table(table, tmp_path / "a", "t", caption="Demo", notes=notes)
+    assert [p.name for p in paths_] == ["t.csv", "t.csv-metadata.json", "t.md", "t.tex", "t.html"]
+    text = {p.name: p.read_text(encoding="utf-8") for p in paths_}
+    assert text["t.csv"] == "group,p\nA,<0.001\nB,0.046\n"  # the CSV stays a plain table
+    assert json.loads(text["t.csv-metadata.json"]) == {"@context": "http://www.w3.org/ns/csvw", "url": "t.csv",
+                                                        "dc:title": "Demo", "dc:description": notes}
+    assert text["t.md"].endswith("| B       | 0.046  |\n\n" + notes[0] + "\n\n" + notes[1] + "\n")
+    assert text["t.tex"].endswith("\\end{tabular}\n\\par{\\footnotesize " + notes[0] + "\n"
+                                  "50\\% of the\\_group \\& \\{x\\} <b>.\\par}\n\\end{table}\n")
+    assert text["t.html"].endswith("</table>\n<p class=\"notes\">" + notes[0] + "</p>\n"
+                                   "<p class=\"notes\">50% of the_group &amp; {x} &lt;b&gt;.</p>\n</body>\n</html>\n")
+    again = export.export_table(table, tmp_path / "b", "t", caption="Demo", notes=notes)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths_]  # byte-stable
+    plain = export.export_table(table, tmp_path / "c", "t", ["csv", "tex"])  # no notes: no sidecar, no block
+    assert [p.name for p in plain] == ["t.csv", "t.tex"] and "footnotesize" not in plain[1].read_text()
+
+
+def test_publish_writes_the_notes_with_every_format(tmp_path):
+    with pd.option_context(*_SAVED):
+        run = _private_run(tmp_path)
+    notes = ["Missing: all the patients of the group are the denominator."]
+    run.publish(pd.DataFrame({"group": ["A"], "n": [20]}), "demo", formats=["csv", "md", "tex", "html"],
+                caption="Demo", notes=notes)
+    for suffix in ("csv-metadata.json", "md", "tex", "html"):
+        assert notes[0] in (tmp_path / "tables" / f"demo.{suffix}").read_text(encoding="utf-8"), suffix
+
+
+def test_agreement_and_table3_notes_state_weights_adjustment_and_ci():
+    t3 = " ".join(publish.table3_notes(alpha=0.1, max_missing=2))
+    assert "quadratic weights" in t3 and "Holm-adjusted over the family of the 15 items" in t3
+    assert "90% CI" in t3 and "at most 2 missing item(s) per version (total prorated)" in t3
+    assert "complete scale in both versions" in publish.table3_notes()[0]
+    summary = " ".join(publish.agreement_notes(alpha=0.01))
+    assert "99% confidence interval" in summary and "quadratic weights" in summary and "Holm" in summary

@@ -148,9 +148,13 @@ def test_continuous_known_answers(tiny):
     assert age["n"] == 5 and age["n_missing"] == 0
     assert age["mean"] == pytest.approx(40.0)
     assert age["sd"] == pytest.approx(np.sqrt(250.0))  # deviations 20,10,0,10,20 -> 1000 / 4
-    assert (age["median"], age["q1"], age["q3"], age["min"], age["max"]) == (40, 30, 50, 20, 60)
+    # SPSS's quartiles (the default): the (n + 1)p = 1.5th and 4.5th of 20, 30, 40, 50, 60
+    assert (age["median"], age["q1"], age["q3"], age["min"], age["max"]) == (40, 25, 55, 20, 60)
     edp = _cell(long, "age_at_imr_start", "EDP")
-    assert edp["mean"] == pytest.approx(17.5) and edp["q1"] == pytest.approx(17.25)  # linear interpolation
+    assert edp["mean"] == pytest.approx(17.5) and edp["q1"] == 17  # (2 + 1) / 4 = 0.75th: the smallest value
+    linear = t1.table1_long(tiny, quantile_method="linear")
+    assert (_cell(linear, "age_at_imr_start", "CMHC")[["q1", "q3"]].tolist()) == [30, 50]  # the 2nd and 4th
+    assert _cell(linear, "age_at_imr_start", "EDP")["q1"] == pytest.approx(17.25)  # linear interpolation
     bands = long[(long["variable"] == "age_at_imr_start") & (long["kind"] == "categorical")]
     assert bands["level"].unique().tolist() == list(t1.AGE_BANDS)
     assert bands.set_index(["level", "group"])["n"].loc[[("under_18", "EDP"), ("18", "EDP"), ("over_18", "Total"),
@@ -193,7 +197,7 @@ def test_services_selection(tiny):
 def test_long_cross_checked_with_tableone():
     tableone = pytest.importorskip("tableone")
     cohort = random_cohort()
-    long = t1.table1_long(cohort)
+    long = t1.table1_long(cohort, quantile_method="linear")  # tableone's quartiles are pandas' (linear)
     data = cohort.copy()
     data["education_years"] = data["education_years"].astype("float64")
     cont = ["age_at_imr_start", "education_years", "illness_duration_years"]
@@ -277,7 +281,7 @@ def test_tests_with_one_service_pair_only(tiny):
 # format_table1
 # --------------------------------------------------------------------------------------
 def test_format_cells_and_headers(tiny):
-    long = t1.table1_long(tiny)
+    long = t1.table1_long(tiny, quantile_method="linear")
     tests = t1.table1_tests(tiny, n_resamples=500)
     table = t1.format_table1(long, tests)
     assert list(table.columns) == ["Characteristic", "Level", "CMHC (n=5)", "SerD (n=3)", "EDP (n=2)",
@@ -289,6 +293,8 @@ def test_format_cells_and_headers(tiny):
     assert table.loc[i + 1, "CMHC (n=5)"] == f"40.00 ({np.sqrt(250):.2f})"
     assert table.loc[i + 2, "CMHC (n=5)"] == "40 [30-50]; 20-60"
     assert table.loc[i + 2, "EDP (n=2)"] == "17.5 [17.2-17.8]; 17-18"
+    spss = t1.format_table1(t1.table1_long(tiny), tests).loc[i + 2]
+    assert (spss["CMHC (n=5)"], spss["EDP (n=2)"]) == ("40 [25-55]; 20-60", "17.5 [17.0-18.0]; 17-18")
     assert table.loc[i, "Test"] in {"ANOVA", "KW"} and table.loc[i, "p"] != ""
     # a Missing row only where values are missing
     j = table.index[table["Characteristic"] == "Education, years"][0]
@@ -316,7 +322,7 @@ def test_format_tolerates_disclosure_control(tiny):
     male = table[table["Level"] == "Male"].iloc[0]
     assert male["Total (n=10)"] == "[REDACTED]"
     i = table.index[table["Characteristic"] == "Age at IMR start, years"][0]
-    assert table.loc[i + 2, "CMHC (n=5)"] == "40 [30-50]"  # no range once min/max are dropped
+    assert table.loc[i + 2, "CMHC (n=5)"] == "40 [25-55]"  # SPSS quartiles; no range once min/max are dropped
     assert table.loc[i + 2, "Level"] == "Median [IQR]"
     tilde = t1.format_table1(t1.table1_long(tiny), na_rep="~")
     assert isinstance(tilde, pd.DataFrame)
@@ -388,7 +394,7 @@ def test_every_table1_number_equals_tableone_on_a_generated_cohort(generated_coh
     tableone = pytest.importorskip("tableone")
     cohort = generated_cohort
     assert len(cohort) >= 900
-    long = t1.table1_long(cohort)
+    long = t1.table1_long(cohort, quantile_method="linear")  # tableone's quartiles are pandas' (linear)
     cont = [v.column for v in t1.TABLE1_VARIABLES if v.kind == "continuous"]
     cat = [v.column for v in t1.TABLE1_VARIABLES if v.kind != "continuous"]
     data = cohort[cont + cat + ["service_type"]].copy()
@@ -423,3 +429,39 @@ def test_every_table1_number_equals_tableone_on_a_generated_cohort(generated_coh
                 assert ours["percent"] == pytest.approx(100 * ours["n"] / ours["denominator"], rel=1e-12)
                 checked += 1
     assert checked > 150
+
+
+# -- quartile definition and footnotes --------------------------------------------------------
+def test_quartiles_follow_numpy_methods_and_spss_by_default():
+    from imr_analysis.cohort import load_cohort
+
+    cohort = load_cohort()
+    age = _cell(t1.table1_long(cohort), "age_at_imr_start", "Total")
+    assert (age["q1"], age["q3"]) == (30.75, 50.0)  # SPSS's IQR of the shipped cohort (pandas' is 31.0-49.75)
+    values = cohort["age_at_imr_start"].astype("float64")
+    for method in ("weibull", "linear", "hazen", "median_unbiased", "nearest"):
+        ours = _cell(t1.table1_long(cohort, variables=["age_at_imr_start"], quantile_method=method),
+                     "age_at_imr_start", "SerD")
+        serd = values[cohort["service_type"].eq("SerD")]
+        assert [ours["q1"], ours["q3"]] == pytest.approx(np.quantile(serd, [0.25, 0.75], method=method), rel=1e-12)
+    assert _cell(t1.table1_long(cohort, quantile_method="linear"), "age_at_imr_start", "Total")[["q1", "q3"]] \
+        .tolist() == [31.0, 49.75]
+    with pytest.raises(ValueError, match=r"unknown quantile_method 'spss'; choose from weibull, linear, .*nearest"):
+        t1.table1_long(cohort, quantile_method="spss")
+
+
+def test_table1_notes_name_every_test_shown_and_the_settings(tiny):
+    tests = t1.table1_tests(tiny, n_resamples=200, seed=7)
+    table = t1.format_table1(t1.table1_long(tiny), tests)
+    notes = t1.table1_notes(tests, "linear", n_resamples=200, seed=7, alpha=0.01)
+    legend = notes[0]
+    shown = set(table.filter(like="Test").to_numpy().ravel()) - {""}
+    assert shown and all(f"{abbr}: " in legend for abbr in shown)
+    assert set(st.TEST_ABBREVIATIONS[t] for t in tests["test"].dropna()) == shown
+    assert st.TEST_CHI2_MC in set(tests["test"]) and "200 resampled tables, seed 7" in legend
+    text = " ".join(notes)
+    assert "not adjusted for multiple comparisons" in text and "Holm" in text and "alpha = 0.01" in text
+    assert "known value" in text and "Missing: n (%) of all the patients of the group" in text
+    assert 'numpy.quantile method "linear"' in text and "R's default, type 7" in text
+    assert "SPSS's default" in " ".join(t1.table1_notes(tests))
+    assert t1.table1_notes(None, "weibull")[0].startswith("n (%)")  # the numbers alone: no test notes

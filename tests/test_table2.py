@@ -226,3 +226,14 @@ def test_format_module_frequency(tiny):
     redacted = t2.format_module_frequency(t2.module_frequency_from_long(long)).set_index("Module")
     assert redacted.loc["M1 Recovery Strategies", ["All services, n (%)", "Rank"]].tolist() == ["[REDACTED]", "–"]
     assert redacted.loc["M1 Recovery Strategies", "Rank in CMHC"] == "1"  # CMHC counts are all published
+
+
+def test_table2_notes_name_every_test_shown(tiny):
+    tests = t2.table2_tests(tiny)
+    table = t2.format_table2(t2.table2_long(tiny), tests)
+    shown = {cell.rsplit("(", 1)[1].rstrip(")") for cell in table.iloc[-2:, 2:].to_numpy().ravel() if cell}
+    notes = t2.table2_notes(tests, alpha=0.01)
+    assert shown and all(f"{abbr}: " in notes[2] for abbr in shown) and notes[2].startswith("Tests: ")
+    assert "% of the patients whose format is known" in notes[0] and "alpha = 0.01" in notes[3]
+    assert "Monte-Carlo" not in " ".join(notes)  # no categorical test here
+    assert len(t2.table2_notes(None)) == 2
