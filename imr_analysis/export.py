@@ -97,7 +97,7 @@ def export_table(df, out_dir: str | Path, stem: str, formats: Iterable[str] = TA
                 path = out / f"{stem}.csv-metadata.json"
                 path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         elif fmt == "md":
-            text = df.to_markdown(index=index, missingval="") + "".join(f"\n\n{n}" for n in notes)
+            text = df.to_markdown(index=index, missingval="", disable_numparse=True)  # cells as formatted + "".join(f"\n\n{n}" for n in notes)
             path.write_text((f"**{caption}**\n\n" if caption else "") + text + "\n", encoding="utf-8")
         elif fmt == "tex":
             with pd.option_context("styler.format.precision", LATEX_PRECISION):  # to_latex reads it for floats

@@ -202,9 +202,12 @@ def table3_notes(alpha: float = 0.05, max_missing: int = 0) -> list[str]:
     return [f"n: patients with both ratings of the item; item mean and total: patients with {scored}. "
             "Mean (SD): SD with denominator n - 1; difference: mean of user - provider.",
             "Wilcoxon p: two-sided signed-rank test of the paired ratings (scipy.stats.wilcoxon, zero differences "
-            "dropped), Holm-adjusted over the family of the 15 items; the item mean and total rows are unadjusted.",
-            "Weighted kappa: Cohen's kappa with quadratic weights over the categories 1-5 (statsmodels), with its "
-            f"asymptotic {round(100 * (1 - alpha))}% CI."]
+            "dropped), Holm-adjusted over the family of the 15 items; the item mean and total rows are unadjusted "
+            "(ranked on exact differences, so both give the same test). Wilcoxon-Pratt p: the same with zero "
+            "differences ranked (Pratt), a sensitivity analysis.",
+            "Kappa: Cohen's kappa over the categories 1-5 (statsmodels); the primary analysis uses quadratic weights, "
+            f"with its asymptotic {round(100 * (1 - alpha))}% CI; linear weights and no weights are sensitivity "
+            "analyses. The last column names the choices that change the conclusion at alpha for the item."]
 
 
 def agreement_notes(alpha: float = 0.05) -> list[str]:
