@@ -744,7 +744,8 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
 
     *Primary*: the statistics (numeric columns but ``n``, ``item``, ``n_items``) of rows of
     1..``redact_summaries_le`` patients are redacted, ``n`` of 1..``redact_counts_le`` too, and
-    so is a row whose ``measure`` is among ``counts`` (a count, published as its ``n``).
+    so is a row whose ``measure`` is among ``counts`` (a count, published as its ``n``), and a
+    percentage row (``measure`` ending in "(%)") whose patients in or out of it number 1..``redact_counts_le``.
     *Secondary*, without rounding: when a single subgroup (``service_type``, or a section "by
     service: ...") is hidden, so is the smallest other. Then counts are rounded. Returns the
     table (``n`` Int64, the companion columns) and the report, as :func:`apply_to_long`.
@@ -770,7 +771,11 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
     stat_cols = [c for c in out.columns if c not in ("n", "item", "n_items", *COMPANION_COLUMNS)
                  and pd.api.types.is_numeric_dtype(out[c])]
     small_count = (n >= 1) & (n <= prof.redact_counts_le)
-    primary = ((n >= 1) & (n <= prof.redact_summaries_le)) | (count_row & small_count)
+    # a percentage of the row's n patients (measure "... (%)") implies two counts, k and n - k: both must pass
+    pct_row = out["measure"].astype(str).str.endswith("(%)").to_numpy() if "measure" in out else count_row & False
+    k = np.rint(pd.to_numeric(out.get("estimate", np.nan), errors="coerce") / 100 * n)
+    small_part = pct_row & (np.fmin(k, n - k) >= 1) & (np.fmin(k, n - k) <= prof.redact_counts_le)
+    primary = ((n >= 1) & (n <= prof.redact_summaries_le)) | (count_row & small_count) | small_part
     secondary = (_subgroup_secondary(out, n, primary, count_row, counts) if prof.secondary_suppression
                  else np.zeros(len(out), bool))
     hide = primary | secondary

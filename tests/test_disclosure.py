@@ -1078,3 +1078,14 @@ def test_report_summary_counts_cells_per_output_and_action(tmp_path):
     got = run.write_disclosure_report()["cells"].to_dict()
     assert got == {("t1", "redacted"): 1, ("t1", "rounded"): 1, ("t2", "rounded"): 1}
     assert dataclasses.replace(run, reports=[]).write_disclosure_report()["cells"].to_dict() == {"no action needed": 0}
+
+
+def test_a_percentage_row_that_implies_a_small_count_is_redacted():
+    """93.3% inside the limits of 30 patients means 2 outside: hidden; 80% of 30 (6 outside) too; 50% not."""
+    t = pd.DataFrame({"measure": ["Bland-Altman differences inside the limits (%)"] * 3,
+                      "estimate": [100 * 28 / 30, 80.0, 50.0], "ci_low": [78.0, 61.0, 31.0], "n": [30, 30, 30]})
+    safe, report = dc.apply_to_statistics(t, "opensafely", "demo")
+    assert safe["estimate"].isna().tolist() == [True, True, False]
+    assert safe["ci_low"].isna().tolist() == [True, True, False]
+    assert set(report.loc[report["column"] == "estimate", "action"]) == {"redacted"}
+    assert dc.apply_to_statistics(t, "none", "demo")[0]["estimate"].notna().all()
