@@ -319,7 +319,7 @@ def test_large_groups_get_a_note_not_a_warning():
     q = sps.norm.ppf((np.arange(1, 6001) - 0.5) / 6000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        row = cont(_frame({"a": q, "b": q + 0.1}), "x", "g")
+        row = cont(_frame({"a": q, "b": q + 0.1}), "x", "g", n_resamples=99)
     assert row["note"] == ("normality tested with D'Agostino-Pearson (scipy.stats.normaltest) instead of "
                            "Shapiro-Wilk for n > 5000 in a, b")
     assert row["test"] == st.TEST_STUDENT
@@ -331,7 +331,7 @@ def test_normality_rule_switches_to_dagostino_pearson_above_5000():
     rng = np.random.default_rng(12)
     small = rng.normal(0, 1, 5000)           # exactly the limit: still Shapiro-Wilk
     large = rng.exponential(1.0, 5001)       # clearly skewed, above the limit
-    row = cont(_frame({"a": small, "b": large}), "x", "g")
+    row = cont(_frame({"a": small, "b": large}), "x", "g", n_resamples=99)
     p_small, p_large = sps.shapiro(small).pvalue, sps.normaltest(large).pvalue
     assert row["shapiro_p_min"] == min(p_small, p_large)
     assert p_large < 1e-10 and row["normality_ok"] is False
@@ -347,7 +347,7 @@ def test_normality_rule_switches_to_dagostino_pearson_above_5000():
 def test_three_large_groups_use_dagostino_pearson_for_the_anova_choice():
     rng = np.random.default_rng(3)
     groups = {"a": rng.normal(0, 1, 6000), "b": rng.normal(0.1, 1, 6000), "c": rng.normal(0.2, 1, 6000)}
-    row = cont(_frame(groups), "x", "g")
+    row = cont(_frame(groups), "x", "g", n_resamples=99)
     ps = [sps.normaltest(v).pvalue for v in groups.values()]
     assert row["shapiro_p_min"] == min(ps)
     assert (row["test"] == st.TEST_ANOVA) == (min(ps) >= 0.05 and row["levene_p"] >= 0.05)
@@ -362,11 +362,11 @@ def test_rank_tests_equal_scipy_on_the_raw_samples():
     for make in (lambda n: rng.integers(0, 30, n).astype(float), lambda n: np.round(rng.gamma(2, 2, n), 1),
                  lambda n: rng.normal(size=n)):
         xs = [make(n) for n in (700, 400, 90)]
-        three = st.compare_continuous(dict(zip("abc", xs)), "x")
+        three = st.compare_continuous(dict(zip("abc", xs)), "x", n_resamples=99)
         h = sps.kruskal(*xs)
         assert three["statistic_nonparametric"] == float(h.statistic)
         assert three["p_nonparametric"] == float(h.pvalue)
-        two = st.compare_continuous({"a": xs[0], "b": xs[1]}, "x")
+        two = st.compare_continuous({"a": xs[0], "b": xs[1]}, "x", n_resamples=99)
         u = sps.mannwhitneyu(xs[0], xs[1], alternative="two-sided")
         assert two["statistic_nonparametric"] == float(u.statistic)
         assert two["p_nonparametric"] == float(u.pvalue)
