@@ -119,7 +119,7 @@ def cramers_v(table) -> tuple[float, float, float]:
     Examples
     --------
     >>> [round(v, 3) for v in cramers_v([[20, 5], [5, 20]])]
-    [0.579, 0.318, 0.836]
+    [0.589, 0.323, 0.877]
     """
     obs = np.asarray(table)
     (r, k), n, dof = obs.shape, obs.sum(), (obs.shape[0] - 1) * (obs.shape[1] - 1)
