@@ -161,8 +161,9 @@ def rank_biserial(x, y, axis: int = -1):
 
 def _bootstrap_ci(statistic, samples: list, seed: int, n_resamples: int) -> tuple[float, float]:
     """Percentile CI of a vectorised ``statistic``, each sample resampled on its own (scipy.stats.bootstrap;
-    not BCa, whose jackknife costs n evaluations of the statistic on n values)."""
-    ci = stats.bootstrap(samples, statistic, n_resamples=int(n_resamples), confidence_level=CI_LEVEL,
+    not BCa, whose jackknife costs n evaluations of the statistic on n values), sorted first so that the
+    draws do not depend on the order of the rows."""
+    ci = stats.bootstrap([np.sort(x) for x in samples], statistic, n_resamples=int(n_resamples), confidence_level=CI_LEVEL,
                          method="percentile", rng=np.random.default_rng(seed)).confidence_interval
     return float(ci.low), float(ci.high)
 
