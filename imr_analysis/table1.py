@@ -113,7 +113,7 @@ def compare_services(data: pd.DataFrame, variable: str, kind: str, groups: list[
                                               if {"CMHC", "SerD"} <= set(groups) else [])
     if kind == "continuous":
         samples = st.group_samples(data, variable, GROUP_COLUMN, groups)
-        return [st.compare_continuous({g: samples[g] for g in levels}, variable, alpha, comparison=label)
+        return [st.compare_continuous({g: samples[g] for g in levels}, variable, alpha, label, seed, n_resamples)
                 for label, levels in comparisons]
     table = st.contingency_table(data, variable, GROUP_COLUMN, groups)
     return [st.compare_categorical(table[levels], variable, alpha, seed, n_resamples, comparison=label)
@@ -248,6 +248,30 @@ def format_p(p, digits: int = 3) -> str:
     return f"<{10 ** -digits:.{digits}f}" if v < 10 ** -digits else f"{v:.{digits}f}"
 
 
+def format_effect(name, value, low=None, high=None, digits: int = 2) -> str:
+    """``"ε² 0.08 [0.05, 0.10]"``: an effect size (:data:`~imr_analysis.stats.EFFECT_ABBREVIATIONS`) and its CI.
+
+    Examples
+    --------
+    >>> format_effect("Hedges' g", -0.2591, -0.6242, 0.106), format_effect("Cramér's V (bias-corrected)", None)
+    ('g -0.26 [-0.62, 0.11]', '')
+    """
+    v, lo, hi = finite_number(value), finite_number(low), finite_number(high)
+    if _given(value) or v is None:
+        return _given(value) or ""
+    ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None and hi is not None else ""
+    return f"{st.EFFECT_ABBREVIATIONS.get(name, name or '')} {v:.{digits}f}{ci}".strip()
+
+
+def test_cells(r, digits: int = 3) -> tuple[str, str, str]:
+    """The p-value (marked :data:`~imr_analysis.stats.SENSITIVITY_MARK` if the conclusion depends on the
+    test), the test's abbreviation and the effect size of a row of :func:`table1_tests`."""
+    p = format_p(r.p_value, digits) + (st.SENSITIVITY_MARK if str(getattr(r, "conclusion_depends_on_test", "")) == "True"
+                                       else "")
+    return p, st.TEST_ABBREVIATIONS.get(r.test, r.test or ""), format_effect(
+        *(getattr(r, c, None) for c in ("effect_size", "effect", "effect_ci_low", "effect_ci_high")))
+
+
 def format_count_percent(n, percent, decimals: int = 1, na_rep: str = "[REDACTED]") -> str:
     """``"77 (61.1%)"``.
 
@@ -316,7 +340,8 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
     """The display Table 1: one row per variable and level, one column per group, the p-values.
 
     ``long`` may come from disclosure control (text in a numeric cell is printed as given, a missing
-    number as ``na_rep``, ``min``/``max`` may be dropped); ``tests`` adds ``p`` and ``Test`` columns.
+    number as ``na_rep``, ``min``/``max`` may be dropped); ``tests`` adds ``p``, ``Test`` and effect size
+    columns (:func:`test_cells`; the legend is :data:`~imr_analysis.stats.TESTS_NOTE`).
     ``decimals``: ``percent`` (1), ``mean`` (2, also SD), ``quantile`` (1), ``p`` (3); an int sets ``mean``.
 
     Examples
@@ -334,10 +359,9 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
     if tests is None or not len(tests):
         tests = pd.DataFrame(columns=["variable", "comparison", "p_value", "test"])
     suffixes = {comp: "" if comp == ALL_SERVICES else f" ({comp})" for comp in pd.unique(tests["comparison"])}
-    test_columns = [(comp, f"p{suffix}", f"Test{suffix}") for comp, suffix in suffixes.items()]
-    pvalues = {(r.variable, r.comparison): (format_p(r.p_value, dec["p"]),
-                                            st.TEST_ABBREVIATIONS.get(r.test, r.test or ""))
-               for r in tests.itertuples(index=False)}
+    test_columns = [(comp, [f"p{suffix}", f"Test{suffix}", f"Effect (95% CI){suffix}"])
+                    for comp, suffix in suffixes.items()]
+    pvalues = {(r.variable, r.comparison): test_cells(r, dec["p"]) for r in tests.itertuples(index=False)}
     cells = long.assign(
         count=[format_count_percent(n, p, dec["percent"], na_rep) for n, p in zip(long["n"], long["percent"])],
         mean_sd=["–" if finite_number(r.n) == 0 else format_mean_sd(r.mean, r.sd, dec["mean"], na_rep)
@@ -350,8 +374,8 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
     def add(characteristic: str, level: str, by_group=None, variable: str | None = None) -> None:
         by_group = {} if by_group is None else by_group
         row = {"Characteristic": characteristic, "Level": level, **{headers[g]: by_group.get(g, "") for g in groups}}
-        for comp, pcol, tcol in test_columns:
-            row[pcol], row[tcol] = pvalues.get((variable, comp), ("", ""))
+        for comp, names in test_columns:
+            row.update(zip(names, pvalues.get((variable, comp), ("", "", ""))))
         rows.append(row)
 
     medication_header = False
@@ -379,7 +403,7 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
                    else None for g, m in missing.items()}
             add("", "Missing" if spec.kind != "binary" else f"Missing ({spec.label})",
                 {g: format_count_percent(m, pct[g], dec["percent"], na_rep) for g, m in missing.items()})
-    columns = ["Characteristic", "Level", *headers.values(), *[c for _, p, t in test_columns for c in (p, t)]]
+    columns = ["Characteristic", "Level", *headers.values(), *[c for _, names in test_columns for c in names]]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -399,7 +423,10 @@ def p_value_notes(tests: pd.DataFrame | None, alpha: float = 0.05, n_resamples: 
           "below 5"] if categorical else [])
     return [f"Tests: {legend}."] * bool(legend) + [
         "p: two-tailed, not adjusted for multiple comparisons, so exploratory (only the 15 IMRS item tests of "
-        f"Table 3 form a Holm-adjusted family); {'; '.join(rules)}."] * bool(used)
+        f"Table 3 form a Holm-adjusted family); {'; '.join(rules)}.",
+        f"{st.TESTS_NOTE} The CIs of ε² and r_rb are percentile bootstraps ({n_resamples} resamples of the patients "
+        f"within each service, seed {seed}); those of V and η² invert the noncentral chi-square and F, that of g is "
+        "analytic."] * bool(used)
 
 
 def table1_notes(tests: pd.DataFrame | None, quantile_method: str = QUANTILE_METHOD, n_resamples: int = st.N_RESAMPLES,

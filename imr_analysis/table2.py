@@ -13,8 +13,8 @@ import pandas as pd
 
 from . import stats as st
 from .constants import MODULE_COLUMNS, MODULES, SERVICE_UNITS
-from .table1 import (compare_services, finite_number, format_count_percent, format_mean_sd, format_p,
-                     p_value_notes, require_columns, select_services)
+from .table1 import (compare_services, finite_number, format_count_percent, format_mean_sd, p_value_notes,
+                     require_columns, select_services, test_cells)
 
 ALL = "All"
 LEVELS = ("unit", "service_type", "total")
@@ -112,10 +112,12 @@ def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> 
     return long.reset_index().reindex(columns=LONG_COLUMNS).astype(LONG_DTYPES)
 
 
-def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
+def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, alpha: float = 0.05, seed: int = 0,
+                 n_resamples: int = st.N_RESAMPLES) -> pd.DataFrame:
     """Sessions, modules per patient and IMR duration compared between service types.
 
-    One row per variable and comparison (:func:`imr_analysis.table1.compare_services`).
+    One row per variable and comparison (:func:`imr_analysis.table1.compare_services`; ``seed`` and
+    ``n_resamples`` for the bootstrap CIs of the rank-based effect sizes).
 
     Examples
     --------
@@ -127,7 +129,7 @@ def table2_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
     require_columns(cohort, ["service_type", *TEST_VARIABLES])
     data, groups = select_services(cohort, services)
     return st.results_frame(row for var in TEST_VARIABLES
-                            for row in compare_services(data, var, "continuous", groups, alpha))
+                            for row in compare_services(data, var, "continuous", groups, alpha, seed, n_resamples))
 
 
 def module_frequency_from_long(long: pd.DataFrame) -> pd.DataFrame:
@@ -195,8 +197,9 @@ def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
     """The display Table 2: units by service type, the service types, the total, the p-values.
 
     ``long`` is :func:`table2_long`, possibly after disclosure control (text in a numeric cell is
-    printed as given, a missing number as ``na_rep``); ``tests`` (:func:`table2_tests`) adds a row
-    per comparison; ``decimals``: ``percent`` (1), ``mean`` (1), ``p`` (3).
+    printed as given, a missing number as ``na_rep``); ``tests`` (:func:`table2_tests`) adds two rows
+    per comparison, the p-values (test, :func:`~imr_analysis.table1.test_cells`) and the effect sizes;
+    ``decimals``: ``percent`` (1), ``mean`` (1), ``p`` (3).
 
     Examples
     --------
@@ -226,18 +229,19 @@ def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
                 format_mean_sd(r["mean"], r["sd"], dec["mean"], na_rep, r["min"], r["max"]))
         rows.append(row)
     for comp, comp_tests in ([] if tests is None else tests.groupby("comparison", sort=False)):
-        row = dict.fromkeys(columns, "") | {"Service type": f"p ({comp})"}
+        row, effects = (dict.fromkeys(columns, "") | {"Service type": f"{what} ({comp})"} for what in ("p", "Effect"))
         for r in comp_tests.loc[comp_tests["variable"].isin(measures)].itertuples(index=False):
-            p = format_p(r.p_value, dec["p"])
-            row[MEASURE_LABELS[r.variable]] = f"{p} ({st.TEST_ABBREVIATIONS.get(r.test, r.test or '')})" if p else ""
-        rows.append(row)
+            p, test, effect = test_cells(r, dec["p"])
+            row[MEASURE_LABELS[r.variable]], effects[MEASURE_LABELS[r.variable]] = f"{p} ({test})" if p else "", effect
+        rows += [row, effects]
     return pd.DataFrame(rows, columns=columns)
 
 
-def table2_notes(tests: pd.DataFrame | None, alpha: float = 0.05) -> list[str]:
+def table2_notes(tests: pd.DataFrame | None, alpha: float = 0.05, n_resamples: int = st.N_RESAMPLES,
+                 seed: int = 0) -> list[str]:
     """The footnotes of Table 2 and its numbers: denominators, SD, and the p-values
     (:func:`imr_analysis.table1.p_value_notes`)."""
     return ["Patients: n (% of all patients); group format: n (% of the patients whose format is known); "
             "M1-M11: n (% of the patients of the unit, service type or total).",
             "Duration, sessions and modules per patient: mean (SD with denominator n - 1) [minimum-maximum].",
-            *p_value_notes(tests, alpha)]
+            *p_value_notes(tests, alpha, n_resamples, seed)]

@@ -47,7 +47,7 @@
 # | `table_formats` | `["csv", "md", "tex", "html"]` | formats of the formatted table |
 # | `disclosure_profile` | `"auto"` | `auto` (by data mode), `none`, `opensafely`, `opensafely_midpoint6`, `sistan_min3` |
 # | `allow_weaker_profile` | `False` | on private data, allow a profile weaker than `opensafely` (recorded in the colophon) |
-# | `seed`, `n_resamples` | `0`, `10000` | Monte-Carlo chi-square: seed and number of resampled tables |
+# | `seed`, `n_resamples` | `0`, `10000` | Monte-Carlo chi-square and bootstrap CIs of the rank-based effect sizes: seed and number of resamples |
 # | `quantile_method` | `"weibull"` | definition of the quartiles, a `numpy.quantile` method: `weibull` is SPSS's default (the paper's software), `linear` pandas' and R's |
 #
 # Relative paths are taken from the compendium's root, whatever the working directory.
@@ -94,20 +94,33 @@ print(f"{len(long)} cells")
 # `test` is the reported test, `reason` why it was chosen; both the parametric and the rank-based p-values
 # are kept in `tables/table1_tests.csv`. Under a disclosure profile only columns that reveal no patient count
 # are published (no group sizes, degrees of freedom or free-text notes).
+#
+# Each comparison also has an effect size with its 95% CI (`effect_size`, `effect`, `effect_ci_low`,
+# `effect_ci_high`, of the reported test; both the parametric and the rank-based one are kept): Cramér's V,
+# bias-corrected, for categorical variables (CI from the noncentral chi-square); eta-squared (ANOVA; CI from the
+# noncentral F) and epsilon-squared (Kruskal-Wallis); Hedges' g (analytic CI) and the rank-biserial r (Mann-Whitney)
+# for CMHC vs SerD. The CIs of epsilon-squared and r are percentile bootstraps, patients resampled within each
+# service (`n_resamples`, `seed`). Sensitivity: every continuous comparison also has the equal-variance test
+# (`p_equal_var`: ANOVA or Student's t), Welch's (`p_welch`: Welch's ANOVA or t-test) and the rank test
+# (`p_nonparametric`); `conclusion_depends_on_test` is true where they disagree at `alpha`.
 
 # %%
 tests = table1.table1_tests(cohort, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples)
 published_tests = run.publish(tests, "table1_tests", kind="tests",
                               notes=table1.p_value_notes(tests, alpha, n_resamples, seed))
-published_tests.filter(items=["variable", "comparison", "test", "p_value", "significant", "reason", "note"])
+published_tests.filter(items=["variable", "comparison", "test", "p_value", "effect_size", "effect", "effect_ci_low",
+                              "effect_ci_high", "p_equal_var", "p_welch", "p_nonparametric",
+                              "conclusion_depends_on_test", "reason", "note"])
 
 # %% [markdown]
 # ## Table 1
 #
 # Cells are n (%) for categorical variables; continuous variables show mean (SD) and median [IQR]; range.
-# `p` and `Test` compare all services, the last two columns CMHC with SerD. The footnotes (`table1.table1_notes`),
-# written under the table in every format, name each test, the Monte-Carlo settings, the denominators and the
-# quartile definition, and say that these p-values are unadjusted and exploratory.
+# `p` and `Test` compare all services, the last two columns CMHC with SerD; `Effect (95% CI)` gives the effect size of
+# each test. † marks a p whose conclusion at `alpha` changes with the test (ANOVA, Welch's ANOVA, Kruskal-Wallis; t,
+# Welch t, Mann-Whitney U). The footnotes (`table1.table1_notes`), written under the table in every format, name each
+# test and effect size, the Monte-Carlo and bootstrap settings, the denominators and the quartile definition, and say
+# that these p-values are unadjusted and exploratory.
 
 # %%
 table = run.publish(table1.format_table1(shown_long, published_tests), "table1", formats=table_formats,

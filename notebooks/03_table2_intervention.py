@@ -42,6 +42,7 @@
 # | `table_formats` | `["csv", "md", "tex", "html"]` | formats of the formatted tables |
 # | `disclosure_profile` | `"auto"` | `auto` (by data mode), `none`, `opensafely`, `opensafely_midpoint6`, `sistan_min3` |
 # | `allow_weaker_profile` | `False` | on private data, allow a profile weaker than `opensafely` (recorded in the colophon) |
+# | `seed`, `n_resamples` | `0`, `10000` | bootstrap CIs of the rank-based effect sizes: seed and number of resamples |
 #
 # Relative paths are taken from the compendium's root, whatever the working directory.
 
@@ -54,6 +55,8 @@ services = ["CMHC", "SerD", "EDP"]
 table_formats = ["csv", "md", "tex", "html"]
 disclosure_profile = "auto"
 allow_weaker_profile = False
+seed = 0
+n_resamples = 10000
 
 # %%
 from imr_analysis import publish, table2
@@ -77,24 +80,36 @@ print(f"{len(long)} cells")
 
 # %% [markdown]
 # ## Between-service tests
+#
+# Each comparison also has an effect size with its 95% CI (`effect_size`, `effect`, `effect_ci_low`,
+# `effect_ci_high`, of the reported test; both the parametric and the rank-based one are kept): Cramér's V,
+# bias-corrected, for categorical variables (CI from the noncentral chi-square); eta-squared (ANOVA; CI from the
+# noncentral F) and epsilon-squared (Kruskal-Wallis); Hedges' g (analytic CI) and the rank-biserial r (Mann-Whitney)
+# for CMHC vs SerD. The CIs of epsilon-squared and r are percentile bootstraps, patients resampled within each
+# service (`n_resamples`, `seed`). Sensitivity: every continuous comparison also has the equal-variance test
+# (`p_equal_var`: ANOVA or Student's t), Welch's (`p_welch`: Welch's ANOVA or t-test) and the rank test
+# (`p_nonparametric`); `conclusion_depends_on_test` is true where they disagree at `alpha`.
 
 # %%
-tests = table2.table2_tests(cohort, services=services, alpha=alpha)
-published_tests = run.publish(tests, "table2_tests", kind="tests", notes=table2.table2_notes(tests, alpha))
-published_tests.filter(items=["variable", "comparison", "test", "p_value", "significant", "p_parametric",
-                              "p_nonparametric", "reason"])
+tests = table2.table2_tests(cohort, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples)
+published_tests = run.publish(tests, "table2_tests", kind="tests",
+                              notes=table2.table2_notes(tests, alpha, n_resamples, seed))
+published_tests.filter(items=["variable", "comparison", "test", "p_value", "effect_size", "effect", "effect_ci_low",
+                              "effect_ci_high", "p_equal_var", "p_welch", "p_nonparametric",
+                              "conclusion_depends_on_test", "reason"])
 
 # %% [markdown]
 # ## Table 2
 #
 # Patients n (% of all patients); group format n (% of patients with a known format); duration, sessions and
 # modules per patient mean (SD) [min-max]; M1-M11 n (% of the unit's patients). The last rows give the p-values,
-# unadjusted and exploratory; the footnotes (`table2.table2_notes`) name each test.
+# unadjusted and exploratory, each followed by a row of effect sizes with 95% CIs; † marks a p whose conclusion at
+# `alpha` changes with the test. The footnotes (`table2.table2_notes`) name each test and effect size.
 
 # %%
 table = run.publish(table2.format_table2(shown_long, published_tests), "table2", formats=table_formats,
                     caption="Table 2. Services where IMR was implemented, and IMR modules and sessions administered",
-                    kind="protected", notes=table2.table2_notes(published_tests, alpha))
+                    kind="protected", notes=table2.table2_notes(published_tests, alpha, n_resamples, seed))
 table
 
 # %% [markdown]

@@ -319,7 +319,7 @@ def test_large_groups_get_a_note_not_a_warning():
     q = sps.norm.ppf((np.arange(1, 6001) - 0.5) / 6000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        row = cont(_frame({"a": q, "b": q + 0.1}), "x", "g")
+        row = cont(_frame({"a": q, "b": q + 0.1}), "x", "g", n_resamples=99)
     assert row["note"] == ("normality tested with D'Agostino-Pearson (scipy.stats.normaltest) instead of "
                            "Shapiro-Wilk for n > 5000 in a, b")
     assert row["test"] == st.TEST_STUDENT
@@ -331,7 +331,7 @@ def test_normality_rule_switches_to_dagostino_pearson_above_5000():
     rng = np.random.default_rng(12)
     small = rng.normal(0, 1, 5000)           # exactly the limit: still Shapiro-Wilk
     large = rng.exponential(1.0, 5001)       # clearly skewed, above the limit
-    row = cont(_frame({"a": small, "b": large}), "x", "g")
+    row = cont(_frame({"a": small, "b": large}), "x", "g", n_resamples=99)
     p_small, p_large = sps.shapiro(small).pvalue, sps.normaltest(large).pvalue
     assert row["shapiro_p_min"] == min(p_small, p_large)
     assert p_large < 1e-10 and row["normality_ok"] is False
@@ -347,7 +347,7 @@ def test_normality_rule_switches_to_dagostino_pearson_above_5000():
 def test_three_large_groups_use_dagostino_pearson_for_the_anova_choice():
     rng = np.random.default_rng(3)
     groups = {"a": rng.normal(0, 1, 6000), "b": rng.normal(0.1, 1, 6000), "c": rng.normal(0.2, 1, 6000)}
-    row = cont(_frame(groups), "x", "g")
+    row = cont(_frame(groups), "x", "g", n_resamples=99)
     ps = [sps.normaltest(v).pvalue for v in groups.values()]
     assert row["shapiro_p_min"] == min(ps)
     assert (row["test"] == st.TEST_ANOVA) == (min(ps) >= 0.05 and row["levene_p"] >= 0.05)
@@ -362,11 +362,165 @@ def test_rank_tests_equal_scipy_on_the_raw_samples():
     for make in (lambda n: rng.integers(0, 30, n).astype(float), lambda n: np.round(rng.gamma(2, 2, n), 1),
                  lambda n: rng.normal(size=n)):
         xs = [make(n) for n in (700, 400, 90)]
-        three = st.compare_continuous(dict(zip("abc", xs)), "x")
+        three = st.compare_continuous(dict(zip("abc", xs)), "x", n_resamples=99)
         h = sps.kruskal(*xs)
         assert three["statistic_nonparametric"] == float(h.statistic)
         assert three["p_nonparametric"] == float(h.pvalue)
-        two = st.compare_continuous({"a": xs[0], "b": xs[1]}, "x")
+        two = st.compare_continuous({"a": xs[0], "b": xs[1]}, "x", n_resamples=99)
         u = sps.mannwhitneyu(xs[0], xs[1], alternative="two-sided")
         assert two["statistic_nonparametric"] == float(u.statistic)
         assert two["p_nonparametric"] == float(u.pvalue)
+
+
+# --------------------------------------------------------------------------------------
+# effect sizes with CIs: known answers and independent cross-checks
+# --------------------------------------------------------------------------------------
+def _noncentrality_limits(dist_cdf, stat, tail=0.025):
+    """The noncentrality where ``dist_cdf(stat, nc)`` is 1 - tail and tail, by root finding (0 if none)."""
+    from scipy.optimize import brentq
+
+    limits = []
+    for q in (1 - tail, tail):
+        f = lambda nc: dist_cdf(stat, nc) - q  # noqa: E731
+        limits.append(0.0 if f(0.0) < 0 else brentq(f, 0.0, 10 * stat + 100, xtol=1e-12))
+    return limits
+
+
+def test_cramers_v_bias_corrected_by_hand_and_noncentral_ci_by_root_finding():
+    # 2 x 2: chi2 = 50 (400 - 25)² / 25⁴ = 18; phi² - 1/49, over min(r~, k~) - 1 = 1 - 1/49
+    v, low, high = st.cramers_v([[20, 5], [5, 20]])
+    assert v == pytest.approx(np.sqrt((18 / 50 - 1 / 49) / (1 - 1 / 49)), rel=1e-12)
+    lam = _noncentrality_limits(lambda x, nc: sps.ncx2.cdf(x, 1, nc), 18.0)
+    assert (low, high) == pytest.approx([np.sqrt(lam[0] / 50), np.sqrt(lam[1] / 50)], rel=1e-6)
+    # 3 x 4: phi² from the cells (no scipy chi-square), Bergsma's corrections; V = 0 and CI from 0 without association
+    obs = np.array([[12, 7, 3, 9], [5, 14, 8, 2], [6, 6, 11, 10]])
+    n = obs.sum()
+    expected = np.outer(obs.sum(1), obs.sum(0)) / n
+    phi2 = ((obs - expected) ** 2 / expected).sum() / n
+    r_c, k_c = 3 - 4 / (n - 1), 4 - 9 / (n - 1)
+    assert st.cramers_v(obs)[0] == pytest.approx(np.sqrt(max(0, phi2 - 6 / (n - 1)) / min(r_c - 1, k_c - 1)),
+                                                  rel=1e-12)
+    # the uncorrected V of scipy is larger; the corrected one is 0 where phi² < its bias
+    flat = [[10, 11, 9], [10, 9, 11]]
+    assert sps.contingency.association(np.array(flat), method="cramer") > 0
+    assert st.cramers_v(flat)[:2] == (0.0, 0.0)
+    assert st.cramers_v([[40, 0], [0, 40]])[2] == 1.0  # never above 1
+
+
+def test_eta_squared_equals_pingouin_and_its_ci_the_noncentral_f_inverted():
+    import pingouin as pg
+
+    rng = np.random.default_rng(4)
+    groups = {"a": rng.normal(0, 1, 20), "b": rng.normal(1.5, 1, 15), "c": rng.normal(0.5, 1, 12)}
+    row = st.compare_continuous(groups, "x", n_resamples=99)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Pandas4Warning)
+        aov = pg.anova(_frame(groups), dv="x", between="g").iloc[0]
+    assert row["effect_size_parametric"] == st.EFFECT_ETA2
+    assert row["effect_parametric"] == pytest.approx(aov["np2"], rel=1e-12)
+    nc = _noncentrality_limits(lambda f, nc: sps.ncf.cdf(f, 2, 44, nc), aov["F"])
+    assert nc[0] > 0
+    assert [row["effect_ci_low_parametric"], row["effect_ci_high_parametric"]] == pytest.approx(
+        [c / (c + 47) for c in nc], abs=1e-5)  # scipy's ncfdtrinc stops at cdf = 0.975 +- 5e-6
+    # an F below its 97.5% quantile: the lower limit is 0
+    assert st.eta_squared(1.0, 2, 44, 47)[1] == 0.0
+
+
+def test_epsilon_squared_is_the_eta_squared_of_the_ranks():
+    import pingouin as pg
+
+    rng = np.random.default_rng(5)
+    groups = {"a": rng.integers(0, 8, 25), "b": rng.integers(2, 10, 18), "c": rng.integers(1, 9, 9)}  # ties
+    frame = _frame(groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Pandas4Warning)
+        aov = pg.anova(frame.assign(x=sps.rankdata(frame["x"])), dv="x", between="g").iloc[0]
+    h = sps.kruskal(*groups.values()).statistic
+    assert st.epsilon_squared(*groups.values()) == pytest.approx(h / (len(frame) - 1), rel=1e-12)
+    assert st.epsilon_squared(*groups.values()) == pytest.approx(aov["np2"], rel=1e-12)
+
+
+def test_rank_biserial_counts_pairs_and_equals_pingouin():
+    import pingouin as pg
+
+    x, y = [1, 2, 3, 4.5, 6], [3, 4, 5, 9]
+    pairs = [np.sign(a - b) for a in x for b in y]  # P(x > y) - P(x < y)
+    assert st.rank_biserial(x, y) == pytest.approx(np.mean(pairs), rel=1e-12)
+    u = sps.mannwhitneyu(x, y).statistic
+    assert st.rank_biserial(x, y) == pytest.approx(2 * u / 20 - 1, rel=1e-12)
+    assert st.rank_biserial(x, y) == pytest.approx(pg.mwu(x, y)["RBC"].iloc[0], rel=1e-12)
+
+
+def test_hedges_g_and_its_ci_by_hand():
+    x, y = np.array([3.0, 4, 6, 7, 5, 6, 7]), np.array([4.0, 6, 2, 3, 5, 1])
+    nx, ny = len(x), len(y)
+    sp = np.sqrt(((nx - 1) * x.var(ddof=1) + (ny - 1) * y.var(ddof=1)) / (nx + ny - 2))
+    g = (x.mean() - y.mean()) / sp * (1 - 3 / (4 * (nx + ny) - 9))  # Hedges' small-sample correction
+    se = np.sqrt((nx + ny) / (nx * ny) + g ** 2 / (2 * (nx + ny)))
+    half = sps.t.ppf(0.975, nx + ny - 2) * se
+    row = st.compare_continuous({"x": x, "y": y}, "v", n_resamples=99)
+    assert row["effect_size_parametric"] == st.EFFECT_G
+    assert [row["effect_parametric"], row["effect_ci_low_parametric"], row["effect_ci_high_parametric"]] == \
+        pytest.approx([g, g - half, g + half], rel=1e-9)
+
+
+def test_bootstrap_cis_are_seeded_and_agree_with_pingouin_bootci():
+    import pingouin as pg
+
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(0.5, 1, 40), rng.normal(0, 1, 35)
+    a, b = (st.compare_continuous({"x": x, "y": y}, "v", seed=s, n_resamples=4000) for s in (1, 1))
+    c = st.compare_continuous({"x": x, "y": y}, "v", seed=2, n_resamples=4000)
+    ci = [a["effect_ci_low_nonparametric"], a["effect_ci_high_nonparametric"]]
+    assert ci == [b["effect_ci_low_nonparametric"], b["effect_ci_high_nonparametric"]]
+    assert ci != [c["effect_ci_low_nonparametric"], c["effect_ci_high_nonparametric"]]
+    assert ci[0] < a["effect_nonparametric"] < ci[1] and (a["seed"], a["n_resamples"]) == (1, 4000)
+    other = pg.compute_bootci(x, y, func=lambda u, v: st.rank_biserial(u, v), method="per", n_boot=4000, seed=3,
+                              decimals=6)
+    assert ci == pytest.approx(list(other), abs=0.03)
+
+
+# --------------------------------------------------------------------------------------
+# sensitivity: the equal-variance, Welch and rank tests side by side
+# --------------------------------------------------------------------------------------
+def test_welch_tests_equal_statsmodels():
+    from statsmodels.stats.oneway import anova_oneway
+    from statsmodels.stats.weightstats import ttest_ind
+
+    rng = np.random.default_rng(7)
+    groups = {"a": rng.normal(0, 1, 30), "b": rng.normal(0.5, 3, 20), "c": rng.normal(1, 0.5, 10)}
+    row = st.compare_continuous(groups, "x", n_resamples=99)
+    welch = anova_oneway(list(groups.values()), use_var="unequal")
+    assert [row["statistic_welch"], row["df_welch"], row["df2_welch"], row["p_welch"]] == pytest.approx(
+        [welch.statistic, *welch.df, welch.pvalue], rel=1e-9)
+    assert row["p_equal_var"] == pytest.approx(anova_oneway(list(groups.values()), use_var="equal").pvalue, rel=1e-9)
+    two = st.compare_continuous({"a": groups["a"], "b": groups["b"]}, "x", n_resamples=99)
+    t, p, df = ttest_ind(groups["a"], groups["b"], usevar="unequal")
+    assert [two["statistic_welch"], two["df_welch"], two["p_welch"]] == pytest.approx([t, df, p], rel=1e-9)
+    assert two["p_equal_var"] == pytest.approx(ttest_ind(groups["a"], groups["b"])[1], rel=1e-9)
+
+
+def test_conclusion_depends_on_test_where_anova_and_kruskal_wallis_disagree():
+    a = np.arange(1, 21.0)
+    c = a + 6
+    c[-1] = 200  # one outlier inflates the variance: ANOVA misses what the rank test and Welch see
+    row = st.compare_continuous({"a": a, "b": a + 6, "c": c}, "x", n_resamples=99)
+    assert row["p_equal_var"] > 0.05 > max(row["p_welch"], row["p_nonparametric"])
+    assert row["conclusion_depends_on_test"] is True
+    assert row["effect_size"] == st.EFFECT_EPSILON2 and row["effect"] == row["effect_nonparametric"]
+    agree = st.compare_continuous({"a": a, "b": a + 30}, "x", n_resamples=99)
+    assert agree["conclusion_depends_on_test"] is False
+    # no Welch's ANOVA with a constant group: the other two decide, and a note says why
+    flat = st.compare_continuous({"a": a, "b": a + 30, "c": np.full(5, 3.0)}, "x", n_resamples=99)
+    assert np.isnan(flat["p_welch"]) and "no Welch's ANOVA" in flat["note"]
+    assert flat["conclusion_depends_on_test"] is False
+
+
+def test_effect_sizes_are_public_and_counts_are_not():
+    frame = st.results_frame([st.compare_continuous({"a": [1, 2, 4, 5], "b": [3, 5, 6, 8]}, "x", n_resamples=99),
+                              cat(_table_frame({"a": {"x": 8, "y": 2}, "b": {"x": 3, "y": 7}}), "v", "g")])
+    public = st.public_results(frame)
+    assert {*st.EFFECT_COLUMNS, *st.EFFECT_BOTH_COLUMNS, "p_welch", "p_equal_var",
+            "conclusion_depends_on_test"} <= set(public.columns)
+    assert not {"n", "n_per_group", "df_welch", "df2_welch", "statistic_welch", "note"} & set(public.columns)
+    assert public["effect_size"].tolist() == [st.EFFECT_G, st.EFFECT_V]

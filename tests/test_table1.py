@@ -285,7 +285,8 @@ def test_format_cells_and_headers(tiny):
     tests = t1.table1_tests(tiny, n_resamples=500)
     table = t1.format_table1(long, tests)
     assert list(table.columns) == ["Characteristic", "Level", "CMHC (n=5)", "SerD (n=3)", "EDP (n=2)",
-                                   "Total (n=10)", "p", "Test", "p (CMHC vs SerD)", "Test (CMHC vs SerD)"]
+                                   "Total (n=10)", "p", "Test", "Effect (95% CI)", "p (CMHC vs SerD)",
+                                   "Test (CMHC vs SerD)", "Effect (95% CI) (CMHC vs SerD)"]
     male = table[table["Level"] == "Male"].iloc[0]
     assert male["Total (n=10)"] == "6 (60.0%)" and male["SerD (n=3)"] == "3 (100.0%)"
     i = table.index[table["Characteristic"] == "Age at IMR start, years"][0]

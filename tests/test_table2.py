@@ -169,7 +169,8 @@ def test_format_table2(tiny):
     assert table.columns[:2].tolist() == ["Service type", "Service unit"]
     assert table["Service unit"].tolist()[:10] == list(C.SERVICE_UNITS)
     assert table["Service unit"].tolist()[10:13] == ["All CMHC units", "All SerD units", "All EDP units"]
-    assert table["Service type"].tolist()[13:] == ["Total", "p (all services)", "p (CMHC vs SerD)"]
+    assert table["Service type"].tolist()[13:] == ["Total", "p (all services)", "Effect (all services)",
+                                                   "p (CMHC vs SerD)", "Effect (CMHC vs SerD)"]
     total = table.iloc[13]
     assert total["Patients, n (%)"] == "8 (100.0%)"
     assert total["Sessions, mean (SD) [range]"] == f"{np.mean([10, 20, 30, 40, 1, 9, 12, 14]):.1f} " \
@@ -177,7 +178,9 @@ def test_format_table2(tiny):
     assert total["M1, n (%)"] == "5 (62.5%)"
     assert table.iloc[1]["Sessions, mean (SD) [range]"] == "–"  # CMHC Codigoro: no patient
     assert table.iloc[14]["Sessions, mean (SD) [range]"].endswith("(KW)")
-    assert table.iloc[15]["Sessions, mean (SD) [range]"].endswith("(MWU)")
+    assert table.iloc[15]["Sessions, mean (SD) [range]"].startswith("ε² ")
+    assert table.iloc[16]["Sessions, mean (SD) [range]"].endswith("(MWU)")
+    assert table.iloc[17]["Sessions, mean (SD) [range]"].startswith("r_rb ")
 
 
 def test_format_table2_tolerates_redaction(tiny):
