@@ -97,7 +97,10 @@ def export_table(df, out_dir: str | Path, stem: str, formats: Iterable[str] = TA
                 path = out / f"{stem}.csv-metadata.json"
                 path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         elif fmt == "md":
-            text = df.to_markdown(index=index, missingval="", disable_numparse=True)  # cells as formatted + "".join(f"\n\n{n}" for n in notes)
+            # text cells print as formatted ("0.00" stays "0.00"); numbers as tabulate formats them
+            text_columns = [i + bool(index) for i, c in enumerate(df.columns) if not pd.api.types.is_numeric_dtype(df[c])]
+            text = df.to_markdown(index=index, missingval="", disable_numparse=text_columns) + "".join(
+                f"\n\n{n}" for n in notes)
             path.write_text((f"**{caption}**\n\n" if caption else "") + text + "\n", encoding="utf-8")
         elif fmt == "tex":
             with pd.option_context("styler.format.precision", LATEX_PRECISION):  # to_latex reads it for floats
