@@ -775,8 +775,9 @@ def apply_to_statistics(table, profile, table_name: str, counts=()):
     pct_row = out["measure"].astype(str).str.endswith("(%)").to_numpy() if "measure" in out else count_row & False
     k = np.rint(pd.to_numeric(out.get("estimate", np.nan), errors="coerce") / 100 * n)
     small_part = pct_row & (np.fmin(k, n - k) >= 1) & (np.fmin(k, n - k) <= prof.redact_counts_le)
-    primary = ((n >= 1) & (n <= prof.redact_summaries_le)) | (count_row & small_count) | small_part
-    secondary = (_subgroup_secondary(out, n, primary, count_row, counts) if prof.secondary_suppression
+    small_group = ((n >= 1) & (n <= prof.redact_summaries_le)) | (count_row & small_count)
+    primary = small_group | small_part  # a percentage hides its own row, not its subgroup
+    secondary = (_subgroup_secondary(out, n, small_group, count_row, counts) if prof.secondary_suppression
                  else np.zeros(len(out), bool))
     hide = primary | secondary
     new_n = np.where(hide | small_count, np.nan, n)
