@@ -234,7 +234,9 @@ def test_format_module_frequency(tiny):
 def test_table2_notes_name_every_test_shown(tiny):
     tests = t2.table2_tests(tiny)
     table = t2.format_table2(t2.table2_long(tiny), tests)
-    shown = {cell.rsplit("(", 1)[1].rstrip(")") for cell in table.iloc[-2:, 2:].to_numpy().ravel() if cell}
+    p_rows = table[table["Service type"].str.startswith("p (")]
+    assert len(p_rows) == 2  # all services, CMHC vs SerD (each followed by its effect sizes)
+    shown = {cell.rsplit("(", 1)[1].rstrip(")").rstrip(" †") for cell in p_rows.iloc[:, 2:].to_numpy().ravel() if cell}
     notes = t2.table2_notes(tests, alpha=0.01)
     assert shown and all(f"{abbr}: " in notes[2] for abbr in shown) and notes[2].startswith("Tests: ")
     assert "% of the patients whose format is known" in notes[0] and "alpha = 0.01" in notes[3]
