@@ -6,26 +6,12 @@ changes nothing; ``opensafely`` (the default on private data) redacts counts of 
 and rounds counts to the nearest 5; ``opensafely_midpoint6`` uses midpoint-6 rounding;
 ``sistan_min3``, the SISTAN legal floor, redacts 1-2 with secondary suppression, no rounding.
 
-The algorithm of :func:`apply_to_long`
----------------------------------------
-The counts of a tidy long table are *cells*, one per quantity however often it is shown,
-tied by *relations* "members (+ an unpublished remainder) = total": a variable's levels sum
-to its denominator; denominator + missing, and levels + missing, to the group size (the
-column header); a yes-row and its complement to the denominator; the groups to the
-``Total`` group (Table 2: units to their service type, types to the total). Then:
-
-1. *Primary suppression*: every count (``n``, ``n_missing``, ``denominator``) of 1..k
-   patients is redacted (zero is kept), and so are the summaries of rows whose ``n`` is 1..k.
-2. *Secondary suppression*, only in profiles without rounding (rounded counts already
-   prevent exact differencing): cells are redacted one at a time until no redacted cell can
-   be derived exactly (by peeling single-unknown relations, then by linear algebra on the
-   whole system) and no relation with a known total has an unknown part of 1..k patients.
-   The cell hidden is the smallest member of the relation rather than a total when it can be.
-3. *Rounding* of every published count (nearest ``base``, or midpoint rounding).
-4. *Totals recomputed* as the sum of their rounded members (when none is redacted),
-   *percentages recomputed* from the rounded numerator and denominator.
-5. *Minima/maxima removed*; 0%/100% cells, and zero cells that make a complementary cell
-   the whole group, *flagged*.
+The counts of a tidy long table are *cells* tied by *relations* "members (+ an unpublished
+remainder) = total" (:func:`_relations`). :func:`apply_to_long` redacts counts of 1..k patients
+(primary suppression), then, in profiles without rounding, more cells until none can be derived
+(secondary suppression, :func:`_secondary`); rounds the published counts, recomputes totals and
+percentages from them, removes minima/maxima and flags 0%/100% cells. DISCLOSURE.md, "What is
+applied to each output", writes the algorithm out.
 
 Redacted values become missing, the companion columns ``redacted``, ``redacted_columns``
 and ``disclosure_note`` say so, and every action is listed in the report (never the value).
