@@ -35,20 +35,10 @@ def exact(values) -> np.ndarray:
 def imrs_scores(items: pd.DataFrame, max_missing: int = 0, mean_max_missing: int | None = None) -> pd.DataFrame:
     """Items answered, total and item mean of one version of the IMRS, patient by patient.
 
-    Parameters
-    ----------
-    items : DataFrame
-        The 15 item columns of one version (ratings 1-5, missing as NA/NaN).
-    max_missing : int, default 0
-        Items that may be missing for a (prorated) total: 0 = complete scales only.
-    mean_max_missing : int, optional
-        Items that may be missing for the item mean; default ``max_missing``.
-
-    Returns
-    -------
-    DataFrame
-        ``n_items`` (items answered), ``total`` and ``mean`` (float, NaN when missing),
-        on ``items``' index.
+    ``items``: the 15 item columns of one version (ratings 1-5, missing as NA/NaN). A total needs
+    at most ``max_missing`` items missing (0: complete scales only), a mean ``mean_max_missing``
+    (default ``max_missing``). Returns ``n_items`` (items answered), ``total`` and ``mean`` (float,
+    NaN when missing), on ``items``' index.
 
     Examples
     --------

@@ -17,11 +17,9 @@ than 2 is left out with a note. Sensitivity: ANOVA, Welch's ANOVA and Kruskal-Wa
 Welch t, Mann-Whitney U) are all kept, and ``conclusion_depends_on_test`` flags a row whose
 conclusion at ``alpha`` differs between them.
 
-Effect sizes with 95% CIs: Cramér's V, bias-corrected (:func:`cramers_v`), for categorical variables;
-eta-squared (ANOVA; CI inverting the noncentral F, Steiger 2004, statsmodels) and epsilon-squared
-(Kruskal-Wallis) for three or more groups; Hedges' g (pingouin, analytic CI) and the rank-biserial
-r (Mann-Whitney) for two. The CIs of epsilon-squared and r are percentile bootstraps (scipy),
-patients resampled within each group, ``n_resamples`` times with ``seed``.
+Effect sizes with 95% CIs (:data:`EFFECT_COLUMNS`; each function says how): Cramér's V for
+categorical variables; eta-squared and epsilon-squared for three or more groups, Hedges' g (pingouin,
+analytic CI) and the rank-biserial r for two; epsilon-squared and r with percentile bootstrap CIs.
 """
 
 from __future__ import annotations
