@@ -4,8 +4,7 @@ Precision rule: every machine-readable output (CSV tables, cohort flow, disclosu
 is written by :func:`write_csv`, each float with :data:`FLOAT_DIGITS` significant digits
 (``%.9g``); computations keep full precision. Machines differ in the last one or two of a
 float's 17 digits (BLAS kernels, SIMD summation order); the tests perturb every written float
-by a relative 1e-13 in both directions and require identical bytes (at 12 digits 33 of the
-895 non-integer floats of notebooks 01-05 change, at 9 none). The human-facing tables
+by a relative 1e-13 in both directions and require identical bytes. The human-facing tables
 (Markdown, LaTeX, HTML) keep their display precision (``42.04 (11.75)``, ``<0.001``); the floats
 of HTML and LaTeX get :data:`HTML_PRECISION` and :data:`LATEX_PRECISION` decimals whatever pandas says.
 
