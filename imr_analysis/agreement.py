@@ -23,6 +23,7 @@ from . import scores
 from .bland_altman import (BIAS, LOA_INSIDE, LOA_LOWER, LOA_UPPER, PROPORTIONAL, SCALES, BlandAltmanData,
                            limits_of_agreement)
 from .constants import IMRS_ITEMS, IMRS_MAX, IMRS_MIN, N_IMRS_ITEMS, SERVICE_TYPES
+from .stats import BOOTSTRAP_MAX_N
 from .table1 import format_p
 
 CATEGORIES = tuple(range(IMRS_MIN, IMRS_MAX + 1))
@@ -479,7 +480,9 @@ def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05, n_resamp
     rated = user.notna().any(axis=1).to_numpy()
     u, p, r, n = user.to_numpy()[rated], provider.to_numpy()[rated], out["estimate"].iloc[0], int(rated.sum())
     boot = _row(PEARSON_BOOTSTRAP, r, n=n, note=f"not estimable: needs r and at least {MIN_N} patients")
-    if np.isfinite(r) and n >= MIN_N:
+    if n > BOOTSTRAP_MAX_N:
+        boot["note"] = f"bootstrap CI not computed above {BOOTSTRAP_MAX_N} patients (see imr_analysis.stats)"
+    elif np.isfinite(r) and n >= MIN_N:
         def profile_r(rows):
             mu, mp = np.nanmean(u[rows], axis=0), np.nanmean(p[rows], axis=0)
             return stats.pearsonr(mu[~np.isnan(mu)], mp[~np.isnan(mu)]).statistic

@@ -48,6 +48,9 @@ TEST_STUDENT, TEST_WELCH, TEST_MANN_WHITNEY = "Student t-test", "Welch t-test", 
 TEST_ABBREVIATIONS = {TEST_CHI2: "χ²", TEST_CHI2_MC: "χ² (MC)", TEST_FISHER: "Fisher", TEST_ANOVA: "ANOVA",
                       TEST_KRUSKAL: "KW", TEST_STUDENT: "t", TEST_WELCH: "Welch t", TEST_MANN_WHITNEY: "MWU"}
 CI_LEVEL = 0.95  # of the effect sizes' confidence intervals
+#: Bootstrap CIs are computed up to this many patients; above it the sampling error of the effect size is small
+#: and resampling (n_resamples x n values) no longer fits a workstation's time and memory: the CI is left empty.
+BOOTSTRAP_MAX_N = 5000
 EFFECT_V, EFFECT_ETA2, EFFECT_EPSILON2 = "Cramér's V (bias-corrected)", "eta-squared", "epsilon-squared"
 EFFECT_G, EFFECT_RRB = "Hedges' g", "rank-biserial r"
 EFFECT_ABBREVIATIONS = {EFFECT_V: "V", EFFECT_ETA2: "η²", EFFECT_EPSILON2: "ε²", EFFECT_G: "g", EFFECT_RRB: "r_rb"}
@@ -160,7 +163,9 @@ def rank_biserial(x, y, axis: int = -1):
 def _bootstrap_ci(statistic, samples: list, seed: int, n_resamples: int) -> tuple[float, float]:
     """Percentile CI of a vectorised ``statistic``, each sample resampled on its own (scipy.stats.bootstrap;
     not BCa, whose jackknife costs n evaluations of the statistic on n values), sorted first so that the
-    draws do not depend on the order of the rows."""
+    draws do not depend on the order of the rows; (nan, nan) above :data:`BOOTSTRAP_MAX_N` patients."""
+    if sum(len(x) for x in samples) > BOOTSTRAP_MAX_N:
+        return np.nan, np.nan
     ci = stats.bootstrap([np.sort(x) for x in samples], statistic, n_resamples=int(n_resamples), confidence_level=CI_LEVEL,
                          method="percentile", rng=np.random.default_rng(seed)).confidence_interval
     return float(ci.low), float(ci.high)

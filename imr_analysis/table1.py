@@ -425,8 +425,8 @@ def p_value_notes(tests: pd.DataFrame | None, alpha: float = 0.05, n_resamples: 
         "p: two-tailed, not adjusted for multiple comparisons, so exploratory (only the 15 IMRS item tests of "
         f"Table 3 form a Holm-adjusted family); {'; '.join(rules)}.",
         f"{st.TESTS_NOTE} The CIs of ε² and r_rb are percentile bootstraps ({n_resamples} resamples of the patients "
-        f"within each service, seed {seed}); those of V and η² invert the noncentral chi-square and F, that of g is "
-        "analytic."] * bool(used)
+        f"within each service, seed {seed}; not computed above {st.BOOTSTRAP_MAX_N} patients); those of V and η² "
+        "invert the noncentral chi-square and F, that of g is analytic."] * bool(used)
 
 
 def table1_notes(tests: pd.DataFrame | None, quantile_method: str = QUANTILE_METHOD, n_resamples: int = st.N_RESAMPLES,
