@@ -255,14 +255,14 @@ def intraclass_correlations(ratings, alpha: float = 0.05) -> pd.DataFrame:
 def concordance_correlation(x, y, alpha: float = 0.05) -> pd.Series:
     """Lin's concordance correlation coefficient with its Fisher-z confidence interval.
 
-    ``rho_c = 2 s_xy / (s_x^2 + s_y^2 + (xbar - ybar)^2)``, moments over n, and
-    ``tanh(atanh(rho_c) -/+ q se_z)`` with Lin's (2000) variance::
+    ``rho_c = 2 s_xy / (s_x^2 + s_y^2 + (xbar - ybar)^2)`` (moments over n); CI ``tanh(atanh(rho_c) -/+ q se_z)``,
+    Lin's (2000) variance, ``u = (xbar - ybar) / sqrt(s_x s_y)``::
 
         var_z = [ (1 - r^2) rho_c^2 / ((1 - rho_c^2) r^2) + 2 rho_c^3 (1 - rho_c) u^2 / (r (1 - rho_c^2)^2)
-                  - rho_c^4 u^4 / (2 r^2 (1 - rho_c^2)^2) ] / (n - 2),   u = (xbar - ybar) / sqrt(s_x s_y)
+                  - rho_c^4 u^4 / (2 r^2 (1 - rho_c^2)^2) ] / (n - 2)
 
-    Returns ``ccc, ci_low, ci_high, se_z, n, pearson_r, bias_correction`` (C_b: rho_c = r C_b),
-    ``location_shift`` (u), ``scale_shift`` (s_x / s_y), ``note``; incomplete pairs are dropped.
+    Returns ``ccc, ci_low, ci_high, se_z, n, pearson_r, bias_correction`` (C_b: rho_c = r C_b), ``location_shift``
+    (u), ``scale_shift`` (s_x / s_y), ``note``; incomplete pairs dropped.
 
     Examples
     --------
@@ -322,12 +322,11 @@ def _paired_summary(u: np.ndarray, p: np.ndarray) -> tuple[dict, str]:
 def table3(cohort: pd.DataFrame, max_missing: int = 0, alpha: float = 0.05) -> pd.DataFrame:
     """Table 3: IMRS at post-intervention, users vs providers, item by item.
 
-    Per item (its pairs): ``n``, mean and SD of each version, mean difference, Wilcoxon
-    signed-rank test (``scipy.stats.wilcoxon``) with Holm's adjustment over the 15 items
-    (``pingouin.multicomp``), zeros dropped (``p_wilcoxon, p_holm``) or Pratt's (``p_pratt,
-    p_holm_pratt``), and :func:`weighted_kappa` of each of :data:`KAPPAS` (``kappa_<weights>``,
-    ``_ci_low``, ``_ci_high``, ``_p``). Then the patient scores (item mean, total; ``max_missing``
-    as in :func:`patient_scores`): unadjusted p, no kappa, ``item`` NA.
+    Per item (its pairs): ``n``, mean and SD of each version, mean difference, Wilcoxon signed-rank test
+    (``scipy.stats.wilcoxon``, Holm-adjusted over the 15 items, ``pingouin.multicomp``), zeros dropped (``p_wilcoxon,
+    p_holm``) or Pratt's (``p_pratt, p_holm_pratt``), :func:`weighted_kappa` per :data:`KAPPAS` (``kappa_<weights>``,
+    ``_ci_low``, ``_ci_high``, ``_p``). Then the patient scores (item mean, total; ``max_missing`` as in
+    :func:`patient_scores`): unadjusted p, no kappa, ``item`` NA.
 
     Examples
     --------
@@ -452,16 +451,12 @@ def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05, n_resamp
                              seed: int = 2023) -> pd.DataFrame:
     """The paper's r: the 15 user item means against the 15 provider item means.
 
-    Each item is one point (its user and provider mean over the pairs rating it, as in
-    :func:`table3`): :func:`correlations` with ``n`` = items, under ``analysis``. Their CIs
-    treat the 15 items as a sample of items, which they are not: they are the whole scale,
-    rated on the same patients. The last row answers another question, how much r would move
-    with another sample of patients: a percentile bootstrap CI (``scipy.stats.bootstrap``,
-    ``n_resamples`` resamples of the patients, ``seed``), recomputing both raters' item means
-    from each resample (``n`` = patients). Resampling adds noise to the item means, so most
-    resampled r lie below r (the ``note`` gives their median) and the interval leans low, below r
-    when the items differ little; BCa's bias correction would be so large that its upper limit
-    rests on the few most extreme resamples.
+    Each item is a point (user and provider mean over the pairs rating it, as in :func:`table3`): :func:`correlations`
+    with ``n`` = items, under ``analysis``. Their CIs treat the 15 items as a sample, but they are the whole scale,
+    rated on the same patients. The last row asks how r would move with other patients: a percentile bootstrap CI
+    (``scipy.stats.bootstrap``, ``n_resamples`` patient resamples, ``seed``) recomputing both item means (``n`` =
+    patients). Resampling adds noise to the item means, so most resampled r lie below r (``note``: their median) and
+    the interval leans low; BCa's bias correction would be so large its upper limit rests on the extreme resamples.
 
     Examples
     --------
@@ -570,9 +565,8 @@ def patient_level_agreement(cohort: pd.DataFrame, on: str = "total", max_missing
                             alpha: float = 0.05, loa_ci: str = "exact") -> pd.DataFrame:
     """Agreement between each patient's own IMRS (``on``: total or item mean) and their provider's.
 
-    One row (:data:`RESULT_COLUMNS`) per :data:`PATIENT_MEASURES`; ``n`` counts the patients
-    with both scores (``max_missing`` as in :func:`patient_scores`), ``loa_ci`` is passed to
-    :func:`~imr_analysis.bland_altman.limits_of_agreement`.
+    One row (:data:`RESULT_COLUMNS`) per :data:`PATIENT_MEASURES`; ``n``: patients with both scores (``max_missing``
+    as in :func:`patient_scores`); ``loa_ci`` goes to :func:`~imr_analysis.bland_altman.limits_of_agreement`.
 
     Examples
     --------

@@ -35,11 +35,10 @@ def limits_of_agreement(differences, alpha: float = 0.05, coverage: float = 0.95
                         loa_ci: str = "exact", means=None) -> pd.DataFrame:
     """Bias and limits of agreement of paired differences, with confidence intervals.
 
-    ``differences`` are user - provider (NaNs dropped); the limits should contain ``coverage``
-    of them; ``alpha`` is 1 - confidence level; ``loa_ci`` is "exact" or "approximate". Returns
-    the bias and both limits (``measure, estimate, ci_low, ci_high, n, p``: paired t-test, ``note``),
-    the percent of differences inside the limits (Clopper-Pearson CI, ``scipy.stats.binomtest``)
-    and, if ``means`` (of each pair) are given, the proportional bias (:func:`proportional_bias`).
+    ``differences``: user - provider (NaNs dropped); the limits should hold ``coverage`` of them; ``alpha``: 1 -
+    confidence level; ``loa_ci``: "exact" or "approximate". Returns bias and limits (``measure, estimate, ci_low,
+    ci_high, n, p``: paired t-test, ``note``), the percent inside the limits (Clopper-Pearson CI,
+    ``scipy.stats.binomtest``) and, given pair ``means``, the proportional bias (:func:`proportional_bias`).
 
     Examples
     --------

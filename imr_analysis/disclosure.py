@@ -1,21 +1,16 @@
 """Statistical disclosure control for every published output of the compendium.
 
-Every output passes through a *disclosure profile* (``resources/disclosure_profiles.yaml``;
-DISCLOSURE.md gives the rules and their sources): ``none`` (the default on synthetic data)
-changes nothing; ``opensafely`` (the default on private data) redacts counts of 1-7 patients
-and rounds counts to the nearest 5; ``opensafely_midpoint6`` uses midpoint-6 rounding;
-``sistan_min3``, the SISTAN legal floor, redacts 1-2 with secondary suppression, no rounding.
+Each output passes a *disclosure profile* (``resources/disclosure_profiles.yaml``; rules and sources: DISCLOSURE.md):
+``none`` (default on synthetic data) changes nothing; ``opensafely`` (default on private data) redacts counts of 1-7
+patients and rounds counts to the nearest 5; ``opensafely_midpoint6`` uses midpoint-6 rounding; ``sistan_min3``, the
+SISTAN legal floor, redacts 1-2 with secondary suppression, no rounding.
 
-The counts of a tidy long table are *cells* tied by *relations* "members (+ an unpublished
-remainder) = total" (:func:`_relations`). :func:`apply_to_long` redacts counts of 1..k patients
-(primary suppression), then, in profiles without rounding, more cells until none can be derived
-(secondary suppression, :func:`_secondary`); rounds the published counts, recomputes totals and
-percentages from them, removes minima/maxima and flags 0%/100% cells. DISCLOSURE.md, "What is
-applied to each output", writes the algorithm out.
-
-Redacted values become missing, the companion columns ``redacted``, ``redacted_columns``
-and ``disclosure_note`` say so, and every action is listed in the report (never the value).
-Tables whose rows are statistics of ``n`` patients pass :func:`apply_to_statistics`.
+:func:`apply_to_long` treats a tidy long table's counts as *cells* tied by *relations* "members (+ an unpublished
+remainder) = total" (:func:`_relations`): it redacts counts of 1..k (primary suppression), without rounding redacts
+more cells until none can be derived (secondary, :func:`_secondary`), rounds the published counts, recomputes totals
+and percentages from them, removes minima/maxima and flags 0%/100% cells (DISCLOSURE.md, "What is applied to each
+output"). Redacted values become missing, flagged in ``redacted``, ``redacted_columns``, ``disclosure_note``; the
+report lists every action (never the value). Tables of statistics of ``n`` patients pass :func:`apply_to_statistics`.
 """
 
 from __future__ import annotations
@@ -580,13 +575,11 @@ def apply_to_long(long_df, profile, table_name: str, *, level_col="auto", group_
                   parent_col="auto", tier_col="auto"):
     """Apply a disclosure profile (a Profile or its name) to a tidy long table.
 
-    ``long_df`` has key columns (Table 1: ``variable, level, group, kind``; Table 2: ``unit,
-    service_type, level, measure``, ``level`` the tier ``unit``/``type``/``total``; a simple
-    table: a row labelled "Total", "Overall" or "All") and statistics among :data:`STAT_COLUMNS`
-    (without ``denominator``, denominators come from ``n`` and ``percent``); the ``*_col``
-    arguments override the detected layout. Returns the protected table (redacted values missing,
-    counts ``Int64``, the companion columns; ``attrs["group_sizes"]``: each Table-1 column
-    header's size, None when redacted) and the report, one row per action.
+    ``long_df`` has key columns (Table 1: ``variable, level, group, kind``; Table 2: ``unit, service_type, level,
+    measure``, ``level`` the tier unit/type/total; a simple table: a row "Total", "Overall" or "All") and statistics
+    among :data:`STAT_COLUMNS` (without ``denominator``, it comes from ``n`` and ``percent``); ``*_col`` override the
+    detected layout. Returns the protected table (redacted values missing, counts ``Int64``, the companion columns;
+    ``attrs["group_sizes"]``: each Table-1 column's size, None if redacted) and the report, one row per action.
 
     Examples
     --------
@@ -600,9 +593,8 @@ def apply_to_long(long_df, profile, table_name: str, *, level_col="auto", group_
     >>> safe["denominator"].tolist()  # recomputed: 40 + 30 = 70, 30 + 20 = 50, 70 + 55 = 125
     [70, 70, 50, 50, <NA>, <NA>, 125, 125]
 
-    Without rounding (``sistan_min3``: 1-2 redacted) EDP's 2 men need secondary cells among the
-    members rather than the totals: EDP's women (else 5 - 3), SerD's men (else 72 - 40 - 30)
-    and, in turn, SerD's women:
+    Without rounding (``sistan_min3``) EDP's 2 men need secondary cells among the members: EDP's women (else
+    5 - 3), SerD's men (else 72 - 40 - 30) and, in turn, SerD's women:
 
     >>> safe, report = apply_to_long(long, "sistan_min3", "demo")
     >>> safe["n"].tolist()
@@ -728,13 +720,12 @@ def _subgroup_secondary(table, n, primary, count_row, counts) -> np.ndarray:
 def apply_to_statistics(table, profile, table_name: str, counts=()):
     """Apply a disclosure profile to a table whose rows are statistics of ``n`` patients.
 
-    *Primary*: the statistics (numeric columns but ``n``, ``item``, ``n_items``) of rows of
-    1..``redact_summaries_le`` patients are redacted, ``n`` of 1..``redact_counts_le`` too, and
-    so is a row whose ``measure`` is among ``counts`` (a count, published as its ``n``), and a
-    percentage row (``measure`` ending in "(%)") whose patients in or out of it number 1..``redact_counts_le``.
-    *Secondary*, without rounding: when a single subgroup (``service_type``, or a section "by
-    service: ...") is hidden, so is the smallest other. Then counts are rounded. Returns the
-    table (``n`` Int64, the companion columns) and the report, as :func:`apply_to_long`.
+    *Primary*: redact the statistics (numeric columns but ``n``, ``item``, ``n_items``) of rows of
+    1..``redact_summaries_le`` patients, ``n`` of 1..``redact_counts_le``, a row whose ``measure`` is in ``counts``
+    (a count, published as its ``n``) likewise, and a percentage row ("... (%)") with 1..``redact_counts_le`` patients
+    in or out of it. *Secondary*, without rounding: if a single subgroup (``service_type``, or a section "by service:
+    ...") is hidden, so is the smallest other. Counts are then rounded. Returns the table and report as
+    :func:`apply_to_long`.
 
     Examples
     --------

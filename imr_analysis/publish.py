@@ -119,9 +119,10 @@ def setup(notebook: str, raw_dir="", processed_dir="", tables_dir="", figures_di
 
 
 def protect_counts(table: pd.DataFrame, profile, counts, withhold=()) -> pd.DataFrame:
-    """A copy of ``table`` with its ``counts`` columns (of patients or records) as ``profile`` lets
-    them be shown: unless it is ``none``, the integer (rounded) or ``"[REDACTED]"`` for 1..k, and
-    the ``withhold`` columns dropped (e.g. the distinct values of the patient code: the cohort size).
+    """``table`` with its ``counts`` columns (patients or records) as ``profile`` lets them be shown.
+
+    Unless ``none``: the (rounded) integer, or ``"[REDACTED]"`` for 1..k; ``withhold`` columns are dropped (e.g. the
+    distinct patient codes: the cohort size).
 
     Examples
     --------

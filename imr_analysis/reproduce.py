@@ -300,10 +300,9 @@ NOTES = ("published: the paper's figure (decimals: the places it is printed with
 def public_check(check_df, profile):
     """The audit of :func:`check_published` as it may be shown under a disclosure profile.
 
-    With the ``none`` profile (the shipped synthetic data) it is returned as it is. Otherwise
-    the recomputed values describe groups of any size, and even a status discloses them
-    (``match`` against "five patients"): the values are removed and every status but the
-    verdicts about the paper (``paper-inconsistent``, ``not-recomputable``) becomes :data:`WITHHELD`.
+    Under ``none`` (the shipped synthetic data) it is unchanged. Otherwise recomputed values, and even a status
+    (``match`` against "five patients"), describe groups of any size: values are removed and every status but the
+    verdicts on the paper (``paper-inconsistent``, ``not-recomputable``) becomes :data:`WITHHELD`.
 
     Examples
     --------

@@ -1,25 +1,20 @@
 """Between-service tests, with the test selection of the paper's Statistical Analysis written out.
 
-Each comparison returns one tidy row (a ``dict``); :func:`results_frame` stacks them. All tests
-are two-tailed; ``alpha`` defaults to 0.05 (the paper's "0.5" is a typo).
+Each comparison is one tidy row (a ``dict``), stacked by :func:`results_frame`. Tests are two-tailed; ``alpha``
+defaults to 0.05 (the paper's "0.5" is a typo).
 
-Categorical (:func:`compare_categorical`): Pearson chi-square without continuity correction; when
-an expected count is below 5, Fisher's exact test for a 2 x 2 table, else a seeded Monte-Carlo
-chi-square over tables with the observed margins (R's ``chisq.test(simulate.p.value=TRUE)``).
+Categorical (:func:`compare_categorical`): Pearson chi-square, no continuity correction; if an expected count is < 5,
+Fisher's exact test (2 x 2) or a seeded Monte-Carlo chi-square with the observed margins (R's ``simulate.p.value``).
 
-Continuous (:func:`compare_continuous`): ANOVA and Kruskal-Wallis for three or more groups, or the
-t-test (Welch's when Levene's test, ``center="median"``, rejects equal variances) and Mann-Whitney
-U for two. The parametric test is reported when normality is rejected in no group (Shapiro-Wilk up
-to :data:`SHAPIRO_MAX_N` = 5000 values, the range of Royston's p-value; D'Agostino-Pearson K²
-above) and, for ANOVA, Levene's test does not reject equal variances; else the rank test. A group
-of fewer than 3 values or no spread cannot be tested for normality (rank test); a group of fewer
-than 2 is left out with a note. Sensitivity: ANOVA, Welch's ANOVA and Kruskal-Wallis (Student t,
-Welch t, Mann-Whitney U) are all kept, and ``conclusion_depends_on_test`` flags a row whose
-conclusion at ``alpha`` differs between them.
+Continuous (:func:`compare_continuous`): ANOVA and Kruskal-Wallis for >= 3 groups, t-test (Welch's if Levene's test,
+``center="median"``, rejects equal variances) and Mann-Whitney U for two. The parametric test is reported if no group
+rejects normality (Shapiro-Wilk up to :data:`SHAPIRO_MAX_N` = 5000 values, Royston's range; D'Agostino-Pearson K²
+above) and, for ANOVA, Levene's test does not reject; else the rank test. A group of < 3 values or no spread means the
+rank test; one of < 2 is dropped with a note. All variants (ANOVA, Welch's ANOVA, Kruskal-Wallis; Student t, Welch t,
+Mann-Whitney U) are kept; ``conclusion_depends_on_test`` flags rows whose conclusion at ``alpha`` differs.
 
-Effect sizes with 95% CIs (:data:`EFFECT_COLUMNS`; each function says how): Cramér's V for
-categorical variables; eta-squared and epsilon-squared for three or more groups, Hedges' g (pingouin,
-analytic CI) and the rank-biserial r for two; epsilon-squared and r with percentile bootstrap CIs.
+Effect sizes, 95% CIs (:data:`EFFECT_COLUMNS`): Cramér's V (categorical); eta- and epsilon-squared (>= 3 groups);
+Hedges' g (pingouin, analytic CI) and rank-biserial r (two); epsilon-squared and r with percentile bootstrap CIs.
 """
 
 from __future__ import annotations

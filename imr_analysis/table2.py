@@ -54,10 +54,9 @@ def _units(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
 def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
     """Table 2 numbers, tidy: one row per (unit, service type or total) and measure (:data:`LONG_COLUMNS`).
 
-    ``level`` is "unit", "service_type" (``unit`` "All") or "total". Measures: ``patients``,
-    ``group_format`` (of those with a known format), the :data:`CONTINUOUS_MEASURES` (summary
-    statistics), the modules (patients who received each); for the total only, :data:`EXTREME_MEASURES`
-    and, when the cohort has the dates, :data:`DATE_MEASURES` (min and max as yyyymmdd numbers).
+    ``level``: "unit", "service_type" (``unit`` "All") or "total". Measures: ``patients``, ``group_format`` (of known
+    format), :data:`CONTINUOUS_MEASURES` (summaries), the modules (patients receiving each); for the total only,
+    :data:`EXTREME_MEASURES` and, with dates, :data:`DATE_MEASURES` (min and max as yyyymmdd numbers).
 
     Examples
     --------
@@ -196,10 +195,9 @@ def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
                   na_rep: str = "[REDACTED]") -> pd.DataFrame:
     """The display Table 2: units by service type, the service types, the total, the p-values.
 
-    ``long`` is :func:`table2_long`, possibly after disclosure control (text in a numeric cell is
-    printed as given, a missing number as ``na_rep``); ``tests`` (:func:`table2_tests`) adds two rows
-    per comparison, the p-values (test, :func:`~imr_analysis.table1.test_cells`) and the effect sizes;
-    ``decimals``: ``percent`` (1), ``mean`` (1), ``p`` (3).
+    ``long``: :func:`table2_long`, maybe after disclosure control (text in a numeric cell printed as is, a missing
+    number as ``na_rep``); ``tests`` (:func:`table2_tests`) adds per comparison a p-value row (test,
+    :func:`~imr_analysis.table1.test_cells`) and an effect-size row; ``decimals``: ``percent`` 1, ``mean`` 1, ``p`` 3.
 
     Examples
     --------
