@@ -263,7 +263,7 @@ def format_effect(name, value, low=None, high=None, digits: int = 2) -> str:
     return f"{st.EFFECT_ABBREVIATIONS.get(name, name or '')} {v:.{digits}f}{ci}".strip()
 
 
-def test_cells(r, digits: int = 3) -> tuple[str, str, str]:
+def result_cells(r, digits: int = 3) -> tuple[str, str, str]:
     """The p-value (marked :data:`~imr_analysis.stats.SENSITIVITY_MARK` if the conclusion depends on the
     test), the test's abbreviation and the effect size of a row of :func:`table1_tests`."""
     p = format_p(r.p_value, digits) + (st.SENSITIVITY_MARK if str(getattr(r, "conclusion_depends_on_test", "")) == "True"
@@ -341,7 +341,7 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
 
     ``long`` may come from disclosure control (text in a numeric cell is printed as given, a missing
     number as ``na_rep``, ``min``/``max`` may be dropped); ``tests`` adds ``p``, ``Test`` and effect size
-    columns (:func:`test_cells`; the legend is :data:`~imr_analysis.stats.TESTS_NOTE`).
+    columns (:func:`result_cells`; the legend is :data:`~imr_analysis.stats.TESTS_NOTE`).
     ``decimals``: ``percent`` (1), ``mean`` (2, also SD), ``quantile`` (1), ``p`` (3); an int sets ``mean``.
 
     Examples
@@ -361,7 +361,7 @@ def format_table1(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
     suffixes = {comp: "" if comp == ALL_SERVICES else f" ({comp})" for comp in pd.unique(tests["comparison"])}
     test_columns = [(comp, [f"p{suffix}", f"Test{suffix}", f"Effect (95% CI){suffix}"])
                     for comp, suffix in suffixes.items()]
-    pvalues = {(r.variable, r.comparison): test_cells(r, dec["p"]) for r in tests.itertuples(index=False)}
+    pvalues = {(r.variable, r.comparison): result_cells(r, dec["p"]) for r in tests.itertuples(index=False)}
     cells = long.assign(
         count=[format_count_percent(n, p, dec["percent"], na_rep) for n, p in zip(long["n"], long["percent"])],
         mean_sd=["–" if finite_number(r.n) == 0 else format_mean_sd(r.mean, r.sd, dec["mean"], na_rep)

@@ -14,7 +14,7 @@ import pandas as pd
 from . import stats as st
 from .constants import MODULE_COLUMNS, MODULES, SERVICE_UNITS
 from .table1 import (compare_services, finite_number, format_count_percent, format_mean_sd, p_value_notes,
-                     require_columns, select_services, test_cells)
+                     require_columns, result_cells, select_services)
 
 ALL = "All"
 LEVELS = ("unit", "service_type", "total")
@@ -197,7 +197,7 @@ def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
 
     ``long``: :func:`table2_long`, maybe after disclosure control (text in a numeric cell printed as is, a missing
     number as ``na_rep``); ``tests`` (:func:`table2_tests`) adds per comparison a p-value row (test,
-    :func:`~imr_analysis.table1.test_cells`) and an effect-size row; ``decimals``: ``percent`` 1, ``mean`` 1, ``p`` 3.
+    :func:`~imr_analysis.table1.result_cells`) and an effect-size row; ``decimals``: ``percent`` 1, ``mean`` 1, ``p`` 3.
 
     Examples
     --------
@@ -229,7 +229,7 @@ def format_table2(long: pd.DataFrame, tests: pd.DataFrame | None = None, decimal
     for comp, comp_tests in ([] if tests is None else tests.groupby("comparison", sort=False)):
         row, effects = (dict.fromkeys(columns, "") | {"Service type": f"{what} ({comp})"} for what in ("p", "Effect"))
         for r in comp_tests.loc[comp_tests["variable"].isin(measures)].itertuples(index=False):
-            p, test, effect = test_cells(r, dec["p"])
+            p, test, effect = result_cells(r, dec["p"])
             row[MEASURE_LABELS[r.variable]], effects[MEASURE_LABELS[r.variable]] = f"{p} ({test})" if p else "", effect
         rows += [row, effects]
     return pd.DataFrame(rows, columns=columns)
