@@ -15,9 +15,9 @@ KERNEL_DISPLAY := Python 3 (IMR compendium)
 # JupyterLab refuses to start as root (Docker, Binder, many lab servers) unless told.
 LAB_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# Unit tests run on every core (pytest-xdist; a test file stays in one worker: tests/conftest.py). nbval runs the
-# notebooks one after another: each reads what the one before it writes.
-XDIST := -n auto --dist loadgroup
+# Unit tests run on every core (pytest-xdist); a test file stays in one worker, so its module fixtures (whole runs
+# of the compendium) are built once. nbval runs the notebooks one after another: each reads what the one before writes.
+XDIST := -n auto --dist loadfile
 NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL_NAME) -p no:cacheprovider
 
 .DEFAULT_GOAL := help

@@ -478,13 +478,12 @@ def item_profile_correlation(cohort: pd.DataFrame, alpha: float = 0.05, n_resamp
     if n > BOOTSTRAP_MAX_N:
         boot["note"] = f"bootstrap CI not computed above {BOOTSTRAP_MAX_N} patients (see imr_analysis.stats)"
     elif np.isfinite(r) and n >= MIN_N:
-        def profile_r(rows):
-            mu, mp = np.nanmean(u[rows], axis=0), np.nanmean(p[rows], axis=0)
-            return stats.pearsonr(mu[~np.isnan(mu)], mp[~np.isnan(mu)]).statistic
+        def profile_r(rows, axis=-1):  # rows: resampled patients, (resamples, n): item means, then r per resample
+            return stats.pearsonr(np.nanmean(u[rows], axis=-2), np.nanmean(p[rows], axis=-2), axis=-1).statistic
 
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = stats.bootstrap((np.arange(n),), profile_r, vectorized=False, n_resamples=n_resamples,
+            res = stats.bootstrap((np.arange(n),), profile_r, n_resamples=n_resamples, batch=max(1, 10**7 // u.size),
                                   confidence_level=1 - alpha, method="percentile", rng=np.random.default_rng(seed))
         boot = _row(PEARSON_BOOTSTRAP, r, res.confidence_interval, n, note=(
             f"percentile CI of r over {n_resamples} resamples of the patients (seed {seed}; their median "

@@ -18,13 +18,3 @@ def audit_outputs(cohort, n_resamples: int = 10000) -> dict:
             "table3_imrs_long": agreement.table3_long(agreement.table3(cohort)),
             "imrs_agreement": agreement.agreement_summary(cohort, services=services)}
 
-
-def pytest_collection_modifyitems(items):
-    """With pytest-xdist (``make test``: ``-n auto --dist loadgroup``) the tests of one file run in one
-    worker, so a file's module-scoped fixtures (whole runs of the compendium) are built once; only the
-    property tests, each independent of the others, are spread over the workers."""
-    import pytest
-
-    for item in items:
-        if item.module is not None and item.module.__name__ != "test_clean_properties":
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
