@@ -688,3 +688,26 @@ def bland_altman_data(cohort: pd.DataFrame, on: str = "total", max_missing: int 
     return BlandAltmanData(on=on, n=u.size, points=points.astype({"count": "int64"}), alpha=alpha, stats=(
         limits_of_agreement(u - p, alpha=alpha, coverage=coverage, loa_ci=loa_ci, means=(u + p) / 2)))
 
+
+def table3_notes(alpha: float = 0.05, max_missing: int = 0) -> list[str]:
+    """The footnotes of Table 3 (:func:`table3`) and of its numbers."""
+    scored = "a complete scale in both versions" if max_missing == 0 else \
+        f"at most {max_missing} missing item(s) per version (total prorated)"
+    return [f"n: patients with both ratings of the item; item mean and total: patients with {scored}. "
+            "Mean (SD): SD with denominator n - 1; difference: mean of user - provider.",
+            "Wilcoxon p: two-sided signed-rank test of the paired ratings (scipy.stats.wilcoxon, zero differences "
+            "dropped), Holm-adjusted over the family of the 15 items; the item mean and total rows are unadjusted "
+            "(ranked on exact differences, so both give the same test). Wilcoxon-Pratt p: the same with zero "
+            "differences ranked (Pratt), a sensitivity analysis.",
+            "Kappa: Cohen's kappa over the categories 1-5 (statsmodels); the primary analysis uses quadratic weights, "
+            f"with its asymptotic {round(100 * (1 - alpha))}% CI; linear weights and no weights are sensitivity "
+            "analyses. The last column names the choices that change the conclusion at alpha for the item."]
+
+
+def agreement_notes(alpha: float = 0.05) -> list[str]:
+    """The footnotes of the agreement table (:func:`agreement_summary`)."""
+    return [f"ci_low, ci_high: {round(100 * (1 - alpha))}% confidence interval; note: the method of each row. "
+            "n: patients with both ratings (item level: of that item; item profile: the 15 items).",
+            "p: two-sided and unadjusted, except the item-level Wilcoxon p, Holm-adjusted over the family of the "
+            "15 items. Kappa: quadratic weights. Limits of agreement: bias -/+ 1.96 SD of the differences.",
+            "By service: small groups carry a CAVEAT in note; their intervals are wide."]

@@ -95,7 +95,7 @@ cohort = load_cohort(run.processed, services=services)
 # %%
 t3 = agreement.table3(cohort, max_missing=max_missing, alpha=alpha)
 t3_safe = run.protect(t3, "table3_imrs", kind="statistics")
-t3_notes = publish.table3_notes(alpha, max_missing)
+t3_notes = agreement.table3_notes(alpha, max_missing)
 table3 = run.publish(agreement.format_table3(t3_safe, alpha=alpha), "table3_imrs", formats=table_formats,
                      caption="Table 3. IMR Scale (IMRS) at post-intervention: users and providers", kind="protected",
                      notes=t3_notes)
@@ -177,7 +177,7 @@ preview(figure2, dpi=100)
 summary = agreement.agreement_summary(cohort, max_missing=max_missing, alpha=alpha, services=services)
 shown = run.publish(summary, "imrs_agreement", formats=table_formats, kind="statistics",
                     caption="Agreement between user- and provider-rated IMRS", counts=agreement.COUNT_MEASURES,
-                    notes=publish.agreement_notes(alpha))
+                    notes=agreement.agreement_notes(alpha))
 shown.groupby("section", sort=False).size().rename("rows").to_frame()
 
 # %% [markdown]

@@ -1063,3 +1063,12 @@ def test_mark_redacted_marks_only_redacted_cells():
     assert not (shown.loc[~red, ["estimate", "n"]] == "[REDACTED]").any().any()
     # profile none: unchanged
     pd.testing.assert_frame_equal(dc.mark_redacted(summary), summary)
+
+
+def test_agreement_and_table3_notes_state_weights_adjustment_and_ci():
+    t3 = " ".join(A.table3_notes(alpha=0.1, max_missing=2))
+    assert "quadratic weights" in t3 and "Holm-adjusted over the family of the 15 items" in t3
+    assert "90% CI" in t3 and "at most 2 missing item(s) per version (total prorated)" in t3
+    assert "complete scale in both versions" in A.table3_notes()[0]
+    summary = " ".join(A.agreement_notes(alpha=0.01))
+    assert "99% confidence interval" in summary and "quadratic weights" in summary and "Holm" in summary

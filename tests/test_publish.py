@@ -216,12 +216,3 @@ def test_publish_writes_the_notes_with_every_format(tmp_path):
                 caption="Demo", notes=notes)
     for suffix in ("csv-metadata.json", "md", "tex", "html"):
         assert notes[0] in (tmp_path / "tables" / f"demo.{suffix}").read_text(encoding="utf-8"), suffix
-
-
-def test_agreement_and_table3_notes_state_weights_adjustment_and_ci():
-    t3 = " ".join(publish.table3_notes(alpha=0.1, max_missing=2))
-    assert "quadratic weights" in t3 and "Holm-adjusted over the family of the 15 items" in t3
-    assert "90% CI" in t3 and "at most 2 missing item(s) per version (total prorated)" in t3
-    assert "complete scale in both versions" in publish.table3_notes()[0]
-    summary = " ".join(publish.agreement_notes(alpha=0.01))
-    assert "99% confidence interval" in summary and "quadratic weights" in summary and "Holm" in summary
