@@ -1,17 +1,22 @@
-"""The replication comparison (imr_analysis.replicate).
+"""The replication comparison (imr_analysis.replicate) and the one-page summary (imr_workflow.summary).
 
 - the audit mode comes from the exports' first line;
 - every interval is checked against published known answers (Newcombe 1998; R's ``t.test``) or an independent
   computation (a closed formula here, or scipy on the raw values);
 - the flag and the not-computable rows on constructed inputs;
-- the shipped tables compared as a department's: every published figure inside the interval.
+- a department other than the shipped cohort (another seed and size, a department marker) run end to end: the
+  estimates are the department's own values, nothing speaks of a mismatch, and the summary is written;
+- a forced replication of the shipped tables: every published figure inside the department's interval.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
+import shutil
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +26,8 @@ from imr_analysis import constants as C
 from imr_analysis import paths, replicate, reproduce
 from imr_analysis.published import load_published
 from imr_synth.generator import write_exports
+from imr_workflow import summary
+from imr_workflow.runner import run_notebooks
 
 from conftest import audit_outputs
 from test_reproduce import tiny_cohort
@@ -51,7 +58,7 @@ def _fisher(r, n):
 def test_doctests():
     import doctest
 
-    for module in (replicate,):
+    for module in (replicate, summary):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted > 0, module.__name__
 
@@ -201,3 +208,81 @@ def test_on_the_shipped_tables_every_published_figure_lies_inside_the_interval()
     consistent = got[got["verdict"] == "consistent"]
     assert (consistent["difference"].abs() <= 0.5 * 10.0 ** -consistent["decimals"] + 0.003).all()
     assert got.loc["res_m6_pct", "difference"] == pytest.approx(100 * 54 / 126 - 39.7)
+
+
+# -- a department run end to end -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def department(tmp_path_factory):
+    raw = _exports(tmp_path_factory.mktemp("exports"), seed=11, n_patients=150, department="Ravenna")
+    out = tmp_path_factory.mktemp("department")
+    result = run_notebooks(data_dir=raw, output_dir=out, html=True, stream=io.StringIO())
+    return out, result
+
+
+def test_a_department_run_writes_the_comparison_not_the_reproduction_check(department):
+    out, result = department
+    assert result.data_mode == "synthetic"  # profile none: the department's exact values
+    written = {p.name for p in (out / "tables").iterdir()}
+    assert {"replication_comparison.csv", "replication_comparison.md", "replication_comparison.csv-metadata.json",
+            "replication_context.csv", "replication_context.md"} <= written
+    assert "reproduction_check.csv" not in written
+    nb = nbformat.read(out / "reports" / "06_reproduction_report.ipynb", as_version=4)
+    first = next(o for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert first["text"] == "audit: replication (synthetic exports of another department (Ravenna))\n"
+    shown = "\n".join(str(o.get("text", "")) + str(o.get("data", {})) for c in nb.cells if c.cell_type == "code"
+                      for o in c.outputs)
+    files = "\n".join(p.read_text(encoding="utf-8") for p in (out / "tables").glob("replication_*"))
+    assert "mismatch" not in shown.lower() and "mismatch" not in files.lower()
+    assert "24 published figures compared" in shown
+
+
+def test_the_estimates_are_the_departments_own_values(department):
+    out, _ = department
+    cohort = pd.read_parquet(out / "data" / "processed" / "cohort.parquet")
+    got = pd.read_csv(out / "tables" / "replication_comparison.csv").set_index("id")
+    own = reproduce.read_metrics(reproduce.read_outputs(out / "tables"))
+    metric = load_published().set_index("id")["metric"]
+    for i, row in got.iterrows():
+        assert row["estimate"] == pytest.approx(own[metric[i]], rel=1e-8), i
+    assert len(cohort) != 126 and got["n"].max() == len(cohort)
+    assert got.loc["res_men_pct", "estimate"] == pytest.approx(100 * (cohort["sex"] == "M").mean())
+    assert got.loc["res_age_mean", "estimate"] == pytest.approx(cohort["age_at_imr_start"].mean())
+    assert got.loc["res_sessions_mean", "sd"] == pytest.approx(cohort["n_sessions"].std())
+    assert got.loc["res_m6_serd_pct", "n"] == (cohort["service_type"] == "SerD").sum()
+    assert got["note"].isna().all() and got["published_outside_ci"].isin([True, False]).all()
+
+
+def test_the_department_gets_its_one_page_summary(department):
+    out, result = department
+    cohort = pd.read_parquet(out / "data" / "processed" / "cohort.parquet")
+    md_path, html_path = result.summary
+    assert (md_path, html_path) == (out / "reports" / "replication_summary.md",
+                                    out / "reports" / "replication_summary.html")
+    md, html = md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")
+    assert f"**{len(cohort)} patients** completed IMR" in md
+    assert "| figure | quote | published | department (95% CI) | difference (95% CI) |" in md
+    assert len(re.findall(r"^\| (?:res|abs)_", md, re.M)) == 24
+    assert "| res_men_pct | The majority were men (77; 61.1%) | 61.1% |" in md
+    assert "![Figure 1](../figures/figure1_modules_per_patient.png)" in md
+    assert "![Figure 2](../figures/figure2_bland_altman.png)" in md
+    assert "“Modules received by individual patients (N = 126)”" in md and "## Colophon" in md
+    assert (out / "reports" / "../figures/figure2_bland_altman.png").is_file()
+    assert html.count('<img src="data:image/png;base64,') == 2 and "<td>res_men_pct</td>" in html
+    assert f"<strong>{len(cohort)} patients</strong>" in html
+    colophon = result.colophon
+    again = summary.write_summary(out / "again", tables_dir=out / "tables", figures_dir=out / "figures",
+                                  processed_dir=out / "data" / "processed", colophon=colophon,
+                                  reason="synthetic exports of another department (Ravenna)")
+    assert again[1].read_bytes() == html_path.read_bytes()  # the same bytes: nothing but the run's facts
+
+
+def test_forced_replication_of_the_shipped_tables(tmp_path):
+    """``-p audit replication`` on the shipped data: the comparison, zero flags, and the summary."""
+    shutil.copytree(paths.tables_dir(), tmp_path / "tables")
+    result = run_notebooks(output_dir=tmp_path, only=["06"], parameters={"audit": "replication"}, html=False,
+                           stream=io.StringIO())
+    got = pd.read_csv(tmp_path / "tables" / "replication_comparison.csv")
+    assert len(got) == 24 and not got["published_outside_ci"].any()
+    md = result.summary[0].read_text(encoding="utf-8")
+    assert "Audit: **replication**: chosen by the parameter audit = 'replication'." in md
+    assert "**126 patients** completed IMR" in md and "(figure2_bland_altman not drawn" in md
