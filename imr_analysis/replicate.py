@@ -169,8 +169,10 @@ NOTES = (
     "(published_n, published_sd): Newcombe's hybrid score interval for percentages (statsmodels "
     "confint_proportions_2indep), Welch's t for means (Welch-Satterthwaite df: statsmodels), Zou's (2007) for two "
     "independent correlations, from their Fisher z intervals.",
-    "published_outside_ci: the published value lies outside the department's 95% interval (empty: not computable); "
-    "not adjusted for multiplicity: of twenty figures, one is flagged by chance alone on average.",
+    "published_outside_ci: the published value lies outside the department's 95% interval (empty: not computable). "
+    "It ignores the published figure's own sampling error, which the difference's interval counts: a flagged figure "
+    "whose difference interval holds 0 is no difference beyond chance. Not adjusted for multiplicity: of twenty "
+    "figures, one is flagged by chance alone on average.",
     "The paper publishes no median or interquartile range. A figure printed twice is compared once, as printed most "
     "precisely; a paper-inconsistent one as printed (verdict, reason). Counts, extremes, p-values, statements and "
     "the setting are in replication_context.",
