@@ -1,6 +1,6 @@
 """The paper's published figures, as data (``resources/published_figures.yaml``).
 
-Only the reproduction audit (:mod:`imr_analysis.reproduce`) and the synthetic-data
+Only the audit (:mod:`imr_analysis.reproduce`, :mod:`imr_analysis.replicate`) and the synthetic-data
 tests read this module; the analyses never see the published numbers.
 """
 
@@ -16,8 +16,8 @@ SECTIONS = ("Abstract", "Introduction", "Methods", "Results", "Discussion")
 KINDS = ("count", "percent", "mean", "sd", "min", "max", "r", "p", "statement")
 VERDICTS = ("consistent", "paper-inconsistent")
 COMPARATORS = ("=", "<", ">")
-COLUMNS = ["id", "section", "quote", "metric", "value", "decimals", "comparator", "kind", "verdict", "honoured",
-           "reason"]
+COLUMNS = ["id", "section", "quote", "metric", "value", "decimals", "comparator", "kind", "n", "verdict",
+           "honoured", "reason"]
 _REQUIRED = ("id", "section", "quote", "metric", "value", "decimals", "kind", "verdict", "honoured")
 
 
@@ -25,8 +25,8 @@ def load_published(path: str | Path | None = None):
     """Load and validate the published figures (``path`` default: the packaged ``published_figures.yaml``).
 
     One row per figure, columns :data:`COLUMNS` (``metric`` None for a statement that cannot be
-    recomputed, ``comparator`` "=" by default). A ValueError names every entry breaking the format
-    (missing field, duplicate id, unknown section/kind/verdict, inconsistent without a reason, ...).
+    recomputed, ``comparator`` "=" by default, ``n`` NaN where none is given). A ValueError names every entry
+    breaking the format (missing field, duplicate id, unknown section/kind/verdict, inconsistent without a reason, ...).
 
     Examples
     --------
@@ -71,6 +71,7 @@ def load_published(path: str | Path | None = None):
             (not str(e["quote"]).strip(), "empty quote"),
             (e["metric"] is not None and not isinstance(e["metric"], str), "metric must be a string or null"),
             (e["metric"] is not None and e["value"] is None, "a metric needs a published value"),
+            (e.get("n") is not None and not (isinstance(e["n"], int) and e["n"] > 0), "n must be a positive integer"),
             (inconsistent and not str(e.get("reason") or "").strip(), "paper-inconsistent entries need a reason"),
             (inconsistent and e["honoured"], "a paper-inconsistent figure cannot be honoured"),
             (e["verdict"] == "consistent" and e["kind"] != "statement" and e["metric"] is None,
@@ -79,7 +80,8 @@ def load_published(path: str | Path | None = None):
         rows.append({
             "id": e["id"], "section": e["section"], "quote": " ".join(str(e["quote"]).split()),
             "metric": e["metric"], "value": (float(e["value"]) if e["value"] is not None else float("nan")),
-            "decimals": e["decimals"], "comparator": comparator, "kind": e["kind"], "verdict": e["verdict"],
+            "decimals": e["decimals"], "comparator": comparator, "kind": e["kind"],
+            "n": float(e["n"]) if e.get("n") is not None else float("nan"), "verdict": e["verdict"],
             "honoured": e["honoured"], "reason": " ".join(str(e.get("reason") or "").split()),
         })
     if problems:

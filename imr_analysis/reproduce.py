@@ -115,12 +115,18 @@ def _num(values) -> np.ndarray:
     return pd.to_numeric(pd.Series(values), errors="coerce").astype("Float64").to_numpy("float64", na_value=np.nan)
 
 
+def row_of(outputs, where) -> pd.Series:
+    """The one row holding a metric (or at ``where``, a :data:`WHERE` value) as numbers (text, redacted: NaN)."""
+    table, query, column = WHERE[where] if isinstance(where, str) else where
+    rows = _rows(outputs, table, query)
+    if len(rows) != 1 or column not in rows.columns:
+        raise LookupError(f"{table}: {len(rows)} row(s) match {query!r}, expected one with column {column!r}")
+    return pd.Series(_num(rows.iloc[0]), index=rows.columns)
+
+
 def _one(outputs, where) -> float:
     """The value at ``where`` (table, query, column), which must name one cell."""
-    rows = _rows(outputs, *where[:2])
-    if len(rows) != 1 or where[2] not in rows.columns:
-        raise LookupError(f"{where[0]}: {len(rows)} row(s) match {where[1]!r}, expected one with column {where[2]!r}")
-    return float(_num(rows[where[2]])[0])
+    return float(row_of(outputs, where)[where[2]])
 
 
 def _yes(condition, *values) -> float:

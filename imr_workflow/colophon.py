@@ -114,9 +114,10 @@ def _disclosure_text(facts: Mapping[str, Any] | None) -> str:
                    else "")
 
 
-def colophon_markdown(colophon: Mapping[str, Any], parameters: Mapping[str, Any] | None = None) -> str:
-    """The ``## Colophon`` section closing a report: facts, the parameters injected into
-    this notebook (default the run's) and the SHA-256 of each raw input."""
+def colophon_markdown(colophon: Mapping[str, Any], parameters: Mapping[str, Any] | None = None,
+                      into: str = "this notebook") -> str:
+    """The ``## Colophon`` section closing a report: facts, the parameters (default the run's)
+    injected ``into`` what it reports on, and the SHA-256 of each raw input."""
     def esc(text):
         return str(text).replace("|", "\\|")
 
@@ -130,7 +131,7 @@ def colophon_markdown(colophon: Mapping[str, Any], parameters: Mapping[str, Any]
              f"| Python | {colophon['python']} ({colophon.get('platform', '')}) |",
              f"| Packages | {esc(packages)} |", ""]
     if params:
-        lines += ["Parameters injected into this notebook:", "", "```python",
+        lines += [f"Parameters injected into {into}:", "", "```python",
                   *(f"{name} = {value!r}" for name, value in params.items()), "```", ""]
     else:
         lines += ["Parameters: none injected (the notebook's own defaults).", ""]

@@ -1,7 +1,9 @@
 """``python -m imr_analysis run``: execute the numbered notebooks in order (papermill, one kernel each).
 
 Each notebook is written to ``reports/NN_name.ipynb`` (and ``.html``), ending with the run's
-colophon (also ``reports/colophon.json``); ``--help`` lists the options. A parameter goes only
+colophon (also ``reports/colophon.json``); after a replication comparison (notebook 06 on a cohort other than
+the published one's reproduction) the one-page ``reports/replication_summary.{md,html}``
+(:mod:`imr_workflow.summary`). ``--help`` lists the options. A parameter goes only
 into the notebooks whose ``parameters`` cell declares it; one no selected notebook declares is an
 error. On private data without ``--output-dir`` everything goes to the git-ignored
 ``outputs/private/``. Only its kernels write the committed record by default (:func:`recording`).
@@ -30,9 +32,9 @@ from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
-from imr_analysis import paths
+from imr_analysis import paths, replicate
 from imr_analysis.sources import detect_data_mode
-from imr_workflow import colophon
+from imr_workflow import colophon, summary
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_.+\.ipynb$")
 #: The one kernel every notebook names (``make install`` installs it under this display name).
@@ -70,6 +72,7 @@ class RunResult:
     output_dir: Path | None = None
     reports_dir: Path | None = None
     colophon: dict[str, Any] | None = None
+    summary: list[Path] = field(default_factory=list)  # reports/replication_summary.{md,html}, if written
 
 
 class QuietShutdownKernelManager(AsyncKernelManager):
@@ -302,9 +305,17 @@ def run_notebooks(*, notebooks_dir: str | os.PathLike | None = None, data_dir: s
             result.notebooks[source.stem] = injected
     if inplace:
         target_dir.rmdir()
-    else:
-        result.colophon["notebooks"] = result.notebooks
-        colophon.write_colophon_json(result.colophon, reports / "colophon.json")
+        return result
+    result.colophon["notebooks"] = result.notebooks
+    colophon.write_colophon_json(result.colophon, reports / "colophon.json")
+    audit, reason = replicate.audit_mode(raw, wanted.get("audit", "auto")) if any(
+        "audit" in declared[nb] for nb in notebooks) else ("", "")
+    if audit == "replication":  # notebook 06 compared the cohort with the published one: the page to share
+        folders = {k: paths.resolve(wanted.get(k), default) for k, default in (
+            ("tables_dir", paths.tables_dir()), ("figures_dir", paths.figures_dir()),
+            ("processed_dir", paths.processed_dir()))}
+        result.summary = summary.write_summary(reports, **folders, colophon=result.colophon, reason=reason)
+        print("replication summary:", ", ".join(map(str, result.summary)), file=out)
     return result
 
 

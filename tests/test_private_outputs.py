@@ -3,8 +3,8 @@
 The whole compendium is run on a generated cohort of 40 patients whose exports carry no
 synthetic marker (so it is private data, default profile ``opensafely``): its services have
 groups of a few patients, one form row is excluded and some columns miss a value or two.
-Then every output of every cell of every executed notebook, the HTML reports, the colophon
-and every table and figure file are read, and every number that counts patients or records
+Then every output of every cell of every executed notebook, the HTML reports, the colophon,
+the one-page replication summary (all of it) and every table and figure file are read, and every number that counts patients or records
 must be what the profile allows: 0, ``[REDACTED]``, or a count rounded to a multiple of 5
 (so never 1-7, and never an exact count above 7 either).
 
@@ -167,7 +167,8 @@ def file_problems(path: Path, root: Path) -> list[str]:
         return table_problems(pd.read_csv(path, dtype=str, keep_default_na=False), where)
     if path.suffix == ".ipynb":
         return notebook_problems(path)
-    if path.suffix == ".html" and path.parent.name == "reports":  # the outputs of the notebook's cells
+    if path.suffix == ".html" and path.parent.name == "reports" and path.stem != "replication_summary":
+        # a notebook's rendering: the outputs of its cells (the summary is checked whole, below)
         from bs4 import BeautifulSoup
 
         soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
@@ -206,6 +207,13 @@ def test_detector_catches_small_and_unrounded_counts():
     assert len(table_problems(md[0], "t")) == 2 and len(table_problems(tex[0], "t")) == 1
 
 
+def test_detector_reads_the_whole_summary_page(tmp_path):
+    page = tmp_path / "reports" / "replication_summary.html"
+    page.parent.mkdir()
+    page.write_text("<html><body><p><strong>43 patients</strong> completed IMR</p></body></html>", encoding="utf-8")
+    assert file_problems(page, tmp_path)  # no notebook cell in it, and still read
+
+
 # -- a private run --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def private_run(tmp_path_factory):
@@ -239,3 +247,18 @@ def test_every_printed_number_passes_the_profile(private_run):
     assert len([p for p in files if p.suffix == ".ipynb"]) == 6
     problems = [msg for p in files for msg in file_problems(p, private_run)]
     assert not problems, "\n".join(problems[:40])
+
+
+def test_the_replication_summary_shows_only_protected_values(private_run):
+    """Notebook 06 compared the private cohort with the published one; the one-page summary says how many patients
+    as the profile rounds it, links Figure 1 in its aggregate form, and is scanned whole above."""
+    md = (private_run / "reports" / "replication_summary.md").read_text(encoding="utf-8")
+    long2 = pd.read_csv(private_run / "tables" / "table2_long.csv")
+    n = int(long2.query("level == 'total' and measure == 'patients'")["n"].iloc[0])
+    assert n % 5 == 0 and f"**{n} patients** completed IMR" in md
+    assert "| figure | quote | published | department (95% CI) | difference (95% CI) |" in md
+    assert "![Figure 1](../figures/figure1_modules_aggregate.png)" in md and "figure1_modules_per_patient" not in md
+    assert "![Figure 2](../figures/figure2_bland_altman.png)" in md and "[REDACTED]" in md
+    comparison = pd.read_csv(private_run / "tables" / "replication_comparison.csv")
+    assert comparison["note"].fillna("").str.startswith("not computable: ").any()  # a group of a few patients
+    assert (comparison["n"].dropna() % 5 == 0).all()

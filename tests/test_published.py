@@ -111,7 +111,9 @@ def test_validation_names_every_problem(tmp_path):
         "- {id: c, section: Results, quote: q, metric: pct_men, value: 1, decimals: 1, kind: percent,"
         " verdict: paper-inconsistent, honoured: false}\n"
         "- {id: d, section: Preface, quote: q, metric: null, value: null, decimals: 0, kind: statement,"
-        " verdict: consistent, honoured: false}\n",
+        " verdict: consistent, honoured: false}\n"
+        "- {id: e, section: Results, quote: q, metric: pct_men, value: 1, decimals: 1, kind: percent, n: 12.5,"
+        " verdict: consistent, honoured: true}\n",
         encoding="utf-8")
     with pytest.raises(ValueError) as err:
         load_published(bad)
@@ -120,6 +122,17 @@ def test_validation_names_every_problem(tmp_path):
     assert "needs a metric" in msg
     assert "need a reason" in msg
     assert "section 'Preface'" in msg
+    assert "entry 5 (e): n must be a positive integer" in msg
+
+
+def test_every_percentage_mean_and_r_has_the_papers_n(pub):
+    tested = pub[pub["kind"].isin(["percent", "mean", "r"])]
+    assert tested["n"].notna().all() and pub.loc[~pub.index.isin(tested.index), "n"].isna().all()
+    n = pub.set_index("id")["n"]
+    assert (n["res_men_pct"], n["res_age_mean"], n["res_m6_serd_pct"], n["res_imrs_r"]) == (126, 126, 52, 15)
+    v = pub.set_index("id")["value"]  # the n is the one the printed figures come from
+    assert f"{100 * v['res_men_n'] / n['res_men_pct']:.1f}" == "61.1"
+    assert f"{100 * v['res_serd_n'] / n['res_m6_serd_pct']:.0f}" == "100"
 
 
 def test_empty_file_is_rejected(tmp_path):
