@@ -211,7 +211,7 @@ def pooled_notes(alpha: float = 0.05) -> list[str]:
             "Sites: each department's aggregate bundle (its disclosure-controlled tables, so rounded counts under a "
             f"profile) and, where it published the figure, {PUBLISHED_SITE}: its percentages as counts of its 126 "
             "patients, its means with their SDs, its r with its 15 items. n, events: sums over the sites (patients; "
-            "for the item-profile r, items).",
+            "for the item-profile r, items; under a rounding profile, the published rounded counts).",
             "Standard errors: proportions from count and denominator (binomial GLM, logit); means SD / sqrt(n); the "
             "bias from its t interval; the ICC and r from their intervals on Fisher's z scale (exact for r, an "
             "approximation for the ICC's F-based interval)."]
