@@ -31,7 +31,7 @@
 # standard error is obtained.
 #
 # **The shipped bundles are synthetic.** `data/bundles/` holds the bundles of three synthetic departments
-# (`make bundles` regenerates them: `python -m imr_analysis synth --departments`, then notebooks 01-05 on each):
+# (`make bundles` regenerates them: `python -m imr_analysis synth --departments`, then notebooks 01, 02, 03 and 05 on each):
 # north (90 patients, fewer units, more individual sessions), central (200, more SerD and EDP patients, stricter
 # providers) and coastal (400, more groups and sessions, more lenient providers). Their differences are the
 # generator's settings, so heterogeneity is large by construction for the group format, sessions and the
