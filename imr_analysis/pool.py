@@ -61,7 +61,8 @@ MEASURES = {
 #: Each kind's pooling scale, back-transformation and decimals shown.
 SCALES = {"proportion": ("logit", lambda y: 100 * expit(y), 1), "mean": ("identity", np.asarray, 2),
           "correlation": ("Fisher z", np.tanh, 2), "difference": ("identity", np.asarray, 2)}
-SITE_COLUMNS = ["site", "measure", "estimate", "ci_low", "ci_high", "n", "events", "y", "se", "note"]
+#: ``y`` and ``variance`` (``se^2``: an SE of a mean over a square n, sd / 20, can end on a rounding tie): pooling scale
+SITE_COLUMNS = ["site", "measure", "estimate", "ci_low", "ci_high", "n", "events", "y", "variance", "note"]
 POOLED_COLUMNS = ["measure", "label", "sites", "k", "n", "events", "estimate", "ci_low", "ci_high", "fixed_estimate",
                   "fixed_ci_low", "fixed_ci_high", "tau2", "i2", "q", "q_df", "q_p", "scale", "note"]
 
@@ -97,7 +98,7 @@ def _site_row(site: str, key: str, v: dict, alpha: float) -> dict:
     z = stats.norm.ppf(1 - alpha / 2)
     return {"site": site, "measure": key, "estimate": float(estimate), "ci_low": float(back(y - z * se)),
             "ci_high": float(back(y + z * se)), "n": n, "events": v.get("events", np.nan), "y": float(y),
-            "se": float(se), "note": note}
+            "variance": float(se) ** 2, "note": note}
 
 
 def site_estimates(outputs: dict, site: str, measures=None, alpha: float = 0.05) -> pd.DataFrame:
@@ -105,7 +106,8 @@ def site_estimates(outputs: dict, site: str, measures=None, alpha: float = 0.05)
 
     ``outputs``: the tables of :data:`imr_analysis.reproduce.OUTPUTS` (a bundle's, or made in memory); ``alpha``: that
     of the site's intervals. One row per measure, :data:`SITE_COLUMNS` (``estimate``: natural scale, % for
-    proportions; ``y, se``: pooling scale; CI: ``y -/+ z se`` back-transformed; NaN with a ``note`` when redacted).
+    proportions; ``y, variance``: pooling scale; CI: ``y -/+ z se`` back-transformed; NaN with a ``note`` when
+    redacted).
     """
     rows = []
     for key in measures or MEASURES:
@@ -174,7 +176,7 @@ def pool(sites: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         if frame["site"].eq(PUBLISHED_SITE).any():
             sets[f"departments and {PUBLISHED_SITE}"] = frame
         for name, part in sets.items():
-            use = part.dropna(subset=["y", "se"])
+            use = part.dropna(subset=["y", "variance"])
             left = part.loc[~part.index.isin(use.index), "site"].tolist()
             row = {"measure": key, "label": label, "sites": name, "k": len(use), "n": use["n"].sum(),
                    "events": use["events"].sum(min_count=1), "scale": scale,
@@ -184,7 +186,7 @@ def pool(sites: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                 continue
             with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
                 warnings.simplefilter("ignore", RuntimeWarning)
-                res = combine_effects(use["y"].to_numpy(float), use["se"].to_numpy(float) ** 2, method_re="dl",
+                res = combine_effects(use["y"].to_numpy(float), use["variance"].to_numpy(float), method_re="dl",
                                       alpha=alpha)
                 fixed, random = res.conf_int()[:2]  # (the HKSJ intervals it also computes are not used)
             tau2, mean_re = float(res.tau2), res.mean_effect_re
@@ -212,9 +214,9 @@ def pooled_notes(alpha: float = 0.05) -> list[str]:
             f"profile) and, where it published the figure, {PUBLISHED_SITE}: its percentages as counts of its 126 "
             "patients, its means with their SDs, its r with its 15 items. n, events: sums over the sites (patients; "
             "for the item-profile r, items; under a rounding profile, the published rounded counts).",
-            "Standard errors: proportions from count and denominator (binomial GLM, logit); means SD / sqrt(n); the "
-            "bias from its t interval; the ICC and r from their intervals on Fisher's z scale (exact for r, an "
-            "approximation for the ICC's F-based interval)."]
+            "Standard errors (pooled_sites: y and variance = se^2 on the pooling scale): proportions from count and "
+            "denominator (binomial GLM, logit); means SD / sqrt(n); the bias from its t interval; the ICC and r from "
+            "their intervals on Fisher's z scale (exact for r, an approximation for the ICC's F-based interval)."]
 
 
 def forest_plot(sites: pd.DataFrame, pooled: pd.DataFrame, measure: str, alpha: float = 0.05):

@@ -47,7 +47,7 @@
 #
 # **Writes** `tables/pooled_estimates.{csv,md}` (one row per measure and set of sites: random- and fixed-effect
 # estimates with their intervals, tau², I², Q and its p, the sites' total n and events), `tables/pooled_sites.csv`
-# (each site's estimate, interval, n, and its estimate and standard error on the pooling scale) and a forest plot per
+# (each site's estimate, interval, n, and its estimate and variance, the squared standard error, on the pooling scale) and a forest plot per
 # measure, `figures/forest_<measure>.{png,pdf,svg}`. The CSVs' footnotes are in their `.csv-metadata.json`.
 #
 # **Parameters**

@@ -137,11 +137,11 @@ def test_site_standard_errors_are_those_of_the_patients(departments):
     s = sites.set_index(["site", "measure"])
     for name, c in cohorts.items():
         x = (c["sex"] == "M").sum()
-        assert s.loc[(name, "men"), "se"] == pytest.approx(np.sqrt(1 / x + 1 / (len(c) - x)), rel=1e-6)
+        assert s.loc[(name, "men"), "variance"] == pytest.approx(1 / x + 1 / (len(c) - x), rel=1e-6)
         d = c["imrs_user_total"] - c["imrs_provider_total"]
-        assert s.loc[(name, "bias_total"), "se"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)), rel=1e-9)
-        assert s.loc[(name, "item_profile_r"), "se"] == pytest.approx(1 / np.sqrt(15 - 3), rel=1e-9)
-        assert s.loc[(name, "age"), "se"] == pytest.approx(c["age_at_imr_start"].std(ddof=1) / np.sqrt(len(c)))
+        assert s.loc[(name, "bias_total"), "variance"] == pytest.approx(d.var(ddof=1) / len(d), rel=1e-9)
+        assert s.loc[(name, "item_profile_r"), "variance"] == pytest.approx(1 / (15 - 3), rel=1e-9)
+        assert s.loc[(name, "age"), "variance"] == pytest.approx(c["age_at_imr_start"].var(ddof=1) / len(c))
 
 
 def test_the_papers_figures_are_one_more_site():
@@ -150,15 +150,15 @@ def test_the_papers_figures_are_one_more_site():
                                 "module_11", "age", "imr_duration", "sessions", "imrs_user_total",
                                 "imrs_provider_total", "item_profile_r"}  # module 6: the paper contradicts itself
     assert paper.loc[["men", "group_format", "module_01", "module_11"], "events"].tolist() == [77, 104, 89, 55]
-    assert paper.loc["age", ["estimate", "se"]].tolist() == pytest.approx([40.14, 12.92 / np.sqrt(126)])
-    assert paper.loc["item_profile_r", ["estimate", "n", "se"]].tolist() == pytest.approx([0.96, 15, 1 / np.sqrt(12)])
+    assert paper.loc["age", ["estimate", "variance"]].tolist() == pytest.approx([40.14, 12.92**2 / 126])
+    assert paper.loc["item_profile_r", ["estimate", "n", "variance"]].tolist() == pytest.approx([0.96, 15, 1 / 12])
 
 
 def test_a_redacted_site_is_left_out_and_one_site_is_not_pooled(departments):
     _, sites, _ = departments
     redacted = sites.copy()
     hit = (redacted["site"] == "north") & (redacted["measure"] == "icc_total")
-    redacted.loc[hit, ["y", "se"]] = np.nan
+    redacted.loc[hit, ["y", "variance"]] = np.nan
     row = _row(pool.pool(redacted), "icc_total")
     assert (row["k"], row["note"]) == (2, "without north (no estimate)")
     alone = pool.pool(sites[sites["site"].isin(["north", pool.PUBLISHED_SITE]) & (sites["measure"] == "age")])
@@ -168,7 +168,7 @@ def test_a_redacted_site_is_left_out_and_one_site_is_not_pooled(departments):
     outputs["table1_long"] = outputs["table1_long"].assign(n=np.where(outputs["table1_long"]["variable"] == "sex",
                                                                       np.nan, outputs["table1_long"]["n"]))
     men = pool.site_estimates(outputs, "x", ["men"]).iloc[0]
-    assert np.isnan(men["se"]) and men["note"] == "no logit: redacted, 0% or 100%"
+    assert np.isnan(men["variance"]) and men["note"] == "no logit: redacted, 0% or 100%"
     with pytest.raises(ValueError, match="unknown measure 'height'; choose from men, "):
         pool.site_estimates(outputs, "x", ["height"])
 
