@@ -304,7 +304,8 @@ def run_notebooks(*, notebooks_dir: str | os.PathLike | None = None, data_dir: s
                                 department=department, colophon=result.colophon, alpha=float(alpha))
         except bundle.BundleError as exc:
             raise UsageError(str(exc)) from None
-        print(f"bundle of department {department} ({mode} data): {result.bundle_dir}", file=out)
+        print(f"bundle of department {department} ({mode} data): {result.bundle_dir}"
+              + ("; name the department with --department NAME" if department == bundle.UNNAMED else ""), file=out)
     return result
 
 
