@@ -21,7 +21,7 @@ XDIST := -n auto --dist loadfile
 NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL_NAME) -p no:cacheprovider
 
 .DEFAULT_GOAL := help
-.PHONY: help install reproduce test lint unit nbval notebooks synth scan lab bench clean
+.PHONY: help install reproduce test lint unit nbval notebooks synth bundles scan lab bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,18 @@ notebooks: $(STAMP) ## Re-execute the committed notebooks in place (default para
 
 synth: $(STAMP) ## Regenerate the synthetic raw exports in data/raw (default seed)
 	$(PY) -m imr_analysis synth
+
+# Each synthetic department: its exports (synth --departments), the notebooks writing a bundle's tables, its bundle.
+# data/bundles is replaced only after every run, so that each run's colophon sees the same (clean) checkout.
+bundles: $(STAMP) ## Regenerate data/bundles/<department>/ from the synthetic departments (notebook 08 pools them)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PY) -m imr_analysis synth --departments "$$tmp/raw" >/dev/null && \
+	for raw in "$$tmp"/raw/*/; do \
+		$(PY) -m imr_analysis run --data-dir "$$raw" --output-dir "$$tmp/out/$$(basename "$$raw")" \
+			--only 01,02,03,05 --no-html || exit 1; \
+	done && \
+	rm -rf data/bundles && mkdir -p data/bundles && \
+	for out in "$$tmp"/out/*/; do cp -r "$$out/bundle" "data/bundles/$$(basename "$$out")" || exit 1; done
 
 scan: $(STAMP) ## Scan data, tables, figures and notebooks for direct identifiers
 	$(PY) -m imr_analysis scan data tables figures notebooks

@@ -54,6 +54,11 @@ def figures_dir() -> Path:
     return project_root() / "figures"
 
 
+def bundles_dir() -> Path:
+    """Default folder of the departments' aggregate bundles pooled by notebook 08 (``data/bundles``)."""
+    return project_root() / "data" / "bundles"
+
+
 def reports_dir() -> Path:
     """Default folder of the executed notebooks and their HTML (``reports``)."""
     return project_root() / "reports"

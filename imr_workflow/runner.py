@@ -1,9 +1,11 @@
 """``python -m imr_analysis run``: execute the numbered notebooks in order (papermill, one kernel each).
 
 Each notebook is written to ``reports/NN_name.ipynb`` (and ``.html``), ending with the run's
-colophon (also ``reports/colophon.json``); after a replication comparison (notebook 06 on a cohort other than
-the published one's reproduction) the one-page ``reports/replication_summary.{md,html}``
-(:mod:`imr_workflow.summary`). ``--help`` lists the options. A parameter goes only
+colophon (also ``reports/colophon.json``); a run of the notebooks writing the bundle's tables also
+writes the aggregate bundle (:mod:`imr_workflow.bundle`) to ``<output dir>/bundle`` (default
+``reports/bundle``); after a replication comparison (notebook 06 on a cohort other than the published
+one's reproduction) the one-page ``reports/replication_summary.{md,html}`` (:mod:`imr_workflow.summary`).
+``--help`` lists the options. A parameter goes only
 into the notebooks whose ``parameters`` cell declares it; one no selected notebook declares is an
 error. On private data without ``--output-dir`` everything goes to the git-ignored
 ``outputs/private/``. Only its kernels write the committed record by default (:func:`recording`).
@@ -34,7 +36,7 @@ from traitlets.config import Config
 
 from imr_analysis import paths, replicate
 from imr_analysis.sources import detect_data_mode
-from imr_workflow import colophon, summary
+from imr_workflow import bundle, colophon, summary
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_.+\.ipynb$")
 #: The one kernel every notebook names (``make install`` installs it under this display name).
@@ -73,6 +75,7 @@ class RunResult:
     reports_dir: Path | None = None
     colophon: dict[str, Any] | None = None
     summary: list[Path] = field(default_factory=list)  # reports/replication_summary.{md,html}, if written
+    bundle_dir: Path | None = None
 
 
 class QuietShutdownKernelManager(AsyncKernelManager):
@@ -218,12 +221,13 @@ def _failure(name: str, exc: Exception, partial: Path) -> NotebookFailedError:
 def run_notebooks(*, notebooks_dir: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
                   output_dir: str | os.PathLike | None = None, parameters: Mapping[str, Any] | None = None,
                   only: Sequence[str | int] | None = None, html: bool = True, inplace: bool = False,
-                  stream: TextIO | None = None) -> RunResult:
+                  department: str | None = None, stream: TextIO | None = None) -> RunResult:
     """Execute the numbered notebooks in order and write their reports.
 
     The arguments are the command's options; ``parameters`` (injected into the notebooks that
     declare them) win over the folders; ``inplace`` re-executes the notebooks with their own
-    defaults (synthetic data only); progress lines go to ``stream`` (default ``sys.stdout``).
+    defaults (synthetic data only); ``department`` names the bundle (default: :func:`imr_workflow.bundle.
+    department_name`); progress lines go to ``stream`` (default ``sys.stdout``).
     Raises :class:`UsageError` (missing folders, unknown parameters) or
     :class:`NotebookFailedError` (naming the notebook, ``In [n]``, the exception, the partial notebook).
     """
@@ -242,6 +246,10 @@ def run_notebooks(*, notebooks_dir: str | os.PathLike | None = None, data_dir: s
         mode = detect_data_mode(raw)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read the raw exports in {raw}: {exc}") from None
+    try:
+        department = bundle.department_name(raw, mode, department)
+    except bundle.BundleError as exc:
+        raise UsageError(str(exc)) from None
     if inplace and mode != "synthetic":
         raise UsageError(f"--inplace refused: the data in {raw} are {mode}, not synthetic; the committed "
                          "notebooks must only ever hold synthetic results")
@@ -308,6 +316,18 @@ def run_notebooks(*, notebooks_dir: str | os.PathLike | None = None, data_dir: s
         return result
     result.colophon["notebooks"] = result.notebooks
     colophon.write_colophon_json(result.colophon, reports / "colophon.json")
+    producers = {nb for nb in notebooks if nb.name[:2] in set(bundle.TABLES.values())}
+    if len(producers) == len(set(bundle.TABLES.values())):  # the run wrote every table of a bundle
+        agreement = next(nb for nb in producers if nb.name.startswith(bundle.TABLES["imrs_agreement"]))
+        alpha = wanted.get("alpha", parse_parameter_value(declared_parameters(agreement).get("alpha", "0.05")))
+        result.bundle_dir = out_root / "bundle" if out_root else reports / "bundle"
+        try:
+            bundle.write_bundle(paths.resolve(wanted.get("tables_dir"), paths.tables_dir()), result.bundle_dir,
+                                department=department, colophon=result.colophon, alpha=float(alpha))
+        except bundle.BundleError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"bundle of department {department} ({mode} data): {result.bundle_dir}"
+              + ("; name the department with --department NAME" if department == bundle.UNNAMED else ""), file=out)
     audit, reason = replicate.audit_mode(raw, wanted.get("audit", "auto")) if any(
         "audit" in declared[nb] for nb in notebooks) else ("", "")
     if audit == "replication":  # notebook 06 compared the cohort with the published one: the page to share
@@ -332,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-dir", metavar="DIR", help="put processed data, tables, figures and reports under DIR")
     parser.add_argument("--notebooks-dir", metavar="DIR", help="folder of the notebooks to run")
     parser.add_argument("--no-html", action="store_true", help="do not write HTML renderings")
+    parser.add_argument("--department", metavar="NAME",
+                        help="the department named in the aggregate bundle (default: the synthetic exports' "
+                             f"department, {bundle.SHIPPED!r} for the shipped data, {bundle.UNNAMED!r} otherwise)")
     parser.add_argument("--inplace", action="store_true",
                         help="re-execute the notebooks in place with their defaults and strip volatile metadata")
     try:
@@ -346,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             params[name] = parse_parameter_value(value)
         result = run_notebooks(notebooks_dir=args.notebooks_dir, data_dir=args.data_dir, output_dir=args.output_dir,
                                parameters=params, only=args.only.split(",") if args.only else None,
-                               html=not args.no_html, inplace=args.inplace)
+                               html=not args.no_html, inplace=args.inplace, department=args.department)
     except RunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -83,6 +83,15 @@ def test_committed_outputs_are_current(two_default_runs):
     assert not stale, f"committed outputs differ from a fresh run (run 'make notebooks'): {stale}"
 
 
+def test_the_run_writes_the_shipped_datas_bundle(two_default_runs):
+    from imr_workflow import bundle
+
+    b = bundle.read_bundle(two_default_runs[0] / "bundle")
+    assert (b.name, b.data_mode, b.manifest["disclosure"]["profile"]) == (bundle.SHIPPED, "synthetic", "none")
+    for table in bundle.TABLES:
+        assert (b.folder / f"{table}.csv").read_bytes() == (paths.tables_dir() / f"{table}.csv").read_bytes()
+
+
 def test_reports_carry_a_colophon(two_default_runs):
     import json
 

@@ -28,7 +28,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from imr_workflow.runner import run_notebooks
+from imr_analysis import paths
+from imr_workflow import bundle
+from imr_workflow.runner import discover_notebooks, run_notebooks
+from imr_workflow.scan import scan_paths
 from imr_synth.generator import write_exports
 
 COUNT_COLUMNS = {"n", "n_missing", "denominator", "records", "patients", "missing", "non_missing", "excluded",
@@ -241,10 +244,10 @@ def test_the_generated_cohort_has_small_groups(private_run):
 
 
 def test_every_printed_number_passes_the_profile(private_run):
-    files = [p for sub in ("reports", "tables", "figures") for p in sorted((private_run / sub).rglob("*"))
+    files = [p for sub in ("reports", "tables", "figures", "bundle") for p in sorted((private_run / sub).rglob("*"))
              if p.is_file()]
     assert {p.suffix for p in files} >= {".ipynb", ".html", ".csv", ".md", ".tex", ".svg", ".json"}
-    assert len([p for p in files if p.suffix == ".ipynb"]) == 6
+    assert len([p for p in files if p.suffix == ".ipynb"]) == len(discover_notebooks(paths.notebooks_dir()))
     problems = [msg for p in files for msg in file_problems(p, private_run)]
     assert not problems, "\n".join(problems[:40])
 
@@ -262,3 +265,22 @@ def test_the_replication_summary_shows_only_protected_values(private_run):
     comparison = pd.read_csv(private_run / "tables" / "replication_comparison.csv")
     assert comparison["note"].fillna("").str.startswith("not computable: ").any()  # a group of a few patients
     assert (comparison["n"].dropna() % 5 == 0).all()
+
+
+def test_the_private_bundle_holds_only_protected_tables(private_run):
+    b = bundle.read_bundle(private_run / "bundle")
+    assert (b.name, b.data_mode, b.manifest["disclosure"]["profile"]) == (bundle.UNNAMED, "private", "opensafely")
+    for table in bundle.TABLES:  # the tables the notebooks published, as they published them
+        assert (b.folder / f"{table}.csv").read_bytes() == (private_run / "tables" / f"{table}.csv").read_bytes()
+    assert not scan_paths([b.folder])
+    problems = [msg for p in sorted(b.folder.iterdir()) for msg in file_problems(p, private_run)]
+    assert not problems, "\n".join(problems[:40])
+    assert "exports" not in (b.folder / "colophon.json").read_text(encoding="utf-8")  # no folder of the machine
+    t2 = b.outputs["table2_long"]
+    counts = pd.to_numeric(pd.concat([t2["n"], t2["denominator"]]), errors="coerce").dropna()
+    assert len(counts) and not counts.between(1, 7).any() and (counts % 5 == 0).all()
+
+
+def test_notebook_08_pools_nothing_on_a_private_run(private_run):
+    assert not (private_run / "tables" / "pooled_estimates.csv").exists()
+    assert not list((private_run / "figures").glob("forest_*"))

@@ -270,6 +270,13 @@ def test_only_unknown_number_and_bad_token(tmp_path):
     assert rc == 2 and "--only expects" in stderr
 
 
+def test_a_bad_department_name_is_a_usage_error_and_partial_runs_write_no_bundle(tmp_path, full_run):
+    data = _make_data(tmp_path / "raw")
+    rc, stdout, stderr = _run_main(["--notebooks-dir", str(FIXTURES), "--data-dir", str(data), "--department", "a/b"])
+    assert rc == 2 and "department name 'a/b'" in stderr and "[1/" not in stdout  # before any notebook runs
+    assert not (full_run["out"] / "bundle").exists()  # the fixtures are not notebooks 02, 03 and 05
+
+
 def test_bad_params_file(tmp_path):
     data = _make_data(tmp_path / "raw")
     bad = tmp_path / "p.yaml"
