@@ -131,7 +131,7 @@ def test_a_folder_of_bundles_is_refused_empty_with_duplicates_or_mixed(committed
 
 
 def test_the_notebook_pools_nothing_on_private_data_and_never_writes_private_pools_to_the_compendium(
-        committed, tmp_path, capsys):
+        committed, tmp_path, capsys, monkeypatch):
     raw = tmp_path / "exports"
     raw.mkdir()
     for fname in C.RAW_FILES.values():  # no synthetic marker: private data
@@ -142,6 +142,8 @@ def test_the_notebook_pools_nothing_on_private_data_and_never_writes_private_poo
     private = _copy(committed["north"], tmp_path / "bundles")
     manifest = json.loads((private / "manifest.json").read_text())
     (private / "manifest.json").write_text(json.dumps(manifest | {"data_mode": "private"}))
+    assert len(bundle.open_bundles(tmp_path / "bundles", "", "", "")) == 1  # outside the runner: to scratch/
+    monkeypatch.setenv(paths.OUTPUT_ENV, "record")  # the runner's kernels write the record by default
     with pytest.raises(bundle.BundleError, match="not written to the compendium's tables/ and figures/"):
         bundle.open_bundles(tmp_path / "bundles", "", "", "")
     assert len(bundle.open_bundles(tmp_path / "bundles", "", tmp_path / "t", tmp_path / "f")) == 1
