@@ -10,7 +10,6 @@ figure's own sampling error (:data:`NOTES`); :func:`context` lists the figures n
 from __future__ import annotations
 
 import contextlib
-import re
 
 import numpy as np
 import pandas as pd
@@ -51,10 +50,7 @@ def audit_mode(raw_dir, audit: str = "auto") -> tuple[str, str]:
         return audit, f"chosen by the parameter audit = {audit!r}"
     if sources.detect_data_mode(raw_dir) != "synthetic":
         return "replication", "exports without the synthetic marker: a department's own data"
-    names = set()
-    for path in sources.raw_paths(raw_dir).values():
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            names |= set(re.findall(r"department=(.*?)\)", fh.readline()))
+    names = sources.marked_departments(raw_dir) - {None}
     return (("replication", f"synthetic exports of another department ({', '.join(sorted(names))})") if names else
             ("reproduction", "the compendium's synthetic reproduction of the published cohort"))
 

@@ -439,6 +439,19 @@ def detect_data_mode(raw_dir: str | Path) -> str:
     return "synthetic"
 
 
+def marked_departments(raw_dir: str | Path) -> set:
+    """The department each present export's synthetic marker names (``department=NAME``), ``None`` for a marker
+    naming none or no marker: ``{None}`` for the shipped exports, ``{"north"}`` for a synthetic department's."""
+    names = set()
+    for path in filter(Path.is_file, raw_paths(raw_dir).values()):
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        line = decode(head[:len(head) - len(head) % 2] if head.startswith((b"\xff\xfe", b"\xfe\xff")) else head)[0]
+        found = re.match(re.escape(C.SYNTHETIC_MARKER) + r".*?\bdepartment=([^)]+)\)", line.split("\n", 1)[0])
+        names.add(found.group(1) if found else None)
+    return names
+
+
 def read_exports(raw_dir: str | Path, log: ProblemLog | None = None) -> dict[str, RawTable]:
     """Read the three exports in ``raw_dir``; raise the problems of all three together as one
     :class:`RawDataError`, then any direct identifier (:func:`guard_identifiers`)."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from imr_analysis import paths, reproduce
-from imr_analysis.sources import detect_data_mode, raw_paths
+from imr_analysis.sources import detect_data_mode, marked_departments
 from imr_workflow.scan import format_finding, scan_paths
 
 FORMAT, FORMAT_VERSION = "IMR compendium aggregate bundle", 1
@@ -31,7 +31,6 @@ TABLES = dict(reproduce.OUTPUTS)
 FOLDER_PARAMETERS = ("raw_dir", "processed_dir", "tables_dir", "figures_dir", "bundles_dir")
 SHIPPED, UNNAMED = "shipped-synthetic", "unnamed-department"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_MARKER_DEPARTMENT = re.compile(r"\bdepartment=([^,;)\s]+)")
 
 
 class BundleError(ValueError):
@@ -61,10 +60,7 @@ def department_name(raw_dir, data_mode: str, department: str | None = None) -> s
     """A bundle's department: ``department`` if given, else the ``department=NAME`` of the synthetic exports'
     marker, else :data:`SHIPPED` (synthetic) or :data:`UNNAMED` (private data: pass a name)."""
     if department is None and data_mode == "synthetic":
-        names = set()
-        for path in filter(Path.is_file, raw_paths(raw_dir).values()):
-            with open(path, encoding="utf-8-sig", errors="replace") as fh:
-                names.add(m.group(1) if (m := _MARKER_DEPARTMENT.search(fh.readline())) else None)
+        names = marked_departments(raw_dir)
         if len(names) > 1:
             raise BundleError(f"the exports in {raw_dir} name different departments: {sorted(map(str, names))}")
         department = (names.pop() if names else None) or SHIPPED
