@@ -14,6 +14,7 @@ from pandas.api.types import union_categoricals
 from imr_analysis import constants as C
 from imr_analysis import export, paths
 from imr_analysis.scores import imrs_scores
+from imr_analysis.selection import select
 from imr_analysis.sources import (ProblemLog, RawTable, canonical_manual_version,
                                   canonical_municipality, detect_data_mode, ehr_schema, form_schema, map_codes,
                                   normalise_code, normalise_icd10, normalise_service_unit, on_categories,
@@ -406,21 +407,15 @@ def clean_raw(raw_dir=None, study_start: str = STUDY_START, study_end: str = STU
 
 def load_cohort(processed_dir: str | Path | None = None, services=None) -> pd.DataFrame:
     """The cleaned cohort written by notebook 01, one row per patient, from ``processed_dir``
-    (``None`` or ``""``: ``data/processed``); only ``services`` (service types), if given.
+    (``None`` or ``""``: ``data/processed``); only ``services`` (service types), if given
+    (:func:`imr_analysis.selection.select`; other filters: call it).
     """
     path = paths.resolve(processed_dir, paths.processed_dir()) / COHORT_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run notebooks/01_clean_cohort.ipynb (or 'make reproduce') "
                                 "first")
     cohort = pd.read_parquet(path)
-    if services is None:
-        return cohort
-    services = list(services)
-    unknown = sorted(set(services) - set(C.SERVICE_TYPES))
-    if unknown:
-        raise ValueError(f"unknown service type(s) {unknown}; choose from {list(C.SERVICE_TYPES)}")
-    cohort = cohort[cohort["service_type"].isin(services)].reset_index(drop=True)
-    return cohort.apply(lambda s: s.cat.remove_unused_categories() if isinstance(s.dtype, pd.CategoricalDtype) else s)
+    return cohort if services is None else select(cohort, services=services).cohort
 
 
 def write_outputs(cohort: pd.DataFrame, flow: pd.DataFrame, processed_dir=None) -> list[Path]:
