@@ -17,7 +17,6 @@ import pandas as pd
 from . import disclosure, export, figio, paths, stats
 from .sources import detect_data_mode
 
-DISPLAY_OPTIONS = {"display.max_colwidth": 90, "display.width": 200, "display.precision": 4}
 KINDS = ("long", "statistics", "tests", "protected")
 
 
@@ -102,16 +101,14 @@ def _wrote(written: list[Path]) -> list[Path]:
 
 def setup(notebook: str, raw_dir="", processed_dir="", tables_dir="", figures_dir="",
           disclosure_profile: str = "auto", allow_weaker_profile: bool = False) -> Run:
-    """Start ``notebook``'s run: folders (``""``: the defaults), data mode, disclosure profile,
-    :data:`DISPLAY_OPTIONS` and matplotlib's settings; print the cohort, data and profile."""
+    """Start ``notebook``'s run: folders (``""``: the defaults), data mode, disclosure profile and
+    matplotlib's settings; print the cohort, data and profile."""
     raw = paths.resolve(raw_dir, paths.raw_dir())
     data_mode = detect_data_mode(raw)
     profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
     run = Run(notebook, raw, paths.resolve(processed_dir, paths.processed_dir()),
               paths.resolve(tables_dir, paths.tables_dir()), paths.resolve(figures_dir, paths.figures_dir()),
               data_mode, profile, disclosure.figure_policy(profile))
-    for option, value in DISPLAY_OPTIONS.items():
-        pd.set_option(option, value)
     figio.setup_matplotlib()
     print(f"cohort: {paths.display_path(run.processed / 'cohort.parquet')}\ndata: {data_mode}\n"
           f"disclosure control: {profile.describe()}")

@@ -51,7 +51,8 @@ def describe(filters: dict) -> str:
 @dataclasses.dataclass(frozen=True)
 class Selection:
     """What :func:`select` kept: ``cohort`` (unused categories removed), ``services`` (the service types
-    with patients, in canonical order), ``notes`` (what was dropped) and ``filters`` (those applied)."""
+    with patients, in canonical order), ``notes`` (what was dropped) and ``filters`` (those that left
+    patients out; a filter naming every value present is none)."""
 
     cohort: pd.DataFrame
     services: list
@@ -61,6 +62,16 @@ class Selection:
     def describe(self) -> str:
         """The selection in one line, for captions and colophons (no count: it may need disclosure control)."""
         return describe(self.filters)
+
+    def caption(self, text: str) -> str:
+        """``text``, then the selection when a filter left patients out.
+
+        Examples
+        --------
+        >>> Selection(pd.DataFrame(), [], [], {"sex": ["F"]}).caption("Table 1"), Selection(None, [], [], {}).caption("T")
+        ('Table 1 (selection: sex F)', 'T')
+        """
+        return f"{text} (selection: {self.describe()})" if self.filters else text
 
 
 def _ordered(values, known) -> list:
@@ -126,10 +137,12 @@ def select(cohort: pd.DataFrame, services=None, service_units=(), diagnosis_grou
     """
     given = dict(services=services, service_units=service_units, diagnosis_groups=diagnosis_groups, sex=sex,
                  imr_formats=imr_formats)
-    filters = {name: v for name, values in given.items() if (v := _values(name, values, cohort))}
+    given = {name: _values(name, values, cohort) for name, values in given.items()}
+    masks = {name: cohort[FILTERS[name][0]].isin(values) for name, values in given.items() if values}
+    filters = {name: given[name] for name, mask in masks.items() if not mask.all()}  # those that leave someone out
     keep = pd.Series(True, index=cohort.index)
-    for name, values in filters.items():
-        keep &= cohort[FILTERS[name][0]].isin(values)
+    for name in filters:
+        keep &= masks[name]
     start, end = _date("imr_start_from", imr_start_from), _date("imr_start_to", imr_start_to)
     if start is not None and end is not None and start > end:
         raise ValueError(f"imr_start_from {start:{DATE_FORMAT}} is after imr_start_to {end:{DATE_FORMAT}}")
@@ -144,9 +157,8 @@ def select(cohort: pd.DataFrame, services=None, service_units=(), diagnosis_grou
     kept = cohort.loc[keep].reset_index(drop=True)
     kept = kept.apply(lambda s: s.cat.remove_unused_categories() if isinstance(s.dtype, pd.CategoricalDtype) else s)
     present = set(kept["service_type"].dropna())
-    wanted = filters.get("services") or _ordered(cohort["service_type"].dropna().unique(), C.SERVICE_TYPES)
+    wanted = given["services"] or _ordered(cohort["service_type"].dropna().unique(), C.SERVICE_TYPES)
     notes = [f"{s} dropped: no patient in the selection" for s in wanted if s not in present]
-    notes += [f"{NAMES[name]} {v}: no patient in the selection" for name, values in filters.items()
-              if name not in ("services", "imr_start_from", "imr_start_to")
-              for v in values if not kept[FILTERS[name][0]].eq(v).any()]
+    notes += [f"{NAMES[name]} {v}: no patient in the selection" for name, values in given.items()
+              if name != "services" for v in values if not kept[FILTERS[name][0]].eq(v).any()]
     return Selection(kept, [s for s in wanted if s in present], notes, filters)

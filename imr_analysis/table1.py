@@ -106,18 +106,49 @@ def select_services(cohort: pd.DataFrame, services: Sequence[str] | None = None)
     return cohort.loc[cohort[GROUP_COLUMN].isin(groups)], groups
 
 
+def comparisons(groups: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The between-service comparisons of ``groups``: all of them (:data:`ALL_SERVICES`) and, as in the paper,
+    CMHC vs SerD; two groups are compared once ("A vs B"), one not at all.
+
+    Examples
+    --------
+    >>> comparisons(["CMHC", "SerD", "EDP"])
+    [('all services', ['CMHC', 'SerD', 'EDP']), ('CMHC vs SerD', ['CMHC', 'SerD'])]
+    >>> comparisons(["CMHC", "EDP"]), comparisons(["SerD"])
+    ([('CMHC vs EDP', ['CMHC', 'EDP'])], [])
+    """
+    groups = list(groups)
+    if len(groups) < 3:
+        return [(" vs ".join(groups), groups)] if len(groups) == 2 else []
+    return [(ALL_SERVICES, groups)] + ([("CMHC vs SerD", ["CMHC", "SerD"])] if {"CMHC", "SerD"} <= set(groups) else [])
+
+
+def describe_comparisons(groups: Sequence[str]) -> str:
+    """What the tests of :func:`comparisons` compare, in words (the tables label them so).
+
+    Examples
+    --------
+    >>> describe_comparisons(["CMHC", "SerD", "EDP"])
+    "Comparisons: 'all services' compares CMHC, SerD, EDP; 'CMHC vs SerD' compares CMHC with SerD."
+    >>> describe_comparisons(["SerD"])
+    'One service type (SerD): no between-service test.'
+    """
+    if not (comps := comparisons(groups)):
+        return f"One service type ({', '.join(groups)}): no between-service test."
+    return "Comparisons: " + "; ".join(f"{label!r} compares " + (" with ".join(levels) if len(levels) == 2 else
+                                                                   ", ".join(levels)) for label, levels in comps) + "."
+
+
 def compare_services(data: pd.DataFrame, variable: str, kind: str, groups: list[str], alpha: float = 0.05,
                      seed: int = 0, n_resamples: int = st.N_RESAMPLES) -> list[dict]:
-    """The paper's comparisons of a variable, all ``groups`` and CMHC vs SerD, with :mod:`imr_analysis.stats`."""
-    comparisons = [(ALL_SERVICES, groups)] + ([("CMHC vs SerD", ["CMHC", "SerD"])]
-                                              if {"CMHC", "SerD"} <= set(groups) else [])
+    """The :func:`comparisons` of a variable between ``groups``, with :mod:`imr_analysis.stats`."""
     if kind == "continuous":
         samples = st.group_samples(data, variable, GROUP_COLUMN, groups)
         return [st.compare_continuous({g: samples[g] for g in levels}, variable, alpha, label, seed, n_resamples)
-                for label, levels in comparisons]
+                for label, levels in comparisons(groups)]
     table = st.contingency_table(data, variable, GROUP_COLUMN, groups)
     return [st.compare_categorical(table[levels], variable, alpha, seed, n_resamples, comparison=label)
-            for label, levels in comparisons]
+            for label, levels in comparisons(groups)]
 
 
 def _variables(cohort: pd.DataFrame, variables: Sequence[str | Variable] | None) -> list[Variable]:
@@ -213,7 +244,7 @@ def table1_tests(cohort: pd.DataFrame, services: Sequence[str] | None = None, al
     --------
     >>> cohort = pd.DataFrame({"service_type": ["CMHC"] * 4 + ["SerD"] * 4, "age_at_imr_start": range(20, 28)})
     >>> table1_tests(cohort, variables=["age_at_imr_start"])[["comparison", "test"]].to_numpy().tolist()
-    [['all services', 'Student t-test'], ['CMHC vs SerD', 'Student t-test']]
+    [['CMHC vs SerD', 'Student t-test']]
     """
     variables = _variables(cohort, variables)
     data, groups = select_services(cohort, services)
@@ -268,7 +299,7 @@ def result_cells(r, digits: int = 3) -> tuple[str, str, str]:
     test), the test's abbreviation and the effect size of a row of :func:`table1_tests`."""
     p = format_p(r.p_value, digits) + (st.SENSITIVITY_MARK if str(getattr(r, "conclusion_depends_on_test", "")) == "True"
                                        else "")
-    return p, st.TEST_ABBREVIATIONS.get(r.test, r.test or ""), format_effect(
+    return p, st.TEST_ABBREVIATIONS.get(r.test, r.test if isinstance(r.test, str) else ""), format_effect(
         *(getattr(r, c, None) for c in ("effect_size", "effect", "effect_ci_low", "effect_ci_high")))
 
 
@@ -411,6 +442,8 @@ def p_value_notes(tests: pd.DataFrame | None, alpha: float = 0.05, n_resamples: 
                   seed: int = 0) -> list[str]:
     """Footnotes on the p-values of ``tests``: the tests used (abbreviation first), how each was chosen,
     the Monte-Carlo settings, no adjustment for multiplicity (the Holm family is Table 3's)."""
+    if tests is not None and not len(tests):
+        return ["No between-service test: the selection holds one service type."]
     used = set() if tests is None else set(tests["test"].dropna())
     categorical = used & {st.TEST_CHI2, st.TEST_CHI2_MC, st.TEST_FISHER}
     named = {st.TEST_CHI2_MC: f"{st.TEST_CHI2_MC}, {n_resamples} resampled tables, seed {seed}"}

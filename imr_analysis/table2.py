@@ -37,8 +37,9 @@ MODULE_FREQUENCY_NOTES = ("n (%): patients who received the module, percentage o
                           "–: no rank (a count of the group is redacted).")
 
 
-def _units(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
-    """The (unit, type) rows: the codebook's units of each shown type, then others; a mismatch raises."""
+def _units(data: pd.DataFrame, groups: list[str], all_units: bool = True) -> list[tuple[str, str]]:
+    """The (unit, type) rows: the codebook's units of each shown type (only those with patients unless
+    ``all_units``), then others; a mismatch raises."""
     own = {u: v["service_type"] for u, v in SERVICE_UNITS.items()}
     pairs = data.groupby(["service_unit", "service_type"], observed=True).size().index.to_frame(index=False)
     pairs = pairs.astype("str")  # plain text: categoricals with different categories do not compare
@@ -47,12 +48,16 @@ def _units(data: pd.DataFrame, groups: list[str]) -> list[tuple[str, str]]:
         raise ValueError(f"service_unit and service_type disagree for {wrong.to_dict('records')}; "
                          "check the cleaned cohort")
     extra = pairs.loc[~pairs["service_unit"].isin(own)]
+    own = own if all_units else {u: t for u, t in own.items() if u in set(pairs["service_unit"])}
     return [(u, g) for g in groups for u in [u for u, t in own.items() if t == g]
             + sorted(extra.loc[extra["service_type"].eq(g), "service_unit"])]
 
 
-def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> pd.DataFrame:
+def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None, all_units: bool = True) -> pd.DataFrame:
     """Table 2 numbers, tidy: one row per (unit, service type or total) and measure (:data:`LONG_COLUMNS`).
+
+    Units: the codebook's units of the service types shown, with or without patients (only those with patients
+    unless ``all_units``), then others present.
 
     ``level``: "unit", "service_type" (``unit`` "All") or "total". Measures: ``patients``, ``group_format`` (of known
     format), :data:`CONTINUOUS_MEASURES` (summaries), the modules (patients receiving each); for the total only,
@@ -71,7 +76,7 @@ def table2_long(cohort: pd.DataFrame, services: Sequence[str] | None = None) -> 
     require_columns(cohort, REQUIRED)
     data, groups = select_services(cohort, services)
     entities = pd.MultiIndex.from_tuples(
-        [("unit", u, t) for u, t in _units(data, groups)] + [("service_type", ALL, t) for t in groups]
+        [("unit", u, t) for u, t in _units(data, groups, all_units)] + [("service_type", ALL, t) for t in groups]
         + [("total", ALL, ALL)], names=["level", "unit", "service_type"])
     values = pd.DataFrame({
         "group_format": data["imr_format"].eq("group").fillna(False), "format_known": data["imr_format"].notna(),

@@ -100,5 +100,5 @@ def display_table(df: pd.DataFrame, caption: str | None = None, notes: Sequence[
     if caption:
         styler = styler.set_caption(html.escape(caption))
     body = styler.to_html() + "".join(f'<p style="{NOTES_STYLE}">{html.escape(n, quote=False)}</p>\n' for n in notes)
-    plain = text.to_string(index=False) if len(text.columns) else "(no columns)"
+    plain = text.to_string(index=False) if len(text) else "  ".join(text.columns) + "\n(no rows)"
     return DisplayedTable(body, "\n".join([caption or "", plain, *notes]).strip("\n"))

@@ -50,6 +50,7 @@ allow_weaker_profile = False
 from imr_analysis import disclosure, paths, publish, sources
 from imr_analysis.cohort import (check_flow, cohort_flow, cohort_overview, derive, flow_summary, harmonise, link,
                                  linkage_warnings, write_outputs)
+from imr_workflow.display import display_table
 
 RAW = paths.resolve(raw_dir, paths.raw_dir())
 PROCESSED = paths.resolve(processed_dir, paths.processed_dir())
@@ -69,7 +70,7 @@ print("disclosure control:", profile.describe())
 # %%
 log = sources.ProblemLog()
 tables = sources.read_exports(RAW, log)
-publish.protect_counts(sources.summary(tables), profile, counts=["records"])
+display_table(publish.protect_counts(sources.summary(tables), profile, counts=["records"]))
 
 # %% [markdown]
 # ## Harmonise the two EHRs
@@ -106,11 +107,11 @@ for line in publish.warnings_for_display([str(w) for w in log.warnings], profile
 # %%
 cohort = derive(form, ehr)
 print(publish.cohort_size_line(len(cohort), profile))
-publish.protect_counts(cohort_overview(cohort), profile, counts=["non_missing", "missing"], withhold=["distinct"])
+display_table(publish.protect_counts(cohort_overview(cohort), profile, counts=["non_missing", "missing"], withhold=["distinct"]))
 
 # %%
 patients = cohort.groupby("service_type", observed=True).size().rename("patients").reset_index()
-publish.protect_counts(patients, profile, counts=["patients"])
+display_table(publish.protect_counts(patients, profile, counts=["patients"]))
 
 # %% [markdown]
 # ## Cohort flow
@@ -121,11 +122,11 @@ publish.protect_counts(patients, profile, counts=["patients"])
 # %%
 flow = cohort_flow(form, ehr)
 check_flow(flow, tables, cohort)
-publish.protect_counts(flow_summary(flow), profile, counts=["records"])
+display_table(publish.protect_counts(flow_summary(flow), profile, counts=["records"]))
 
 # %%
 by_status = flow.groupby(["source", "status"]).size().unstack(fill_value=0).reset_index()
-publish.protect_counts(by_status, profile, counts=["excluded", "included"])
+display_table(publish.protect_counts(by_status, profile, counts=["excluded", "included"]))
 
 # %% [markdown]
 # ## Save

@@ -43,12 +43,21 @@
 # | `processed_dir` | `""` (= `data/processed`) | folder of `cohort.parquet` |
 # | `tables_dir` | `""` (= `tables`) | where the tables are written |
 # | `alpha` | `0.05` | significance level (two-tailed) of the tests and of the assumption checks |
-# | `services` | `["CMHC", "SerD", "EDP"]` | service types to include |
+# | `services` | `["CMHC", "SerD", "EDP"]` | service types to include; one left without patients by the other filters is dropped, with a note |
+# | `service_units` | `[]` (= all) | service units, e.g. `["CMHC Ferrara", "SerD Ferrara"]` (the ten of `constants.SERVICE_UNITS`) |
+# | `diagnosis_groups` | `[]` (= all) | diagnosis groups: `schizophrenia_spectrum`, `bipolar`, `depressive`, `substance_use`, `eating`, `other` |
+# | `imr_start_from`, `imr_start_to` | `""` (= open) | IMR start period, `yyyy-mm-dd`, both days included |
+# | `sex` | `[]` (= both) | `M`, `F` |
+# | `imr_formats` | `[]` (= both) | `group`, `individual` |
 # | `table_formats` | `["csv", "md", "tex", "html"]` | formats of the formatted table |
 # | `disclosure_profile` | `"auto"` | `auto` (by data mode), `none`, `opensafely`, `opensafely_midpoint6`, `sistan_min3` |
 # | `allow_weaker_profile` | `False` | on private data, allow a profile weaker than `opensafely` (recorded in the colophon) |
 # | `seed`, `n_resamples` | `0`, `10000` | Monte-Carlo chi-square and bootstrap CIs of the rank-based effect sizes: seed and number of resamples |
 # | `quantile_method` | `"weibull"` | definition of the quartiles, a `numpy.quantile` method: `weibull` is SPSS's default (the paper's software), `linear` pandas' and R's |
+#
+# The filters (`services` to `imr_formats`) keep the patients who pass every one (`imr_analysis.selection.select`);
+# an unknown value or a malformed date stops the run naming the parameter and the choices, and so does a selection
+# left without patients.
 #
 # Relative paths are taken from the compendium's root, whatever the working directory.
 
@@ -58,6 +67,12 @@ processed_dir = ""
 tables_dir = ""
 alpha = 0.05
 services = ["CMHC", "SerD", "EDP"]
+service_units = []
+diagnosis_groups = []
+imr_start_from = ""
+imr_start_to = ""
+sex = []
+imr_formats = []
 table_formats = ["csv", "md", "tex", "html"]
 disclosure_profile = "auto"
 allow_weaker_profile = False
@@ -66,12 +81,21 @@ n_resamples = 10000
 quantile_method = "weibull"
 
 # %%
-from imr_analysis import publish, table1
+from imr_analysis import publish, selection, table1
 from imr_analysis.cohort import load_cohort
+from imr_workflow.display import display_table
 
 run = publish.setup("02_table1_demographics_illness", raw_dir=raw_dir, processed_dir=processed_dir,
                     tables_dir=tables_dir, disclosure_profile=disclosure_profile,
                     allow_weaker_profile=allow_weaker_profile)
+sel = selection.select(load_cohort(run.processed), services=services, service_units=service_units,
+                       diagnosis_groups=diagnosis_groups, imr_start_from=imr_start_from, imr_start_to=imr_start_to,
+                       sex=sex, imr_formats=imr_formats)
+cohort = sel.cohort
+print("selection:", sel.describe())
+print(publish.cohort_size_line(len(cohort), run.profile, "patients in the selection"))
+for note in sel.notes:
+    print(note)
 
 # %% [markdown]
 # ## The numbers
@@ -82,15 +106,15 @@ run = publish.setup("02_table1_demographics_illness", raw_dir=raw_dir, processed
 # written to `tables/table1_long.csv` and shown with `[REDACTED]` in the redacted cells.
 
 # %%
-cohort = load_cohort(run.processed, services=services)
-long = table1.table1_long(cohort, services=services, quantile_method=quantile_method)
+long = table1.table1_long(cohort, services=sel.services, quantile_method=quantile_method)
 shown_long = run.publish(long, "table1", stem="table1_long", notes=table1.table1_notes(None, quantile_method))
 print(f"{len(long)} cells")
 
 # %% [markdown]
 # ## Between-service tests
 #
-# One row per variable and comparison: `all services` (the included service types) and `CMHC vs SerD`.
+# One row per variable and comparison: `all services` (the service types in the selection) and `CMHC vs SerD`; with
+# two service types the one comparison between them, with one no test (the line printed first says which).
 # `test` is the reported test, `reason` why it was chosen; both the parametric and the rank-based p-values
 # are kept in `tables/table1_tests.csv`. Under a disclosure profile only columns that reveal no patient count
 # are published (no group sizes, degrees of freedom or free-text notes).
@@ -105,29 +129,31 @@ print(f"{len(long)} cells")
 # (`p_nonparametric`); `conclusion_depends_on_test` is true where they disagree at `alpha`.
 
 # %%
-tests = table1.table1_tests(cohort, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples)
+print(table1.describe_comparisons(sel.services))
+tests = table1.table1_tests(cohort, services=sel.services, alpha=alpha, seed=seed, n_resamples=n_resamples)
 published_tests = run.publish(tests, "table1_tests", kind="tests",
                               notes=table1.p_value_notes(tests, alpha, n_resamples, seed))
-published_tests.filter(items=["variable", "comparison", "test", "p_value", "effect_size", "effect", "effect_ci_low",
+display_table(published_tests.filter(items=["variable", "comparison", "test", "p_value", "effect_size", "effect", "effect_ci_low",
                               "effect_ci_high", "p_equal_var", "p_welch", "p_nonparametric",
-                              "conclusion_depends_on_test", "reason", "note"])
+                              "conclusion_depends_on_test", "reason", "note"]))
 
 # %% [markdown]
 # ## Table 1
 #
 # Cells are n (%) for categorical variables; continuous variables show mean (SD) and median [IQR]; range.
-# `p` and `Test` compare all services, the last two columns CMHC with SerD; `Effect (95% CI)` gives the effect size of
+# `p` and `Test` compare all services, the columns marked `(CMHC vs SerD)` CMHC with SerD (with two service types, the
+# columns marked `(A vs B)` compare them; with one there is none); `Effect (95% CI)` gives the effect size of
 # each test. † marks a p whose conclusion at `alpha` changes with the test (ANOVA, Welch's ANOVA, Kruskal-Wallis; t,
 # Welch t, Mann-Whitney U). The footnotes (`table1.table1_notes`), written under the table in every format, name each
 # test and effect size, the Monte-Carlo and bootstrap settings, the denominators and the quartile definition, and say
 # that these p-values are unadjusted and exploratory.
 
 # %%
+caption = sel.caption("Table 1. Demographic and clinical characteristics of the IMR participants")
+notes = table1.table1_notes(published_tests, quantile_method, n_resamples, seed, alpha)
 table = run.publish(table1.format_table1(shown_long, published_tests), "table1", formats=table_formats,
-                    caption="Table 1. Demographic and clinical characteristics of the IMR participants",
-                    kind="protected",
-                    notes=table1.table1_notes(published_tests, quantile_method, n_resamples, seed, alpha))
-table
+                    caption=caption, kind="protected", notes=notes)
+display_table(table, caption, notes)
 
 # %% [markdown]
 # ## Disclosure report
@@ -135,4 +161,4 @@ table
 # What disclosure control did to the published numbers (cells and actions, never values).
 
 # %%
-run.write_disclosure_report()
+display_table(run.write_disclosure_report())

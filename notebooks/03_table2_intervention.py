@@ -38,11 +38,20 @@
 # | `processed_dir` | `""` (= `data/processed`) | folder of `cohort.parquet` |
 # | `tables_dir` | `""` (= `tables`) | where the tables are written |
 # | `alpha` | `0.05` | significance level (two-tailed) of the tests and of the assumption checks |
-# | `services` | `["CMHC", "SerD", "EDP"]` | service types to include |
+# | `services` | `["CMHC", "SerD", "EDP"]` | service types to include; one left without patients by the other filters is dropped, with a note |
+# | `service_units` | `[]` (= all) | service units, e.g. `["CMHC Ferrara", "SerD Ferrara"]` (the ten of `constants.SERVICE_UNITS`) |
+# | `diagnosis_groups` | `[]` (= all) | diagnosis groups: `schizophrenia_spectrum`, `bipolar`, `depressive`, `substance_use`, `eating`, `other` |
+# | `imr_start_from`, `imr_start_to` | `""` (= open) | IMR start period, `yyyy-mm-dd`, both days included |
+# | `sex` | `[]` (= both) | `M`, `F` |
+# | `imr_formats` | `[]` (= both) | `group`, `individual` |
 # | `table_formats` | `["csv", "md", "tex", "html"]` | formats of the formatted tables |
 # | `disclosure_profile` | `"auto"` | `auto` (by data mode), `none`, `opensafely`, `opensafely_midpoint6`, `sistan_min3` |
 # | `allow_weaker_profile` | `False` | on private data, allow a profile weaker than `opensafely` (recorded in the colophon) |
 # | `seed`, `n_resamples` | `0`, `10000` | bootstrap CIs of the rank-based effect sizes: seed and number of resamples |
+#
+# The filters (`services` to `imr_formats`) keep the patients who pass every one (`imr_analysis.selection.select`);
+# an unknown value or a malformed date stops the run naming the parameter and the choices, and so does a selection
+# left without patients.
 #
 # Relative paths are taken from the compendium's root, whatever the working directory.
 
@@ -52,6 +61,12 @@ processed_dir = ""
 tables_dir = ""
 alpha = 0.05
 services = ["CMHC", "SerD", "EDP"]
+service_units = []
+diagnosis_groups = []
+imr_start_from = ""
+imr_start_to = ""
+sex = []
+imr_formats = []
 table_formats = ["csv", "md", "tex", "html"]
 disclosure_profile = "auto"
 allow_weaker_profile = False
@@ -59,22 +74,30 @@ seed = 0
 n_resamples = 10000
 
 # %%
-from imr_analysis import publish, table2
+from imr_analysis import publish, selection, table1, table2
 from imr_analysis.cohort import load_cohort
+from imr_workflow.display import display_table
 
 run = publish.setup("03_table2_intervention", raw_dir=raw_dir, processed_dir=processed_dir,
                     tables_dir=tables_dir, disclosure_profile=disclosure_profile,
                     allow_weaker_profile=allow_weaker_profile)
+sel = selection.select(load_cohort(run.processed), services=services, service_units=service_units,
+                       diagnosis_groups=diagnosis_groups, imr_start_from=imr_start_from, imr_start_to=imr_start_to,
+                       sex=sex, imr_formats=imr_formats)
+cohort = sel.cohort
+print("selection:", sel.describe())
+print(publish.cohort_size_line(len(cohort), run.profile, "patients in the selection"))
+for note in sel.notes:
+    print(note)
 
 # %% [markdown]
 # ## The numbers
 #
-# One row per unit (or service type, or total) and measure; units without patients are kept with zero counts.
+# One row per unit (or service type, or total) and measure; units without patients in the selection are left out.
 # Disclosure control treats units as members of their service type and service types as members of the total.
 
 # %%
-cohort = load_cohort(run.processed, services=services)
-long = table2.table2_long(cohort, services=services)
+long = table2.table2_long(cohort, services=sel.services, all_units=False)
 shown_long = run.publish(long, "table2", stem="table2_long", notes=table2.table2_notes(None))
 print(f"{len(long)} cells")
 
@@ -91,12 +114,13 @@ print(f"{len(long)} cells")
 # (`p_nonparametric`); `conclusion_depends_on_test` is true where they disagree at `alpha`.
 
 # %%
-tests = table2.table2_tests(cohort, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples)
+print(table1.describe_comparisons(sel.services))
+tests = table2.table2_tests(cohort, services=sel.services, alpha=alpha, seed=seed, n_resamples=n_resamples)
 published_tests = run.publish(tests, "table2_tests", kind="tests",
                               notes=table2.table2_notes(tests, alpha, n_resamples, seed))
-published_tests.filter(items=["variable", "comparison", "test", "p_value", "effect_size", "effect", "effect_ci_low",
+display_table(published_tests.filter(items=["variable", "comparison", "test", "p_value", "effect_size", "effect", "effect_ci_low",
                               "effect_ci_high", "p_equal_var", "p_welch", "p_nonparametric",
-                              "conclusion_depends_on_test", "reason"])
+                              "conclusion_depends_on_test", "reason"]))
 
 # %% [markdown]
 # ## Table 2
@@ -107,10 +131,11 @@ published_tests.filter(items=["variable", "comparison", "test", "p_value", "effe
 # `alpha` changes with the test. The footnotes (`table2.table2_notes`) name each test and effect size.
 
 # %%
+caption = sel.caption("Table 2. Services where IMR was implemented, and IMR modules and sessions administered")
+notes = table2.table2_notes(published_tests, alpha, n_resamples, seed)
 table = run.publish(table2.format_table2(shown_long, published_tests), "table2", formats=table_formats,
-                    caption="Table 2. Services where IMR was implemented, and IMR modules and sessions administered",
-                    kind="protected", notes=table2.table2_notes(published_tests, alpha, n_resamples, seed))
-table
+                    caption=caption, kind="protected", notes=notes)
+display_table(table, caption, notes)
 
 # %% [markdown]
 # ## Modules ranked by frequency
@@ -120,10 +145,10 @@ table
 # %%
 modules = run.publish(table2.module_frequency_from_long(shown_long), "module_frequency_values", kind="protected",
                       notes=table2.MODULE_FREQUENCY_NOTES)
+caption = sel.caption("IMR modules ranked by the number of patients who received them")
 modules_table = run.publish(table2.format_module_frequency(modules), "module_frequency", formats=table_formats,
-                            caption="IMR modules ranked by the number of patients who received them", kind="protected",
-                            notes=table2.MODULE_FREQUENCY_NOTES)
-modules_table
+                            caption=caption, kind="protected", notes=table2.MODULE_FREQUENCY_NOTES)
+display_table(modules_table, caption, table2.MODULE_FREQUENCY_NOTES)
 
 # %% [markdown]
 # ## Disclosure report
@@ -131,4 +156,4 @@ modules_table
 # What disclosure control did to the published numbers (cells and actions, never values).
 
 # %%
-run.write_disclosure_report()
+display_table(run.write_disclosure_report())

@@ -40,11 +40,20 @@
 # | `processed_dir` | `""` (= `data/processed`) | folder of `cohort.parquet` |
 # | `tables_dir` | `""` (= `tables`) | where the disclosure report is written |
 # | `figures_dir` | `""` (= `figures`) | where the figures are written |
-# | `services` | `["CMHC", "SerD", "EDP"]` | service types to include |
+# | `services` | `["CMHC", "SerD", "EDP"]` | service types to include; one left without patients by the other filters is dropped, with a note |
+# | `service_units` | `[]` (= all) | service units, e.g. `["CMHC Ferrara", "SerD Ferrara"]` (the ten of `constants.SERVICE_UNITS`) |
+# | `diagnosis_groups` | `[]` (= all) | diagnosis groups: `schizophrenia_spectrum`, `bipolar`, `depressive`, `substance_use`, `eating`, `other` |
+# | `imr_start_from`, `imr_start_to` | `""` (= open) | IMR start period, `yyyy-mm-dd`, both days included |
+# | `sex` | `[]` (= both) | `M`, `F` |
+# | `imr_formats` | `[]` (= both) | `group`, `individual` |
 # | `figure_formats` | `["png", "pdf", "svg"]` | formats written |
 # | `dpi` | `300` | resolution of the PNG |
 # | `disclosure_profile` | `"auto"` | `auto` (by data mode), `none`, `opensafely`, `opensafely_midpoint6`, `sistan_min3` |
 # | `allow_weaker_profile` | `False` | on private data, allow a profile weaker than `opensafely` (recorded in the colophon) |
+#
+# The filters (`services` to `imr_formats`) keep the patients who pass every one (`imr_analysis.selection.select`);
+# an unknown value or a malformed date stops the run naming the parameter and the choices, and so does a selection
+# left without patients.
 #
 # Relative paths are taken from the compendium's root, whatever the working directory.
 
@@ -54,18 +63,33 @@ processed_dir = ""
 tables_dir = ""
 figures_dir = ""
 services = ["CMHC", "SerD", "EDP"]
+service_units = []
+diagnosis_groups = []
+imr_start_from = ""
+imr_start_to = ""
+sex = []
+imr_formats = []
 figure_formats = ["png", "pdf", "svg"]
 dpi = 300
 disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-from imr_analysis import figure1, publish, table2
+from imr_analysis import figure1, publish, selection, table2
 from imr_analysis.cohort import load_cohort
+from imr_workflow.display import display_table
 
 run = publish.setup("04_figure1_modules_per_patient", raw_dir=raw_dir, processed_dir=processed_dir,
                     tables_dir=tables_dir, figures_dir=figures_dir, disclosure_profile=disclosure_profile,
                     allow_weaker_profile=allow_weaker_profile)
+sel = selection.select(load_cohort(run.processed), services=services, service_units=service_units,
+                       diagnosis_groups=diagnosis_groups, imr_start_from=imr_start_from, imr_start_to=imr_start_to,
+                       sex=sex, imr_formats=imr_formats)
+cohort = sel.cohort
+print("selection:", sel.describe())
+print(publish.cohort_size_line(len(cohort), run.profile, "patients in the selection"))
+for note in sel.notes:
+    print(note)
 print("Figure 1 form:", run.policy["figure1"])
 
 # %% [markdown]
@@ -73,12 +97,11 @@ print("Figure 1 form:", run.policy["figure1"])
 
 # %%
 # %matplotlib inline
-cohort = load_cohort(run.processed, services=services)
 if run.policy["figure1"] == "per_patient":
-    fig1 = figure1.plot_figure1(figure1.figure1_data(cohort, services=services))
+    fig1 = figure1.plot_figure1(figure1.figure1_data(cohort, services=sel.services))
     figure1_stem = figure1.FIGURE1_STEM
 else:  # no microdata: patients by number of modules, per service, after disclosure control
-    aggregate = run.protect(figure1.figure1_aggregate_data(cohort, services=services), "figure1_aggregate")
+    aggregate = run.protect(figure1.figure1_aggregate_data(cohort, services=sel.services), "figure1_aggregate")
     fig1 = figure1.plot_figure1_aggregate(aggregate, note=run.policy["note"])
     figure1_stem = figure1.FIGURE1_AGGREGATE_STEM
 fig1
@@ -90,7 +113,7 @@ fig1
 # ## Figure S1: modules by service unit
 
 # %%
-safe_table2 = run.protect(table2.table2_long(cohort, services=services), "figureS1_module_heatmap")
+safe_table2 = run.protect(table2.table2_long(cohort, services=sel.services, all_units=False), "figureS1_module_heatmap")
 figS1 = figure1.plot_module_heatmap(figure1.module_heatmap_from_long(safe_table2))
 figS1
 
@@ -102,4 +125,4 @@ figS1
 # %%
 run.save_figure(fig1, figure1_stem, formats=figure_formats, dpi=dpi)
 run.save_figure(figS1, "figureS1_module_heatmap", formats=figure_formats, dpi=dpi)
-run.write_disclosure_report()
+display_table(run.write_disclosure_report())

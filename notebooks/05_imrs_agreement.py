@@ -43,10 +43,19 @@
 # | `tables_dir`, `figures_dir` | `""` (= `tables`, `figures`) | output folders |
 # | `alpha` | `0.05` | 1 - confidence level of every interval |
 # | `max_missing` | `0` | IMRS items that may be missing per version (0: complete scales only; k > 0: prorated total) |
-# | `services` | `["CMHC", "SerD", "EDP"]` | service types analysed |
+# | `services` | `["CMHC", "SerD", "EDP"]` | service types to include; one left without patients by the other filters is dropped, with a note |
+# | `service_units` | `[]` (= all) | service units, e.g. `["CMHC Ferrara", "SerD Ferrara"]` (the ten of `constants.SERVICE_UNITS`) |
+# | `diagnosis_groups` | `[]` (= all) | diagnosis groups: `schizophrenia_spectrum`, `bipolar`, `depressive`, `substance_use`, `eating`, `other` |
+# | `imr_start_from`, `imr_start_to` | `""` (= open) | IMR start period, `yyyy-mm-dd`, both days included |
+# | `sex` | `[]` (= both) | `M`, `F` |
+# | `imr_formats` | `[]` (= both) | `group`, `individual` |
 # | `table_formats`, `figure_formats`, `dpi` | all formats, 300 | output formats |
 # | `disclosure_profile` | `"auto"` | disclosure control (`auto`: none on synthetic data, opensafely on private data) |
 # | `allow_weaker_profile` | `False` | allow a profile weaker than the default on private data (recorded) |
+#
+# The filters (`services` to `imr_formats`) keep the patients who pass every one (`imr_analysis.selection.select`);
+# an unknown value or a malformed date stops the run naming the parameter and the choices, and so does a selection
+# left without patients.
 #
 # Relative paths are taken from the compendium's root, whatever the working directory.
 
@@ -58,6 +67,12 @@ figures_dir = ""
 alpha = 0.05
 max_missing = 0
 services = ["CMHC", "SerD", "EDP"]
+service_units = []
+diagnosis_groups = []
+imr_start_from = ""
+imr_start_to = ""
+sex = []
+imr_formats = []
 table_formats = ["csv", "md", "tex", "html"]
 figure_formats = ["png", "pdf", "svg"]
 dpi = 300
@@ -65,19 +80,22 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-from imr_analysis import agreement, bland_altman, publish
+from imr_analysis import agreement, bland_altman, publish, selection
 from imr_analysis.cohort import load_cohort
 from imr_analysis.figio import preview
+from imr_workflow.display import display_table
 
 run = publish.setup("05_imrs_agreement", raw_dir=raw_dir, processed_dir=processed_dir,
                     tables_dir=tables_dir, figures_dir=figures_dir, disclosure_profile=disclosure_profile,
                     allow_weaker_profile=allow_weaker_profile)
-
-# %% [markdown]
-# ## Load the cohort
-
-# %%
-cohort = load_cohort(run.processed, services=services)
+sel = selection.select(load_cohort(run.processed), services=services, service_units=service_units,
+                       diagnosis_groups=diagnosis_groups, imr_start_from=imr_start_from, imr_start_to=imr_start_to,
+                       sex=sex, imr_formats=imr_formats)
+cohort = sel.cohort
+print("selection:", sel.describe())
+print(publish.cohort_size_line(len(cohort), run.profile, "patients in the selection"))
+for note in sel.notes:
+    print(note)
 
 # %% [markdown]
 # ## Table 3: IMRS at post-intervention, users and providers
@@ -96,11 +114,11 @@ cohort = load_cohort(run.processed, services=services)
 t3 = agreement.table3(cohort, max_missing=max_missing, alpha=alpha)
 t3_safe = run.protect(t3, "table3_imrs", kind="statistics")
 t3_notes = agreement.table3_notes(alpha, max_missing)
+caption = sel.caption("Table 3. IMR Scale (IMRS) at post-intervention: users and providers")
 table3 = run.publish(agreement.format_table3(t3_safe, alpha=alpha), "table3_imrs", formats=table_formats,
-                     caption="Table 3. IMR Scale (IMRS) at post-intervention: users and providers", kind="protected",
-                     notes=t3_notes)
+                     caption=caption, kind="protected", notes=t3_notes)
 run.publish(agreement.table3_long(t3), "table3_imrs_long", kind="statistics", notes=t3_notes)
-table3
+display_table(table3, caption, t3_notes)
 
 # %% [markdown]
 # ## The paper's analysis: the item-profile correlation
@@ -113,7 +131,7 @@ table3
 # %%
 profile_r = agreement.item_profile_correlation(cohort, alpha=alpha)
 print(agreement.describe_item_profile(profile_r))
-profile_r[["measure", "estimate", "ci_low", "ci_high", "n", "p"]]
+display_table(profile_r[["measure", "estimate", "ci_low", "ci_high", "n", "p"]])
 
 # %% [markdown]
 # ## Patient-level agreement (IMRS total, 15-75)
@@ -127,14 +145,14 @@ profile_r[["measure", "estimate", "ci_low", "ci_high", "n", "p"]]
 # %%
 patient = agreement.patient_level_agreement(cohort, on="total", max_missing=max_missing, alpha=alpha)
 shown = run.show(patient, "imrs_patient_level", counts=agreement.COUNT_MEASURES)
-shown[["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]]
+display_table(shown[["measure", "estimate", "ci_low", "ci_high", "n", "p", "note"]])
 
 # %% [markdown]
 # ## Internal consistency
 
 # %%
 consistency = agreement.internal_consistency(cohort, alpha=alpha)
-run.show(consistency, "imrs_internal_consistency")
+display_table(run.show(consistency, "imrs_internal_consistency"))
 
 # %% [markdown]
 # ## By service type
@@ -145,11 +163,11 @@ run.show(consistency, "imrs_internal_consistency")
 
 # %%
 by_service = agreement.agreement_by_service(cohort, on="total", max_missing=max_missing, alpha=alpha,
-                                            services=services)
+                                            services=sel.services)
 shown = run.show(by_service, "imrs_by_service", counts=agreement.COUNT_MEASURES)
 for service, caveat in shown.groupby("service_type", sort=False)["caveat"].first().items():
     print(f"{service}: {caveat or 'no small-sample caveat'}")
-shown[["service_type", "measure", "estimate", "ci_low", "ci_high", "n", "p"]]
+display_table(shown[["service_type", "measure", "estimate", "ci_low", "ci_high", "n", "p"]])
 
 # %% [markdown]
 # ## Figure 2: Bland-Altman plot of the IMRS total
@@ -174,11 +192,11 @@ preview(figure2, dpi=100)
 # ## Everything in one table
 
 # %%
-summary = agreement.agreement_summary(cohort, max_missing=max_missing, alpha=alpha, services=services)
+summary = agreement.agreement_summary(cohort, max_missing=max_missing, alpha=alpha, services=sel.services)
 shown = run.publish(summary, "imrs_agreement", formats=table_formats, kind="statistics",
-                    caption="Agreement between user- and provider-rated IMRS", counts=agreement.COUNT_MEASURES,
-                    notes=agreement.agreement_notes(alpha))
-shown.groupby("section", sort=False).size().rename("rows").to_frame()
+                    caption=sel.caption("Agreement between user- and provider-rated IMRS"),
+                    counts=agreement.COUNT_MEASURES, notes=agreement.agreement_notes(alpha))
+display_table(shown.groupby("section", sort=False).size().rename("rows").to_frame())
 
 # %% [markdown]
 # ## Disclosure-control report
@@ -187,4 +205,4 @@ shown.groupby("section", sort=False).size().rename("rows").to_frame()
 # above but not written pass the same profile and stay out of the report.
 
 # %%
-run.write_disclosure_report()
+display_table(run.write_disclosure_report())

@@ -48,17 +48,14 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-import pandas as pd
-
 from imr_analysis import disclosure, paths, reproduce
 from imr_analysis.export import export_table
 from imr_analysis.sources import detect_data_mode
+from imr_workflow.display import display_table
 
 RAW = paths.resolve(raw_dir, paths.raw_dir())
 TABLES = paths.resolve(tables_dir, paths.tables_dir())
 profile = disclosure.resolve_profile(disclosure_profile, detect_data_mode(RAW), allow_weaker_profile=allow_weaker_profile)
-pd.set_option("display.max_colwidth", 120)
-pd.set_option("display.max_rows", 200)
 
 # %%
 outputs = reproduce.read_outputs(TABLES)
@@ -71,7 +68,8 @@ print(reproduce.summary_line(check))
 # Each of these is recorded with both statements; the synthetic cohort honours the one the reason names.
 
 # %%
-check.loc[check["status"] == "paper-inconsistent", ["id", "quote", "published", "recomputed_printed", "reason"]]
+display_table(check.loc[check["status"] == "paper-inconsistent",
+                         ["id", "quote", "published", "recomputed_printed", "reason"]])
 
 # %% [markdown]
 # ## Mismatches
@@ -79,13 +77,13 @@ check.loc[check["status"] == "paper-inconsistent", ["id", "quote", "published", 
 # Empty when the cohort reproduces every consistent published figure.
 
 # %%
-check.loc[check["status"] == "mismatch", ["id", "quote", "published", "recomputed_printed", "reason"]]
+display_table(check.loc[check["status"] == "mismatch", ["id", "quote", "published", "recomputed_printed", "reason"]])
 
 # %% [markdown]
 # ## Every published figure
 
 # %%
-check[["id", "kind", "published", "recomputed_printed", "status", "quote"]]
+display_table(check[["id", "kind", "published", "recomputed_printed", "status", "quote"]])
 
 # %%
 for path in export_table(check, TABLES, "reproduction_check", formats=["csv", "md"], notes=reproduce.NOTES):

@@ -65,6 +65,11 @@ def test_a_named_index_becomes_columns_and_text_is_escaped():
     assert repr(shown).splitlines()[0] == "Disclosure & report" and repr(shown).endswith("p < 0.05 & more")
 
 
+def test_an_empty_table_says_so():
+    shown = display_table(pd.DataFrame(columns=["id", "quote"]))
+    assert repr(shown) == "id  quote\n(no rows)" and "<tbody>\n  </tbody>" in shown.html
+
+
 def test_jupyter_shows_html_and_plain_text(tests_like):
     from IPython.core.formatters import DisplayFormatter
 

@@ -10,9 +10,6 @@ import pytest
 from imr_analysis import disclosure, paths, publish, reproduce, stats
 from imr_analysis.disclosure import REDACTED_MARKER as R
 
-#: Display options that setup() changes, restored after each test that calls it.
-_SAVED = [x for option in publish.DISPLAY_OPTIONS for x in (option, pd.get_option(option))]
-
 
 def _private_run(tmp_path, **kwargs):
     """A run on private data (an empty exports folder) writing under ``tmp_path``."""
@@ -23,31 +20,29 @@ def _private_run(tmp_path, **kwargs):
 
 def test_setup_resolves_folders_mode_profile_and_display(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # relative folders are taken from the compendium's root, not the cwd
-    with pd.option_context(*_SAVED):
-        run = publish.setup("02_demo", tables_dir="tables")
-        assert (run.notebook, run.data_mode, run.profile.name) == ("02_demo", "synthetic", "none")
-        assert (run.raw, run.processed, run.tables, run.figures) == \
-            (paths.raw_dir(), paths.processed_dir(), paths.project_root() / "tables", paths.figures_dir())
-        assert run.policy == disclosure.figure_policy("none") and run.reports == []
-        assert {o: pd.get_option(o) for o in publish.DISPLAY_OPTIONS} == publish.DISPLAY_OPTIONS
-        assert plt.rcParams["svg.hashsalt"] == "imr-compendium"
-        assert capsys.readouterr().out.splitlines() == [
-            "cohort: data/processed/cohort.parquet", "data: synthetic",
-            f"disclosure control: {disclosure.resolve_profile('auto', 'synthetic').describe()}"]
-        private = _private_run(tmp_path)
-        assert (private.data_mode, private.profile.name, private.policy["figure1"]) == \
-            ("private", "opensafely", "aggregate")
-        assert private.tables == tmp_path / "tables"
-        assert capsys.readouterr().out.splitlines()[1:] == ["data: private", "disclosure control: "
-                                                            + private.profile.describe()]
-        with pytest.raises(disclosure.DisclosureError, match="weaker than 'opensafely'"):
-            _private_run(tmp_path, disclosure_profile="none")
-        assert _private_run(tmp_path, disclosure_profile="none", allow_weaker_profile=True).profile.weaker_than_default
+    run = publish.setup("02_demo", tables_dir="tables")
+    assert (run.notebook, run.data_mode, run.profile.name) == ("02_demo", "synthetic", "none")
+    assert (run.raw, run.processed, run.tables, run.figures) == \
+        (paths.raw_dir(), paths.processed_dir(), paths.project_root() / "tables", paths.figures_dir())
+    assert run.policy == disclosure.figure_policy("none") and run.reports == []
+    assert pd.get_option("display.precision") == 6  # pandas' display options are left alone (display_table shows)
+    assert plt.rcParams["svg.hashsalt"] == "imr-compendium"
+    assert capsys.readouterr().out.splitlines() == [
+        "cohort: data/processed/cohort.parquet", "data: synthetic",
+        f"disclosure control: {disclosure.resolve_profile('auto', 'synthetic').describe()}"]
+    private = _private_run(tmp_path)
+    assert (private.data_mode, private.profile.name, private.policy["figure1"]) == \
+        ("private", "opensafely", "aggregate")
+    assert private.tables == tmp_path / "tables"
+    assert capsys.readouterr().out.splitlines()[1:] == ["data: private", "disclosure control: "
+                                                        + private.profile.describe()]
+    with pytest.raises(disclosure.DisclosureError, match="weaker than 'opensafely'"):
+        _private_run(tmp_path, disclosure_profile="none")
+    assert _private_run(tmp_path, disclosure_profile="none", allow_weaker_profile=True).profile.weaker_than_default
 
 
 def test_publish_redacts_writes_numbers_and_reports(tmp_path, capsys):
-    with pd.option_context(*_SAVED):
-        run = _private_run(tmp_path)
+    run = _private_run(tmp_path)
     long = pd.DataFrame({"group": ["A", "B", "Total"], "n": [3, 20, 23]})
     shown = run.publish(long, "demo", formats=["csv", "md"], caption="Demo table", stem="demo_long")
     assert shown["n"].tolist() == [R, 20, 25] and "redacted" not in shown.columns  # display: marked
@@ -86,8 +81,7 @@ def test_publish_redacts_writes_numbers_and_reports(tmp_path, capsys):
 
 
 def test_publish_under_profile_none_and_figures(tmp_path):
-    with pd.option_context(*_SAVED):
-        run = publish.setup("04_demo", tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures")
+    run = publish.setup("04_demo", tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures")
     long = pd.DataFrame({"group": ["A", "B", "Total"], "n": [3, 20, 23]})
     assert run.publish(long, "demo")["n"].tolist() == [3, 20, 23]
     assert pd.read_csv(tmp_path / "tables" / "demo.csv")["redacted"].tolist() == [False] * 3
@@ -209,8 +203,7 @@ def test_notes_follow_the_table_in_every_format_and_the_csv_sidecar(tmp_path):
 
 
 def test_publish_writes_the_notes_with_every_format(tmp_path):
-    with pd.option_context(*_SAVED):
-        run = _private_run(tmp_path)
+    run = _private_run(tmp_path)
     notes = ["Missing: all the patients of the group are the denominator."]
     run.publish(pd.DataFrame({"group": ["A"], "n": [20]}), "demo", formats=["csv", "md", "tex", "html"],
                 caption="Demo", notes=notes)

@@ -39,6 +39,15 @@ def test_no_filter_keeps_everyone(cohort):
     assert len(select(cohort, services=[], sex=None, imr_start_from="  ").cohort) == 126  # empty = no filter
 
 
+def test_a_filter_naming_every_value_is_no_filter(cohort):
+    sel = select(cohort, services=["CMHC", "SerD", "EDP"], sex=["M", "F"])
+    assert len(sel.cohort) == 126 and sel.filters == {} and sel.describe() == "all patients"
+    assert sel.caption("Table 1. Characteristics") == "Table 1. Characteristics"
+    sel = select(cohort, services=["SerD", "CMHC"], imr_formats=["group", "individual"])
+    assert sel.filters == {"services": ["CMHC", "SerD"]} and sel.services == ["CMHC", "SerD"]
+    assert sel.caption("Table 1") == "Table 1 (selection: service type CMHC or SerD)"
+
+
 @pytest.mark.parametrize("name, column, values", [
     ("services", "service_type", ["SerD"]),
     ("services", "service_type", ["EDP", "CMHC"]),

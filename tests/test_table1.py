@@ -273,7 +273,7 @@ def test_tests_switch_to_exact_and_monte_carlo(tiny):
 
 def test_tests_with_one_service_pair_only(tiny):
     tests = t1.table1_tests(tiny, services=["SerD", "EDP"], variables=["sex"])
-    assert tests["comparison"].tolist() == ["all services"]
+    assert tests["comparison"].tolist() == ["SerD vs EDP"]  # two groups: one comparison, named by them
     assert tests["groups"].iloc[0] == "SerD, EDP"
 
 
