@@ -41,7 +41,7 @@ AGREEMENT_MEASURES = [agreement.ICC_A1, agreement.CCC, agreement.BIAS, agreement
 TABLE_CAPTIONS = {
     "table1": "Table 1. Demographic and clinical characteristics of the IMR participants",
     "table2": "Table 2. Services where IMR was implemented, and IMR modules and sessions administered",
-    "agreement": "Agreement between user- and provider-rated IMRS totals (15-75), patient level"}
+    "agreement": "Agreement between user- and provider-rated IMRS totals (15-75), patient level"}  # + selection
 SAVE_FORMATS = {"tables": ("csv", "md", "html"), "figures": ("png", "svg")}
 
 
@@ -51,7 +51,7 @@ def scratch_dir() -> Path:
 
 
 def _committed_dirs() -> list[Path]:
-    return [paths.tables_dir(), paths.figures_dir(), paths.processed_dir(), paths.raw_dir(), paths.notebooks_dir()]
+    return [paths.tables_dir(), paths.figures_dir(), paths.project_root() / "data", paths.notebooks_dir()]
 
 
 @dataclasses.dataclass
@@ -60,7 +60,8 @@ class SliceView:
 
     ``heading`` names the selection and its ``size`` as the profile lets it be shown, or says why nothing is
     shown (then ``selection`` and the tables are ``None``); the tables are display tables after disclosure control,
-    ``notes`` their footnotes by name, ``figure1`` a matplotlib figure saved as ``figure1_stem``.
+    ``notes`` their footnotes and ``captions`` their captions (naming the selection) by name, ``figure1`` a
+    matplotlib figure saved as ``figure1_stem``.
     """
 
     criteria: dict
@@ -73,6 +74,7 @@ class SliceView:
     figure1: object = None
     figure1_stem: str = ""
     notes: dict = dataclasses.field(default_factory=dict)
+    captions: dict = dataclasses.field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -104,7 +106,7 @@ def selection_slug(criteria: Mapping) -> str:
     >>> selection_slug({})
     'all-patients'
     >>> selection_slug({"services": ["CMHC", "SerD"], "sex": ["F"]})
-    'services-cmhc-serd_sex-f-4fa1ed32'
+    'services-cmhc-serd_sex-f-df90e89a'
     """
     if not criteria:
         return "all-patients"
@@ -132,7 +134,7 @@ def format_agreement(shown: pd.DataFrame, alpha: float = 0.05, digits: int = 2) 
     >>> shown = pd.DataFrame({"measure": [agreement.BIAS], "estimate": [0.92], "ci_low": [-0.4], "ci_high": [2.2],
     ...                       "n": [120], "p": [float("nan")], "note": [""]})
     >>> format_agreement(shown).iloc[0].tolist()
-    ['Bland-Altman bias (mean difference, user - provider)', '0.92', '-0.40 to 2.20', '120', '']
+    ['Bland-Altman bias (user - provider)', '0.92', '-0.40 to 2.20', '120', '']
     """
     rows = shown.loc[shown["measure"].isin(AGREEMENT_MEASURES)]
     ci = f"{round(100 * (1 - alpha))}% CI"
@@ -190,7 +192,7 @@ def slice_view(cohort: pd.DataFrame, run: publish.Run, criteria: Mapping | None 
                      kind="long")
     tests1 = run.show(table1.table1_tests(data, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples),
                       "table1_tests", kind="tests")
-    long2 = run.show(table2.table2_long(data, services=services), "table2", kind="long")
+    long2 = run.show(table2.table2_long(data, services=services, all_units=False), "table2", kind="long")
     tests2 = run.show(table2.table2_tests(data, services=services, alpha=alpha, seed=seed, n_resamples=n_resamples),
                       "table2_tests", kind="tests")
     patient = run.show(agreement.patient_level_agreement(data, on="total", max_missing=max_missing, alpha=alpha),
@@ -202,16 +204,18 @@ def slice_view(cohort: pd.DataFrame, run: publish.Run, criteria: Mapping | None 
     size = publish.cohort_size_line(len(data), run.profile, "patients")
     return SliceView(criteria, f"{sel.describe()}: {size}", size, sel, table1.format_table1(long1, tests1), table2.format_table2(long2, tests2),
                      format_agreement(patient, alpha), fig, stem, notes={
-                         "selection": list(sel.notes), "resampling": [resampling],
+                         "selection": [table1.describe_comparisons(services), *sel.notes],
+                         "resampling": [resampling],
                          "table1": table1.table1_notes(tests1, quantile_method, n_resamples, seed, alpha),
                          "table2": table2.table2_notes(tests2, alpha, n_resamples, seed),
-                         "agreement": agreement_notes(alpha)})
+                         "agreement": agreement_notes(alpha)},
+                     captions={name: sel.caption(text) for name, text in TABLE_CAPTIONS.items()})
 
 
 def show(view: SliceView, name: str):
     """Table ``name`` (``"table1"``, ``"table2"``, ``"agreement"``) of ``view`` as every notebook shows a table
     (:func:`imr_workflow.display.display_table`), with its caption and footnotes."""
-    return display_table(getattr(view, name), caption=TABLE_CAPTIONS[name], notes=view.notes[name])
+    return display_table(getattr(view, name), caption=view.captions[name], notes=view.notes[name])
 
 
 def figure_png(fig, dpi: int = 72) -> bytes:
@@ -240,8 +244,7 @@ def save_view(view: SliceView, run: publish.Run, folder: str | Path | None = Non
     for name in ("table1", "table2", "agreement"):
         notes = view.notes[name] + view.notes["resampling"] * (name != "agreement") + view.notes["selection"]
         written += export.export_table(getattr(view, name), folder, name, SAVE_FORMATS["tables"],
-                                       caption=f"{TABLE_CAPTIONS[name]}. Selection: {view.selection.describe()}",
-                                       notes=notes)
+                                       caption=view.captions[name], notes=notes)
     written += figio.save_figure(view.figure1, folder, view.figure1_stem, formats=SAVE_FORMATS["figures"], dpi=150)
     facts = colophon.build_colophon(data_dir=run.raw, data_mode=run.data_mode, parameters={
         **(settings or {}), "disclosure_profile": run.profile.name,
@@ -313,13 +316,14 @@ class Explorer:
         return [name for name, boxes in self.boxes.items() if not any(box.value for box in boxes.values())]
 
     def criteria(self) -> dict:
-        """The selection the controls describe (:func:`criteria_of`): a filter with every box ticked and the
-        whole period are left out."""
+        """The selection the controls describe (:func:`criteria_of`): a filter with every box ticked is left out,
+        and so is an end of the period left at the first or last month."""
         out = {name: [v for v, box in boxes.items() if box.value] for name, boxes in self.boxes.items()}
         out = {name: ticked for name, ticked in out.items() if len(ticked) < len(self.boxes[name])}
-        if self.months and self.period.index != (0, len(self.months) - 1):
-            first, last = self.period.value
-            out |= {"imr_start_from": f"{first.start_time:%Y-%m-%d}", "imr_start_to": f"{last.end_time:%Y-%m-%d}"}
+        if self.months:
+            (low, high), (first, last) = self.period.index, self.period.value
+            out |= {"imr_start_from": f"{first.start_time:%Y-%m-%d}"} if low > 0 else {}
+            out |= {"imr_start_to": f"{last.end_time:%Y-%m-%d}"} if high < len(self.months) - 1 else {}
         return criteria_of(**out)
 
     def update(self, change=None) -> SliceView:
