@@ -28,7 +28,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from imr_workflow.runner import run_notebooks
+from imr_analysis import paths
+from imr_workflow.runner import discover_notebooks, run_notebooks
 from imr_synth.generator import write_exports
 
 COUNT_COLUMNS = {"n", "n_missing", "denominator", "records", "patients", "missing", "non_missing", "excluded",
@@ -236,6 +237,7 @@ def test_every_printed_number_passes_the_profile(private_run):
     files = [p for sub in ("reports", "tables", "figures") for p in sorted((private_run / sub).rglob("*"))
              if p.is_file()]
     assert {p.suffix for p in files} >= {".ipynb", ".html", ".csv", ".md", ".tex", ".svg", ".json"}
-    assert len([p for p in files if p.suffix == ".ipynb"]) == 6
+    notebooks = sorted(p.name for p in discover_notebooks(paths.notebooks_dir()))
+    assert sorted(p.name for p in files if p.suffix == ".ipynb") == notebooks and len(notebooks) == 7
     problems = [msg for p in files for msg in file_problems(p, private_run)]
     assert not problems, "\n".join(problems[:40])
