@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import disclosure, export, figio, paths, stats
+from .cohort import COHORT_FILE
 from .sources import detect_data_mode
 
 KINDS = ("long", "statistics", "tests", "protected")
@@ -34,6 +35,7 @@ class Run:
     profile: disclosure.Profile
     policy: dict
     reports: list = dataclasses.field(default_factory=list)
+    read_tables: Path | None = None  #: where notebook 06 reads the tables of 02-05
 
     def protect(self, table, name: str, kind: str = "long", counts=(), record: bool = True) -> pd.DataFrame:
         """``table`` after the profile, by ``kind``: ``"long"`` (:func:`~imr_analysis.disclosure.apply_to_long`),
@@ -99,19 +101,33 @@ def _wrote(written: list[Path]) -> list[Path]:
     return written
 
 
-def setup(notebook: str, raw_dir="", processed_dir="", tables_dir="", figures_dir="",
-          disclosure_profile: str = "auto", allow_weaker_profile: bool = False) -> Run:
-    """Start ``notebook``'s run: folders (``""``: the defaults), data mode, disclosure profile and
-    matplotlib's settings; print the cohort, data and profile."""
+def setup(notebook: str, raw_dir="", processed_dir="", tables_dir=None, figures_dir=None,
+          disclosure_profile: str = "auto", allow_weaker_profile: bool = False, writes_cohort: bool = False,
+          reads_tables=()) -> Run:
+    """Start ``notebook``'s run: folders, data mode, disclosure profile and matplotlib's settings; print
+    where it writes (:func:`imr_analysis.paths.output_line`), what it reads, the data and the profile.
+
+    A folder ``""`` is the default: to write, the committed record in the runner's kernels, else its twin
+    under ``scratch/``; to read, that twin when such a run wrote it, else the record
+    (:mod:`imr_analysis.paths`); ``None``: the notebook has no such folder. ``processed`` holds the cohort
+    read (02-05) or, with ``writes_cohort``, written (01); ``reads_tables``: the files a notebook reads
+    from :attr:`Run.read_tables` (06).
+    """
     raw = paths.resolve(raw_dir, paths.raw_dir())
     data_mode = detect_data_mode(raw)
     profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
-    run = Run(notebook, raw, paths.resolve(processed_dir, paths.processed_dir()),
-              paths.resolve(tables_dir, paths.tables_dir()), paths.resolve(figures_dir, paths.figures_dir()),
-              data_mode, profile, disclosure.figure_policy(profile))
+    processed = (paths.output_folder(processed_dir, paths.processed_dir()) if writes_cohort
+                 else paths.input_folder(processed_dir, paths.processed_dir(), [COHORT_FILE]))
+    run = Run(notebook, raw, processed, paths.output_folder(tables_dir, paths.tables_dir()),
+              paths.output_folder(figures_dir, paths.figures_dir()), data_mode, profile,
+              disclosure.figure_policy(profile),
+              read_tables=paths.input_folder(tables_dir, paths.tables_dir(), reads_tables) if reads_tables else None)
     figio.setup_matplotlib()
-    print(f"cohort: {paths.display_path(run.processed / 'cohort.parquet')}\ndata: {data_mode}\n"
-          f"disclosure control: {profile.describe()}")
+    given = [paths.is_given(d) for d in [processed_dir] * writes_cohort + [tables_dir, figures_dir] if d is not None]
+    reads = (f"raw exports: {paths.display_path(raw)}" if writes_cohort else f"tables read: "
+             f"{paths.display_path(run.read_tables)}" if reads_tables else
+             f"cohort: {paths.display_path(run.processed / COHORT_FILE)}")
+    print(f"{paths.output_line(given)}\n{reads}\ndata: {data_mode}\ndisclosure control: {profile.describe()}")
     return run
 
 

@@ -25,6 +25,7 @@ CHECK_COLUMNS = ["id", "quote", "kind", "published", "decimals", "recomputed", "
 #: The tables read (``<tables_dir>/<name>.csv``) and the notebook writing each.
 OUTPUTS = {"table1_long": "02", "table1_tests": "02", "table2_long": "03", "module_frequency_values": "03",
            "table3_imrs_long": "05", "imrs_agreement": "05"}
+INPUT_FILES = tuple(f"{name}.csv" for name in OUTPUTS)  #: what :func:`read_outputs` reads
 OBSERVATION_PERIOD = (20170401, 20210731)  # April 2017 to July 2021, as Table 2's yyyymmdd dates
 
 

@@ -4,12 +4,14 @@ Each notebook is written to ``reports/NN_name.ipynb`` (and ``.html``), ending wi
 colophon (also ``reports/colophon.json``); ``--help`` lists the options. A parameter goes only
 into the notebooks whose ``parameters`` cell declares it; one no selected notebook declares is an
 error. On private data without ``--output-dir`` everything goes to the git-ignored
-``outputs/private/``. Exit codes: 0 success, 1 a notebook failed, 2 usage or input error.
+``outputs/private/``. Only its kernels write the committed record by default (:func:`recording`).
+Exit codes: 0 success, 1 a notebook failed, 2 usage or input error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -185,6 +187,21 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+@contextlib.contextmanager
+def recording():
+    """Within: kernels started from this process write the committed record by default
+    (:data:`imr_analysis.paths.OUTPUT_ENV`; any other run of a notebook writes under ``scratch/``)."""
+    before = os.environ.get(paths.OUTPUT_ENV)
+    os.environ[paths.OUTPUT_ENV] = "record"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[paths.OUTPUT_ENV]
+        else:
+            os.environ[paths.OUTPUT_ENV] = before
+
+
 def _failure(name: str, exc: Exception, partial: Path) -> NotebookFailedError:
     if isinstance(exc, papermill.PapermillExecutionError):
         source = "\n".join(f"    | {line}" for line in exc.source.splitlines()[:6])
@@ -255,36 +272,38 @@ def run_notebooks(*, notebooks_dir: str | os.PathLike | None = None, data_dir: s
         result.colophon = colophon.build_colophon(data_dir=raw, data_mode=mode, parameters=wanted)
     # --inplace executes into a scratch folder first: a failure leaves the notebook untouched
     target_dir = Path(tempfile.mkdtemp(prefix="imr-inplace-")) if inplace else reports
-    for i, source in enumerate(notebooks, start=1):
-        injected = {k: v for k, v in wanted.items() if k in declared[source]}
-        target = target_dir / source.name
-        print(f"[{i}/{len(notebooks)}] {source.stem} ... ", end="", file=out, flush=True)
-        target.with_suffix(".html").unlink(missing_ok=True)  # no stale HTML beside a failed run
-        t0 = time.perf_counter()
-        try:
-            nb = papermill.execute_notebook(
-                str(source), str(target), parameters=injected or None, kernel_name=KERNEL_NAME, language="python",
-                progress_bar=False, log_output=False, cwd=str(source.parent), **KERNEL_OPTIONS)
-        except Exception as exc:
-            print("FAILED", file=out, flush=True)
-            raise _failure(source.stem, exc, target) from None
-        strip_volatile_metadata(nb)
-        if inplace:
-            nbformat.write(nb, source)
-            target.unlink()
-        else:
-            cell = nbformat.v4.new_markdown_cell(colophon.colophon_markdown(result.colophon, injected),
-                                                 metadata={"tags": ["colophon"]})
-            cell["id"] = "colophon"  # a fixed id keeps reports byte-stable
-            nb.cells.append(cell)
-            nbformat.write(nb, target)
-            if html:
-                target.with_suffix(".html").write_text(HTMLExporter().from_notebook_node(nb)[0], encoding="utf-8")
-        stderr = [c.execution_count for c in nb.cells if c.cell_type == "code"
-                  and any(o.get("name") == "stderr" for o in c.outputs)]
-        print(f"ok ({time.perf_counter() - t0:.1f} s{f'; stderr output in In {stderr}' if stderr else ''})",
-              file=out, flush=True)
-        result.notebooks[source.stem] = injected
+    with recording():  # the kernels write the committed record (or the folders given)
+        for i, source in enumerate(notebooks, start=1):
+            injected = {k: v for k, v in wanted.items() if k in declared[source]}
+            target = target_dir / source.name
+            print(f"[{i}/{len(notebooks)}] {source.stem} ... ", end="", file=out, flush=True)
+            target.with_suffix(".html").unlink(missing_ok=True)  # no stale HTML beside a failed run
+            t0 = time.perf_counter()
+            try:
+                nb = papermill.execute_notebook(
+                    str(source), str(target), parameters=injected or None, kernel_name=KERNEL_NAME,
+                    language="python", progress_bar=False, log_output=False, cwd=str(source.parent), **KERNEL_OPTIONS)
+            except Exception as exc:
+                print("FAILED", file=out, flush=True)
+                raise _failure(source.stem, exc, target) from None
+            strip_volatile_metadata(nb)
+            if inplace:
+                nbformat.write(nb, source)
+                target.unlink()
+            else:
+                cell = nbformat.v4.new_markdown_cell(colophon.colophon_markdown(result.colophon, injected),
+                                                     metadata={"tags": ["colophon"]})
+                cell["id"] = "colophon"  # a fixed id keeps reports byte-stable
+                nb.cells.append(cell)
+                nbformat.write(nb, target)
+                if html:
+                    target.with_suffix(".html").write_text(HTMLExporter().from_notebook_node(nb)[0],
+                                                           encoding="utf-8")
+            stderr = [c.execution_count for c in nb.cells if c.cell_type == "code"
+                      and any(o.get("name") == "stderr" for o in c.outputs)]
+            print(f"ok ({time.perf_counter() - t0:.1f} s{f'; stderr output in In {stderr}' if stderr else ''})",
+                  file=out, flush=True)
+            result.notebooks[source.stem] = injected
     if inplace:
         target_dir.rmdir()
     else:

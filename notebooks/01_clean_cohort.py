@@ -37,6 +37,11 @@
 # Relative paths are taken from the compendium's root, whatever the working directory. On private data
 # every count printed here passes the disclosure profile (the written cohort and flow are patient-level
 # and stay with the data).
+#
+# **Where it writes.** Run by `make reproduce` or `make notebooks`, the notebook writes the committed outputs; run any
+# other way (JupyterLab, nbclient, a copy), it writes them under `scratch/` (git-ignored) and reads there what such a
+# run wrote, else the committed outputs. Its first output line says which; folders given as parameters are used as
+# given.
 
 # %% tags=["parameters"]
 raw_dir = ""
@@ -47,18 +52,15 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-from imr_analysis import disclosure, paths, publish, sources
+from imr_analysis import paths, publish, sources
 from imr_analysis.cohort import (check_flow, cohort_flow, cohort_overview, derive, flow_summary, harmonise, link,
                                  linkage_warnings, write_outputs)
 from imr_workflow.display import display_table
 
-RAW = paths.resolve(raw_dir, paths.raw_dir())
-PROCESSED = paths.resolve(processed_dir, paths.processed_dir())
-data_mode = sources.detect_data_mode(RAW)
-profile = disclosure.resolve_profile(disclosure_profile, data_mode, allow_weaker_profile=allow_weaker_profile)
-print("raw exports:", paths.display_path(RAW))
-print("data mode:", data_mode)
-print("disclosure control:", profile.describe())
+run = publish.setup("01_clean_cohort", raw_dir=raw_dir, processed_dir=processed_dir,
+                    disclosure_profile=disclosure_profile, allow_weaker_profile=allow_weaker_profile,
+                    writes_cohort=True)
+RAW, PROCESSED, profile = run.raw, run.processed, run.profile
 
 # %% [markdown]
 # ## Read and validate the exports

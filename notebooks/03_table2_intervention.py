@@ -54,6 +54,11 @@
 # left without patients.
 #
 # Relative paths are taken from the compendium's root, whatever the working directory.
+#
+# **Where it writes.** Run by `make reproduce` or `make notebooks`, the notebook writes the committed outputs; run any
+# other way (JupyterLab, nbclient, a copy), it writes them under `scratch/` (git-ignored) and reads there what such a
+# run wrote, else the committed outputs. Its first output line says which; folders given as parameters are used as
+# given.
 
 # %% tags=["parameters"]
 raw_dir = ""

@@ -39,6 +39,11 @@
 # **Parameters**: `raw_dir` (`""` = `data/raw`; tells synthetic from private data), `processed_dir`
 # (`""` = `data/processed`; unused: the audit reads no cohort), `tables_dir` (`""` = `tables`: read and
 # written), `disclosure_profile` (`"auto"`), `allow_weaker_profile` (`False`).
+#
+# **Where it writes.** Run by `make reproduce` or `make notebooks`, the notebook writes the committed outputs; run any
+# other way (JupyterLab, nbclient, a copy), it writes them under `scratch/` (git-ignored) and reads there what such a
+# run wrote, else the committed outputs. Its first output line says which; folders given as parameters are used as
+# given.
 
 # %% tags=["parameters"]
 raw_dir = ""
@@ -48,18 +53,17 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-from imr_analysis import disclosure, paths, reproduce
+from imr_analysis import paths, publish, reproduce
 from imr_analysis.export import export_table
-from imr_analysis.sources import detect_data_mode
 from imr_workflow.display import display_table
 
-RAW = paths.resolve(raw_dir, paths.raw_dir())
-TABLES = paths.resolve(tables_dir, paths.tables_dir())
-profile = disclosure.resolve_profile(disclosure_profile, detect_data_mode(RAW), allow_weaker_profile=allow_weaker_profile)
+run = publish.setup("06_reproduction_report", raw_dir=raw_dir, tables_dir=tables_dir,
+                    disclosure_profile=disclosure_profile, allow_weaker_profile=allow_weaker_profile,
+                    reads_tables=reproduce.INPUT_FILES)
 
 # %%
-outputs = reproduce.read_outputs(TABLES)
-check = reproduce.public_check(reproduce.check_published(outputs), profile)
+outputs = reproduce.read_outputs(run.read_tables)
+check = reproduce.public_check(reproduce.check_published(outputs), run.profile)
 print(reproduce.summary_line(check))
 
 # %% [markdown]
@@ -86,5 +90,5 @@ display_table(check.loc[check["status"] == "mismatch", ["id", "quote", "publishe
 display_table(check[["id", "kind", "published", "recomputed_printed", "status", "quote"]])
 
 # %%
-for path in export_table(check, TABLES, "reproduction_check", formats=["csv", "md"], notes=reproduce.NOTES):
+for path in export_table(check, run.tables, "reproduction_check", formats=["csv", "md"], notes=reproduce.NOTES):
     print("wrote", paths.display_path(path))

@@ -381,6 +381,23 @@ def test_sanitize_replaces_volatile_text(volatile, expected):
     assert sanitize(volatile) == expected
 
 
+def test_sanitize_reads_the_record_and_scratch_runs_alike():
+    """The runner's kernels write the committed record, nbval's run writes under scratch/: the same outputs."""
+    _, sanitize = _sanitizer()
+    pairs = [(paths.RECORD_LINE, paths.SCRATCH_LINE),
+             ("wrote tables/table1.csv\nwrote figures/f.png", "wrote scratch/tables/table1.csv\nwrote scratch/figures/f.png"),
+             ("cohort: data/processed/cohort.parquet", "cohort: scratch/data/processed/cohort.parquet"),
+             ("tables read: tables", "tables read: scratch/tables")]
+    for record, scratch in pairs:
+        assert sanitize(record) == sanitize(scratch) != record
+    assert sanitize(f"{paths.SCRATCH_LINE}\ncohort: data/processed/cohort.parquet") == (
+        "outputs: <the committed record, or scratch/ outside the runner>\n"
+        "cohort: <record or scratch>/data/processed/cohort.parquet")
+    for other in ["outputs: the folders given as parameters", "wrote scratch/notes.txt", "n wrote scratch/tables",
+                  "wrote <outside the compendium>/t.csv"]:
+        assert sanitize(other) == other
+
+
 @pytest.mark.parametrize(
     "result_text",
     [

@@ -20,22 +20,25 @@ def _private_run(tmp_path, **kwargs):
 
 def test_setup_resolves_folders_mode_profile_and_display(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # relative folders are taken from the compendium's root, not the cwd
-    run = publish.setup("02_demo", tables_dir="tables")
+    monkeypatch.setenv(paths.OUTPUT_ENV, "record")  # as in the runner's kernels
+    run = publish.setup("02_demo", tables_dir="tables", figures_dir="")
     assert (run.notebook, run.data_mode, run.profile.name) == ("02_demo", "synthetic", "none")
     assert (run.raw, run.processed, run.tables, run.figures) == \
         (paths.raw_dir(), paths.processed_dir(), paths.project_root() / "tables", paths.figures_dir())
-    assert run.policy == disclosure.figure_policy("none") and run.reports == []
+    assert run.policy == disclosure.figure_policy("none") and run.reports == [] and run.read_tables is None
     assert pd.get_option("display.precision") == 6  # pandas' display options are left alone (display_table shows)
     assert plt.rcParams["svg.hashsalt"] == "imr-compendium"
     assert capsys.readouterr().out.splitlines() == [
+        "outputs: the folders given as parameters; the others: " + paths.RECORD_LINE.removeprefix("outputs: "),
         "cohort: data/processed/cohort.parquet", "data: synthetic",
         f"disclosure control: {disclosure.resolve_profile('auto', 'synthetic').describe()}"]
     private = _private_run(tmp_path)
     assert (private.data_mode, private.profile.name, private.policy["figure1"]) == \
         ("private", "opensafely", "aggregate")
     assert private.tables == tmp_path / "tables"
-    assert capsys.readouterr().out.splitlines()[1:] == ["data: private", "disclosure control: "
-                                                        + private.profile.describe()]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "outputs: the folders given as parameters" and lines[1].startswith("cohort: ")
+    assert lines[2:] == ["data: private", "disclosure control: " + private.profile.describe()]
     with pytest.raises(disclosure.DisclosureError, match="weaker than 'opensafely'"):
         _private_run(tmp_path, disclosure_profile="none")
     assert _private_run(tmp_path, disclosure_profile="none", allow_weaker_profile=True).profile.weaker_than_default
