@@ -46,8 +46,8 @@ SAVE_FORMATS = {"tables": ("csv", "md", "html"), "figures": ("png", "svg")}
 
 
 def scratch_dir() -> Path:
-    """Where the explorer saves selections: ``scratch/explore`` under the compendium's root (git-ignored)."""
-    return paths.project_root() / "scratch" / "explore"
+    """Where the explorer saves selections: ``explore`` in :func:`imr_analysis.paths.scratch_dir` (git-ignored)."""
+    return paths.scratch_dir() / "explore"
 
 
 def _committed_dirs() -> list[Path]:
@@ -202,8 +202,8 @@ def slice_view(cohort: pd.DataFrame, run: publish.Run, criteria: Mapping | None 
     resampling = (f"Monte-Carlo chi-square and bootstrap CIs with {n_resamples} resamples (seed {seed}); "
                   "notebooks 02-03 use 10000, so a p or a CI here can differ slightly from theirs.")
     size = publish.cohort_size_line(len(data), run.profile, "patients")
-    return SliceView(criteria, f"{sel.describe()}: {size}", size, sel, table1.format_table1(long1, tests1), table2.format_table2(long2, tests2),
-                     format_agreement(patient, alpha), fig, stem, notes={
+    return SliceView(criteria, f"{sel.describe()}: {size}", size, sel, table1.format_table1(long1, tests1),
+                     table2.format_table2(long2, tests2), format_agreement(patient, alpha), fig, stem, notes={
                          "selection": [table1.describe_comparisons(services), *sel.notes],
                          "resampling": [resampling],
                          "table1": table1.table1_notes(tests1, quantile_method, n_resamples, seed, alpha),
@@ -281,12 +281,14 @@ class Explorer:
             value=name not in start or value in start[name], indent=False,
             description=selection.LABELS.get(name, {}).get(value, value), layout=widgets.Layout(width="auto"))
             for value in options[name]} for name in LIST_FILTERS}
-        months = pd.period_range(*options["imr_start"], freq="M") if options["imr_start"] else pd.PeriodIndex([], freq="M")
+        months = (pd.period_range(*options["imr_start"], freq="M") if options["imr_start"]
+                  else pd.PeriodIndex([], freq="M"))
         self.months = [(f"{m:%b %Y}", m) for m in months]
         first = pd.Period(start.get("imr_start_from", options["imr_start"][0]), freq="M")
         last = pd.Period(start.get("imr_start_to", options["imr_start"][-1]), freq="M")
         self.period = widgets.SelectionRangeSlider(
-            options=self.months, index=(max(0, months.searchsorted(first)), min(len(months) - 1, months.searchsorted(last))),
+            options=self.months,
+            index=(max(0, months.searchsorted(first)), min(len(months) - 1, months.searchsorted(last))),
             description="IMR start", continuous_update=False, layout=widgets.Layout(width="95%"),
             style={"description_width": "initial"})
         self.heading = widgets.HTML()

@@ -54,8 +54,8 @@ def notebook_outputs(cohort, run, criteria, alpha=0.05, seed=0, n_resamples=N_RE
                       "table2_tests", kind="tests")
     patient = run.show(agreement.patient_level_agreement(data, on="total", max_missing=max_missing, alpha=alpha),
                        "imrs_patient_level", counts=agreement.COUNT_MEASURES)
-    return {"selection": sel, "table1": table1.format_table1(long1, tests1), "table2": table2.format_table2(long2, tests2),
-            "agreement": patient.set_index("measure").loc[explore.AGREEMENT_MEASURES], "n": len(data)}
+    return {"selection": sel, "table1": table1.format_table1(long1, tests1),
+            "table2": table2.format_table2(long2, tests2), "agreement": patient.set_index("measure").loc[explore.AGREEMENT_MEASURES], "n": len(data)}
 
 
 @pytest.mark.parametrize("criteria", [
