@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from imr_analysis import selection
-from imr_analysis.cohort import load_cohort
+from imr_analysis import paths, selection
+from imr_analysis.cohort import COHORT_FILE, load_cohort
 from imr_workflow.runner import KERNEL_DISPLAY_NAME
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is installed by `make browser-test`")
@@ -188,7 +188,7 @@ def _total_header(n: int) -> str:
 
 def test_the_explorer_follows_its_controls_in_a_real_browser(lab, browser):
     before = _tracked_changes()
-    cohort = load_cohort()
+    cohort = load_cohort(paths.input_folder("", paths.processed_dir(), [COHORT_FILE]))  # the one the notebook reads
     everyone = len(cohort)
     two_services = len(selection.select(cohort, services=["CMHC", "SerD"]).cohort)
     women_two_services = len(selection.select(cohort, services=["CMHC", "SerD"], sex=["F"]).cohort)
