@@ -60,9 +60,10 @@ def _change(explorer, control: str, value: str, state: bool) -> None:
         explorer.boxes[control][value].value = state
 
 
-def bench_size(n: int, workdir: Path, repeats: int, changes: int = len(CHANGES)) -> dict:
-    """Time the explorer on a cohort of ``n`` patients (the first ``changes`` of :data:`CHANGES`, ``repeats`` times);
-    return the figures in seconds."""
+def bench_size(n: int, workdir: Path, repeats: int, changes: int = len(CHANGES),
+               n_resamples: int | None = None) -> dict:
+    """Time the explorer on a cohort of ``n`` patients (the first ``changes`` of :data:`CHANGES`, ``repeats`` times;
+    ``n_resamples``: the explorer's, default its own); return the figures in seconds."""
     import contextlib
     import io
 
@@ -75,7 +76,7 @@ def bench_size(n: int, workdir: Path, repeats: int, changes: int = len(CHANGES))
         run = publish.setup("07_explore", raw_dir=str(raw), processed_dir=str(processed))
     cohort = load_cohort(processed)
     t0 = time.perf_counter()
-    explorer = explore.Explorer(cohort, run)
+    explorer = explore.Explorer(cohort, run, n_resamples=n_resamples or explore.N_RESAMPLES)
     first = time.perf_counter() - t0
     updates, cpu, computes = [], [], []
     for _ in range(repeats):
@@ -98,6 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="times each change of CHANGES is made (default 2)")
     parser.add_argument("--changes", type=int, default=len(CHANGES),
                         help=f"time only the first CHANGES changes (default all {len(CHANGES)})")
+    parser.add_argument("--n-resamples", type=int, help="the explorer's resamples (default its own, 1000)")
     parser.add_argument("--workdir", help="where generated cohorts are written and reused (default: a temporary "
                                           "folder, removed)")
     args = parser.parse_args(argv)
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
         print(f"{'patients':>9} {'first draw':>10} {'update median':>13} {'min':>6} {'max':>6} {'CPU':>6} "
               f"{'compute':>8} {'draw':>6}  (seconds; {args.changes} changes x {args.repeats})")
         for n in sizes:
-            r = bench_size(n, workdir, args.repeats, args.changes)
+            r = bench_size(n, workdir, args.repeats, args.changes, args.n_resamples)
             print(f"{r['patients']:>9} {r['first']:>10.2f} {r['median']:>13.2f} {r['min']:>6.2f} {r['max']:>6.2f} "
                   f"{r['cpu']:>6.2f} {r['compute']:>8.2f} {r['draw']:>6.2f}", flush=True)
     finally:
