@@ -29,10 +29,10 @@ from imr_analysis.table1 import format_p
 
 #: Columns holding p-values: ``p``, ``p_value``, ``p_welch``, ``kappa_linear_p``...
 P_COLUMN = re.compile(r"^p$|^p_|_p$")
-STYLES = [("", "border-collapse: collapse; font-size: 0.9em; font-family: sans-serif"),
+STYLES = [("", "border-collapse: collapse; table-layout: auto; font-size: 0.9em; font-family: sans-serif"),
           ("caption", "font-weight: bold; text-align: left; padding: 0.4em 0"),
-          ("th, td", "text-align: left; vertical-align: top; padding: 0.2em 0.6em; white-space: normal;"
-                     " max-width: 32em; overflow-wrap: anywhere"),
+          ("th, td", "text-align: left; vertical-align: top; padding: 0.2em 0.5em; white-space: normal;"
+                     " max-width: 32em; overflow-wrap: break-word"),
           ("thead th", "border-bottom: 1px solid #333"),
           ("th:first-child, td:first-child", "position: sticky; left: 0; background: var(--jp-layout-color0, #fff)")]
 NOTES_STYLE = "font-size: 0.8em; max-width: 60em"
