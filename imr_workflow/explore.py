@@ -257,7 +257,9 @@ def save_view(view: SliceView, run: publish.Run, folder: str | Path | None = Non
         f"# Selection: {view.selection.describe()}", "", view.heading, "",
         *[f"- {note}" for note in view.selection.notes], *([""] if view.selection.notes else []),
         "Saved by the cohort explorer (notebook 07_explore), outside the committed record.", "",
-        colophon.colophon_markdown(facts, facts["parameters"]), ""]), encoding="utf-8")
+        colophon.colophon_markdown(facts, facts["parameters"]).replace(
+            "Parameters injected into this notebook:", "The explorer's settings and the selection's filters:"),
+        ""]), encoding="utf-8")
     return written + [readme]
 
 

@@ -205,6 +205,7 @@ def test_the_save_button_writes_only_into_scratch_with_a_colophon(cohort, run, t
     assert facts["parameters"]["n_resamples"] == N_RESAMPLES and facts["disclosure"]["profile"] == "none"
     readme = (folder / "README.md").read_text()
     assert readme.startswith("# Selection: service type CMHC or SerD; sex F") and "## Colophon" in readme
+    assert "The explorer's settings and the selection's filters:" in readme and "n_resamples = 200" in readme
     assert "table1.html" in sheet.saved.value or folder.name in sheet.saved.value
     shown = pd.read_csv(folder / "table1.csv", dtype=str, keep_default_na=False)
     assert shown.columns.tolist() == sheet.view.table1.columns.tolist()

@@ -24,10 +24,11 @@ import pytest
 
 from imr_analysis import paths, selection
 from imr_analysis.cohort import COHORT_FILE, load_cohort
+from imr_workflow import explore
 from imr_workflow.runner import KERNEL_DISPLAY_NAME
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is installed by `make browser-test`")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -148,7 +149,8 @@ def browser(tmp_path_factory):
 
 def _wait(driver, seconds, condition, what):
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.25).until(lambda d: condition(d))
+        return WebDriverWait(driver, seconds, poll_frequency=0.25,
+                             ignored_exceptions=[StaleElementReferenceException]).until(lambda d: condition(d))
     except TimeoutException:
         _screenshot(driver, "failure")
         raise AssertionError(f"waited {seconds} s for {what}") from None
@@ -177,9 +179,30 @@ def _checkbox(driver, label: str):
 
 
 def _headers(driver) -> list[str]:
-    """The column headers of the tables visible in the explorer (the Table 1 tab at start)."""
-    return [th.text.strip() for th in driver.find_elements(By.CSS_SELECTOR, ".imr-explorer-output th")
-            if th.is_displayed()]
+    """The column headers of the tables visible in the explorer (the Table 1 tab at start), read in one script: an
+    update replaces the table while a reader looks."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.imr-explorer-output th'))"
+        ".filter(th => th.offsetParent !== null).map(th => th.textContent.trim());")
+
+
+def _visible_cells(driver) -> list[str]:
+    """The body cells of the tables visible in the explorer."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.imr-explorer-output td'))"
+        ".filter(td => td.offsetParent !== null).map(td => td.textContent.trim());")
+
+
+def _tab(driver, title: str):
+    """The explorer's tab titled ``title``."""
+    [tab] = [t for t in driver.find_elements(By.CSS_SELECTOR, ".lm-TabBar-tab") if t.text.strip() == title]
+    return tab
+
+
+def _heading(driver) -> str:
+    """The explorer's heading: the selection and its size, or why nothing is shown."""
+    return driver.execute_script(
+        "const h = document.querySelector('.imr-explorer-heading'); return h ? h.textContent : '';")
 
 
 def _total_header(n: int) -> str:
@@ -219,20 +242,31 @@ def test_the_explorer_follows_its_controls_in_a_real_browser(lab, browser):
     _checkbox(browser, "Male").click()  # women only
     _wait(browser, UPDATE_SECONDS, lambda d: _total_header(women_two_services) in _headers(d),
           "Table 1 of the women of CMHC and SerD")
-    assert "sex F" in browser.find_element(By.CSS_SELECTOR, ".imr-explorer-heading").text
+    assert "sex F" in _heading(browser)
     shots.append(_screenshot(browser, "explorer_3_women"))
 
-    [tab] = [t for t in browser.find_elements(By.CSS_SELECTOR, ".lm-TabBar-tab") if t.text.strip() == "Figure 1"]
-    tab.click()
+    _tab(browser, "Figure 1").click()
     _wait(browser, UPDATE_SECONDS, lambda d: [i for i in d.find_elements(By.CSS_SELECTOR, "img")
                                               if i.is_displayed() and i.size["width"] > 300], "Figure 1")
     shots.append(_screenshot(browser, "explorer_4_figure1"))
 
+    _tab(browser, "Agreement").click()
+    _wait(browser, UPDATE_SECONDS, lambda d: any(c.startswith("ICC(A,1)") for c in _visible_cells(d)),
+          "the agreement summary")
+    shots.append(_screenshot(browser, "explorer_5_agreement"))
+
+    saved = explore.scratch_dir() / explore.selection_slug({"services": ["CMHC", "SerD"], "sex": ["F"]})
+    shutil.rmtree(saved, ignore_errors=True)  # an earlier run's
+    [button] = [b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "Save this selection"]
+    button.click()
+    _wait(browser, UPDATE_SECONDS, lambda d: (saved / "colophon.json").exists(), "the selection to be saved")
+    assert json.loads((saved / "colophon.json").read_text())["selection"]["description"] == \
+        "service type CMHC or SerD; sex F"
+
     _checkbox(browser, "Female").click()  # no sex ticked: nobody
-    _wait(browser, UPDATE_SECONDS, lambda d: "No patients to show" in d.find_element(
-        By.CSS_SELECTOR, ".imr-explorer-heading").text, "the empty-selection message")
+    _wait(browser, UPDATE_SECONDS, lambda d: "No patients to show" in _heading(d), "the empty-selection message")
     assert not _headers(browser)
-    shots.append(_screenshot(browser, "explorer_5_empty"))
+    shots.append(_screenshot(browser, "explorer_6_empty"))
 
     assert all(p.stat().st_size > 10_000 for p in shots)
     assert _tracked_changes() == before, "the browser session changed committed files"
