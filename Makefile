@@ -18,13 +18,17 @@ LAB_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 # Unit tests run on every core (pytest-xdist); a test file stays in one worker, so its module fixtures (whole runs
 # of the compendium) are built once. nbval runs the notebooks one after another: each reads what the one before writes.
 XDIST := -n auto --dist loadfile
+# The real-browser test: Debian's Chromium and chromedriver (installed with apt-get when missing; root or sudo),
+# selenium from the package index into .venv (not in the lock: only this test needs it).
+SELENIUM_VERSION := 4.51.0
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL_NAME) -p no:cacheprovider
 
 .DEFAULT_GOAL := help
-.PHONY: help install reproduce test lint unit nbval notebooks synth bundles scan lab bench clean
+.PHONY: help install reproduce test browser-test lint unit nbval notebooks synth bundles scan lab bench clean
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -45,6 +49,14 @@ test: $(STAMP) ## Run all tests: layers, identifier scan, unit tests, then nbval
 	$(PY) -m imr_analysis scan data tables figures notebooks
 	$(PY) -m pytest tests -p no:cacheprovider $(XDIST)
 	$(PY) -m pytest notebooks $(NBVAL_ARGS)
+
+browser-test: $(STAMP) ## Open the explorer (notebook 07) in JupyterLab in headless Chromium, change a control, check the table follows
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
+	$(PY) -m pip install --quiet selenium==$(SELENIUM_VERSION)
+	IMR_BROWSER_TESTS=1 $(PY) -m pytest tests/browser -p no:cacheprovider -v
 
 lint: $(STAMP) ## Check the package's declared layers (import-linter contracts in pyproject.toml)
 	$(VENV)/bin/lint-imports --no-cache

@@ -109,9 +109,9 @@ def setup(notebook: str, raw_dir="", processed_dir="", tables_dir=None, figures_
 
     A folder ``""`` is the default: to write, the committed record in the runner's kernels, else its twin
     under ``scratch/``; to read, that twin when such a run wrote it, else the record
-    (:mod:`imr_analysis.paths`); ``None``: the notebook has no such folder. ``processed`` holds the cohort
-    read (02-05) or, with ``writes_cohort``, written (01); ``reads_tables``: the files a notebook reads
-    from :attr:`Run.read_tables` (06).
+    (:mod:`imr_analysis.paths`); ``None``: the notebook has no such folder (none at all: it writes nothing, as
+    07). ``processed`` holds the cohort read (02-05) or, with ``writes_cohort``, written (01); ``reads_tables``:
+    the files a notebook reads from :attr:`Run.read_tables` (06).
     """
     raw = paths.resolve(raw_dir, paths.raw_dir())
     data_mode = detect_data_mode(raw)
@@ -127,7 +127,8 @@ def setup(notebook: str, raw_dir="", processed_dir="", tables_dir=None, figures_
     reads = (f"raw exports: {paths.display_path(raw)}" if writes_cohort else f"tables read: "
              f"{paths.display_path(run.read_tables)}" if reads_tables else
              f"cohort: {paths.display_path(run.processed / COHORT_FILE)}")
-    print(f"{paths.output_line(given)}\n{reads}\ndata: {data_mode}\ndisclosure control: {profile.describe()}")
+    print(f"{paths.output_line(given) if given else 'outputs: none (no output folder)'}\n{reads}\ndata: {data_mode}\n"
+          f"disclosure control: {profile.describe()}")
     return run
 
 

@@ -43,6 +43,7 @@ NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_.+\.ipynb$")
 KERNEL_NAME = "python3"
 KERNEL_DISPLAY_NAME = "Python 3 (IMR compendium)"
 KERNELSPEC = {"display_name": KERNEL_DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 class RunnerError(Exception):
@@ -158,8 +159,9 @@ def discover_notebooks(notebooks_dir: str | os.PathLike, only: Iterable[str | in
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Remove, in place, what changes from run to run without changing results.
 
-    Papermill's metadata, timestamps and widget state go, the kernelspec becomes :data:`KERNELSPEC`,
-    the injected-parameters cell gets a fixed id and the executed cells are renumbered 1..n.
+    Papermill's metadata, timestamps and widget state go, and with the state the views of widgets (a random
+    model id each; without a kernel a reader sees their plain-text form), the kernelspec becomes
+    :data:`KERNELSPEC`, the injected-parameters cell gets a fixed id and the executed cells are renumbered 1..n.
 
     Examples
     --------
@@ -186,6 +188,8 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             for out in cell.outputs:
                 if out.output_type == "execute_result":
                     out.execution_count = count
+        for out in cell.get("outputs", []):
+            out.get("data", {}).pop(WIDGET_VIEW, None)
     return nb
 
 

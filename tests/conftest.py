@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -18,3 +19,7 @@ def audit_outputs(cohort, n_resamples: int = 10000) -> dict:
             "table3_imrs_long": agreement.table3_long(agreement.table3(cohort)),
             "imrs_agreement": agreement.agreement_summary(cohort, services=services)}
 
+
+# The real-browser test (tests/browser) runs only from `make browser-test`, which installs Chromium, chromedriver and
+# selenium first and sets IMR_BROWSER_TESTS=1.
+collect_ignore = [] if os.environ.get("IMR_BROWSER_TESTS") == "1" else ["browser"]

@@ -30,3 +30,17 @@ def test_bench_writes_wall_and_cpu_time_of_each_stage(tmp_path):
     assert float(clean["user_s"]) + float(clean["sys_s"]) > 0
     assert "n=1000: clean + table1 + table2 + agreement = " in proc.stdout
     assert "(CPU time: user " in proc.stdout
+
+
+def test_explore_slice_prints_the_update_times_of_the_shipped_cohort():
+    """``benchmarks/explore_slice.py`` on the 126 shipped patients: one row, times that hang together."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "explore_slice.py"), "--sizes", "126",
+                           "--repeats", "1", "--changes", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    header, row = proc.stdout.strip().splitlines()
+    assert header.split()[:3] == ["patients", "first", "draw"] and "2 changes x 1" in header
+    patients, first, median, fastest, slowest, cpu, compute, draw = row.split()
+    assert patients == "126"
+    assert 0 < float(fastest) <= float(median) <= float(slowest) and float(first) > 0 and float(cpu) > 0
+    assert float(compute) > 0

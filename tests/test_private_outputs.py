@@ -247,7 +247,8 @@ def test_every_printed_number_passes_the_profile(private_run):
     files = [p for sub in ("reports", "tables", "figures", "bundle") for p in sorted((private_run / sub).rglob("*"))
              if p.is_file()]
     assert {p.suffix for p in files} >= {".ipynb", ".html", ".csv", ".md", ".tex", ".svg", ".json"}
-    assert len([p for p in files if p.suffix == ".ipynb"]) == len(discover_notebooks(paths.notebooks_dir()))
+    notebooks = sorted(p.name for p in discover_notebooks(paths.notebooks_dir()))
+    assert sorted(p.name for p in files if p.suffix == ".ipynb") == notebooks and len(notebooks) == 8
     problems = [msg for p in files for msg in file_problems(p, private_run)]
     assert not problems, "\n".join(problems[:40])
 

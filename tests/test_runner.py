@@ -456,6 +456,18 @@ def test_strip_volatile_metadata_renumbers_and_cleans():
     assert nb.cells[3].outputs[0].execution_count == 2
 
 
+def test_strip_volatile_metadata_drops_widget_views_and_keeps_their_text():
+    """A widget's view names a random model id, and without the (dropped) widget state no reader can draw it."""
+    view = {"model_id": "4684484778104add9442df145fbd5ff7", "version_major": 2, "version_minor": 0}
+    out = nbformat.v4.new_output("execute_result", data={runner.WIDGET_VIEW: view, "text/plain": "Explorer"},
+                                 execution_count=1)
+    nb = nbformat.v4.new_notebook(metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {}}})
+    nb.cells = [nbformat.v4.new_code_cell("explorer", execution_count=1, outputs=[out])]
+    runner.strip_volatile_metadata(nb)
+    assert "widgets" not in nb.metadata
+    assert dict(nb.cells[0].outputs[0].data) == {"text/plain": "Explorer"}
+
+
 def test_git_revision_outside_git(tmp_path):
     assert colophon.git_revision(tmp_path) == "not a git checkout"
     assert colophon.git_revision(tmp_path / "missing") == "not a git checkout"
