@@ -32,6 +32,7 @@ import yaml
 import zmq
 from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from traitlets.config import Config
 
 from imr_analysis import paths, replicate
@@ -161,7 +162,8 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
     Papermill's metadata, timestamps and widget state go, and with the state the views of widgets (a random
     model id each; without a kernel a reader sees their plain-text form), the kernelspec becomes
-    :data:`KERNELSPEC`, the injected-parameters cell gets a fixed id and the executed cells are renumbered 1..n.
+    :data:`KERNELSPEC`, the injected-parameters cell gets a fixed id, the executed cells are renumbered 1..n and
+    consecutive stream outputs are merged (where the kernel flushed splits them differently from run to run).
 
     Examples
     --------
@@ -190,7 +192,7 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                     out.execution_count = count
         for out in cell.get("outputs", []):
             out.get("data", {}).pop(WIDGET_VIEW, None)
-    return nb
+    return CoalesceStreamsPreprocessor().preprocess(nb, {})[0]
 
 
 @contextlib.contextmanager

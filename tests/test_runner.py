@@ -550,3 +550,13 @@ def test_kernel_manager_skips_only_the_interrupt_before_shutdown(monkeypatch):
     km.shutting_down = True
     asyncio.run(km._async_interrupt_kernel())
     assert calls == [False]
+
+
+def test_strip_volatile_metadata_merges_stream_outputs_a_flush_split():
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("print(1); print(2)", execution_count=1, outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="wrote a\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="wrote b\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="warning\n")]))
+    runner.strip_volatile_metadata(nb)
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", "wrote a\nwrote b\n"), ("stderr", "warning\n")]
