@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import disclosure, export, figio, paths, stats
-from .cohort import COHORT_FILE
+from . import disclosure, export, figio, paths, selection, stats
+from .cohort import COHORT_FILE, load_cohort
 from .sources import detect_data_mode
 
 KINDS = ("long", "statistics", "tests", "protected")
@@ -74,6 +74,14 @@ class Run:
     def save_figure(self, fig, stem: str, formats=figio.FIGURE_FORMATS, dpi: int = 300) -> list[Path]:
         """Save ``fig`` as ``figures/<stem>.<format>`` (:func:`imr_analysis.figio.save_figure`)."""
         return _wrote(figio.save_figure(fig, self.figures, stem, formats=formats, dpi=dpi))
+
+    def select(self, **filters) -> selection.Selection:
+        """The cohort in :attr:`processed` sliced by ``filters`` (:func:`imr_analysis.selection.select`); prints
+        the selection, its size as the profile lets it be shown, and its notes (e.g. a service type dropped)."""
+        sel = selection.select(load_cohort(self.processed), **filters)
+        print("\n".join([f"selection: {sel.describe()}",
+                          cohort_size_line(len(sel.cohort), self.profile, "patients in the selection"), *sel.notes]))
+        return sel
 
     def write_disclosure_report(self) -> pd.DataFrame:
         """Write what disclosure control did to the outputs (one row per cell and action, never a

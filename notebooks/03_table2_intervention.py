@@ -79,21 +79,15 @@ seed = 0
 n_resamples = 10000
 
 # %%
-from imr_analysis import publish, selection, table1, table2
-from imr_analysis.cohort import load_cohort
+from imr_analysis import publish, table1, table2
 from imr_workflow.display import display_table
 
 run = publish.setup("03_table2_intervention", raw_dir=raw_dir, processed_dir=processed_dir,
                     tables_dir=tables_dir, disclosure_profile=disclosure_profile,
                     allow_weaker_profile=allow_weaker_profile)
-sel = selection.select(load_cohort(run.processed), services=services, service_units=service_units,
-                       diagnosis_groups=diagnosis_groups, imr_start_from=imr_start_from, imr_start_to=imr_start_to,
-                       sex=sex, imr_formats=imr_formats)
+sel = run.select(services=services, service_units=service_units, diagnosis_groups=diagnosis_groups,
+                 imr_start_from=imr_start_from, imr_start_to=imr_start_to, sex=sex, imr_formats=imr_formats)
 cohort = sel.cohort
-print("selection:", sel.describe())
-print(publish.cohort_size_line(len(cohort), run.profile, "patients in the selection"))
-for note in sel.notes:
-    print(note)
 
 # %% [markdown]
 # ## The numbers

@@ -85,22 +85,16 @@ disclosure_profile = "auto"
 allow_weaker_profile = False
 
 # %%
-from imr_analysis import agreement, bland_altman, publish, selection
-from imr_analysis.cohort import load_cohort
+from imr_analysis import agreement, bland_altman, publish
 from imr_analysis.figio import preview
 from imr_workflow.display import display_table
 
 run = publish.setup("05_imrs_agreement", raw_dir=raw_dir, processed_dir=processed_dir,
                     tables_dir=tables_dir, figures_dir=figures_dir, disclosure_profile=disclosure_profile,
                     allow_weaker_profile=allow_weaker_profile)
-sel = selection.select(load_cohort(run.processed), services=services, service_units=service_units,
-                       diagnosis_groups=diagnosis_groups, imr_start_from=imr_start_from, imr_start_to=imr_start_to,
-                       sex=sex, imr_formats=imr_formats)
+sel = run.select(services=services, service_units=service_units, diagnosis_groups=diagnosis_groups,
+                 imr_start_from=imr_start_from, imr_start_to=imr_start_to, sex=sex, imr_formats=imr_formats)
 cohort = sel.cohort
-print("selection:", sel.describe())
-print(publish.cohort_size_line(len(cohort), run.profile, "patients in the selection"))
-for note in sel.notes:
-    print(note)
 
 # %% [markdown]
 # ## Table 3: IMRS at post-intervention, users and providers

@@ -212,3 +212,22 @@ def test_publish_writes_the_notes_with_every_format(tmp_path):
                 caption="Demo", notes=notes)
     for suffix in ("csv-metadata.json", "md", "tex", "html"):
         assert notes[0] in (tmp_path / "tables" / f"demo.{suffix}").read_text(encoding="utf-8"), suffix
+
+
+def test_select_slices_the_record_cohort_and_says_what_it_kept(tmp_path, capsys):
+    """Notebooks 02-05 slice the cohort with ``run.select``: the cohort of ``processed`` through
+    ``selection.select``, its description, size (as the profile shows it) and notes printed."""
+    from imr_analysis.cohort import load_cohort
+
+    run = publish.setup("02_demo", processed_dir="data/processed", tables_dir=tmp_path / "tables")
+    capsys.readouterr()
+    sel = run.select(services=["SerD", "EDP"], sex="F")
+    expected = load_cohort("data/processed").query("service_type in ['SerD', 'EDP'] and sex == 'F'")
+    assert sorted(sel.cohort["patient_id"]) == sorted(expected["patient_id"]) and len(expected) > 0
+    assert capsys.readouterr().out == (f"selection: {sel.describe()}\n{len(expected)} patients in the selection\n"
+                                       + "".join(f"{note}\n" for note in sel.notes))
+    private = publish.setup("02_demo", processed_dir="data/processed", tables_dir=tmp_path / "tables",
+                            disclosure_profile="opensafely")
+    capsys.readouterr()
+    private.select(services=["EDP"], sex="F")
+    assert "[REDACTED] patients in the selection (disclosure control: 1-7 patients)" in capsys.readouterr().out
