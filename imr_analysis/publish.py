@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import disclosure, export, figio, paths, selection, stats
+from . import disclosure, export, figio, figure1, paths, selection, stats
 from .cohort import COHORT_FILE, load_cohort
 from .sources import detect_data_mode
 
@@ -70,6 +70,18 @@ class Run:
     def show(self, table, name: str, kind: str = "statistics", counts=()) -> pd.DataFrame:
         """``table`` protected as :meth:`publish` would, to show only: not written, not reported."""
         return disclosure.mark_redacted(self.protect(table, name, kind, counts, record=False))
+
+    def figure1(self, cohort: pd.DataFrame, services, record: bool = True):
+        """Figure 1 as :attr:`policy` allows: one bar per patient when microdata may be shown and there are at most
+        :data:`imr_analysis.figure1.MAX_PATIENTS` patients, else each service's patients by number of modules after
+        disclosure control (reported if ``record``); returns the figure and its file stem."""
+        if self.policy["figure1"] == "per_patient" and len(cohort) <= figure1.MAX_PATIENTS:
+            return figure1.plot_figure1(figure1.figure1_data(cohort, services=services)), figure1.FIGURE1_STEM
+        aggregate = self.protect(figure1.figure1_aggregate_data(cohort, services=services), "figure1_aggregate",
+                                 record=record)
+        note = self.policy["note"] if self.policy["figure1"] != "per_patient" else (
+            f"More than {figure1.MAX_PATIENTS} patients: drawn in aggregate instead of one bar per patient.")
+        return figure1.plot_figure1_aggregate(aggregate, note=note or None), figure1.FIGURE1_AGGREGATE_STEM
 
     def save_figure(self, fig, stem: str, formats=figio.FIGURE_FORMATS, dpi: int = 300) -> list[Path]:
         """Save ``fig`` as ``figures/<stem>.<format>`` (:func:`imr_analysis.figio.save_figure`)."""

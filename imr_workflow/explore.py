@@ -17,14 +17,14 @@ import html
 import io
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from imr_analysis import agreement, export, figio, figure1, paths, publish, selection, table1, table2
+from imr_analysis import agreement, export, figio, paths, publish, selection, table1, table2
 from imr_workflow import colophon
 from imr_workflow.display import display_table
 
@@ -159,19 +159,6 @@ def agreement_notes(alpha: float = 0.05) -> list[str]:
             "service too."]
 
 
-def draw_figure1(data: pd.DataFrame, services: Sequence[str], run: publish.Run):
-    """Figure 1 of ``data`` as notebook 04 draws it under ``run``'s figure policy: per patient when microdata
-    are allowed and there are at most :data:`imr_analysis.figure1.MAX_PATIENTS` patients, else the aggregate
-    form after disclosure control; returns ``(figure, file stem)``."""
-    if run.policy["figure1"] == "per_patient" and len(data) <= figure1.MAX_PATIENTS:
-        return figure1.plot_figure1(figure1.figure1_data(data, services=services)), figure1.FIGURE1_STEM
-    aggregate = run.protect(figure1.figure1_aggregate_data(data, services=services), "figure1_aggregate",
-                            record=False)
-    note = run.policy["note"] if run.policy["figure1"] != "per_patient" else (
-        f"More than {figure1.MAX_PATIENTS} patients: drawn in aggregate instead of one bar per patient.")
-    return figure1.plot_figure1_aggregate(aggregate, note=note or None), figure1.FIGURE1_AGGREGATE_STEM
-
-
 def slice_view(cohort: pd.DataFrame, run: publish.Run, criteria: Mapping | None = None, alpha: float = 0.05,
                seed: int = 0, n_resamples: int = N_RESAMPLES, max_missing: int = 0,
                quantile_method: str = table1.QUANTILE_METHOD) -> SliceView:
@@ -179,7 +166,7 @@ def slice_view(cohort: pd.DataFrame, run: publish.Run, criteria: Mapping | None 
 
     Table 1 and Table 2 are those of notebooks 02 and 03 (their long tables and tests through ``run.show``,
     then formatted); the agreement summary holds :data:`AGREEMENT_MEASURES` of notebook 05's patient-level
-    agreement on the total; Figure 1 follows :func:`draw_figure1`. A selection without patients gives a
+    agreement on the total; Figure 1 follows :meth:`imr_analysis.publish.Run.figure1`. A selection without patients gives a
     :class:`SliceView` with only a ``heading`` saying so.
     """
     criteria = criteria_of(**(criteria or {}))
@@ -197,7 +184,7 @@ def slice_view(cohort: pd.DataFrame, run: publish.Run, criteria: Mapping | None 
                       "table2_tests", kind="tests")
     patient = run.show(agreement.patient_level_agreement(data, on="total", max_missing=max_missing, alpha=alpha),
                        "imrs_patient_level", counts=agreement.COUNT_MEASURES)
-    fig, stem = draw_figure1(data, services, run)
+    fig, stem = run.figure1(data, services, record=False)
     plt.close(fig)  # kept for saving; not shown by the inline backend at the end of the cell
     resampling = (f"Monte-Carlo chi-square and bootstrap CIs with {n_resamples} resamples (seed {seed}); "
                   "notebooks 02-03 use 10000, so a p or a CI here can differ slightly from theirs.")

@@ -96,13 +96,7 @@ print("Figure 1 form:", run.policy["figure1"])
 
 # %%
 # %matplotlib inline
-if run.policy["figure1"] == "per_patient":
-    fig1 = figure1.plot_figure1(figure1.figure1_data(cohort, services=sel.services))
-    figure1_stem = figure1.FIGURE1_STEM
-else:  # no microdata: patients by number of modules, per service, after disclosure control
-    aggregate = run.protect(figure1.figure1_aggregate_data(cohort, services=sel.services), "figure1_aggregate")
-    fig1 = figure1.plot_figure1_aggregate(aggregate, note=run.policy["note"])
-    figure1_stem = figure1.FIGURE1_AGGREGATE_STEM
+fig1, figure1_stem = run.figure1(cohort, sel.services)  # per patient, or aggregate where microdata are not allowed
 fig1
 
 # %% [markdown]

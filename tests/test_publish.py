@@ -231,3 +231,21 @@ def test_select_slices_the_record_cohort_and_says_what_it_kept(tmp_path, capsys)
     capsys.readouterr()
     private.select(services=["EDP"], sex="F")
     assert "[REDACTED] patients in the selection (disclosure control: 1-7 patients)" in capsys.readouterr().out
+
+
+def test_figure1_follows_the_policy_and_the_bar_limit(tmp_path, monkeypatch):
+    from imr_analysis import figure1
+    from imr_analysis.cohort import load_cohort
+
+    cohort = load_cohort("data/processed")
+    run = publish.setup("04_demo", tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures")
+    fig, stem = run.figure1(cohort, ["CMHC", "SerD", "EDP"])
+    assert stem == figure1.FIGURE1_STEM and len(fig.axes[0].patches) == cohort["n_modules"].sum()
+    monkeypatch.setattr(figure1, "MAX_PATIENTS", 100)  # more patients than bars allowed: the aggregate form
+    fig, stem = run.figure1(cohort, ["CMHC", "SerD", "EDP"], record=False)
+    assert stem == figure1.FIGURE1_AGGREGATE_STEM and not run.reports
+    assert "More than 100 patients" in " ".join(t.get_text() for t in fig.texts)
+    private = _private_run(tmp_path)  # no microdata: aggregate, reported
+    fig, stem = private.figure1(cohort, ["CMHC", "SerD", "EDP"])
+    assert stem == figure1.FIGURE1_AGGREGATE_STEM and len(private.reports) == 1
+    plt.close("all")
