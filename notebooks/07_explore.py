@@ -90,8 +90,9 @@ cohort = load_cohort(run.processed)
 
 # %%
 explorer = explore.Explorer(cohort, run, alpha=alpha, seed=seed, n_resamples=n_resamples, max_missing=max_missing,
-                    services=services, service_units=service_units, diagnosis_groups=diagnosis_groups, sex=sex,
-                    imr_formats=imr_formats, imr_start_from=imr_start_from, imr_start_to=imr_start_to)
+                            services=services, service_units=service_units, diagnosis_groups=diagnosis_groups,
+                            sex=sex, imr_formats=imr_formats, imr_start_from=imr_start_from,
+                            imr_start_to=imr_start_to)
 explorer
 
 # %% [markdown]
