@@ -22,13 +22,12 @@ import pandas as pd
 
 from imr_analysis import paths, reproduce
 from imr_analysis.sources import detect_data_mode, marked_departments
+from imr_workflow.colophon import shareable_colophon
 from imr_workflow.scan import format_finding, scan_paths
 
 FORMAT, FORMAT_VERSION = "IMR compendium aggregate bundle", 1
 #: The tables of a bundle (``<name>.csv`` and ``<name>.csv-metadata.json``) and the notebooks writing them.
 TABLES = dict(reproduce.OUTPUTS)
-#: Parameters naming folders of the machine a run ran on: not part of a bundle's colophon.
-FOLDER_PARAMETERS = ("raw_dir", "processed_dir", "tables_dir", "figures_dir", "bundles_dir")
 SHIPPED, UNNAMED = "shipped-synthetic", "unnamed-department"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -72,15 +71,6 @@ def department_name(raw_dir, data_mode: str, department: str | None = None) -> s
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def shareable_colophon(colophon: dict) -> dict:
-    """The run's colophon without the folders of its machine (:data:`FOLDER_PARAMETERS`, ``data_dir``)."""
-    out = {k: v for k, v in colophon.items() if k != "data_dir"}
-    out["parameters"] = {k: v for k, v in colophon.get("parameters", {}).items() if k not in FOLDER_PARAMETERS}
-    out["notebooks"] = {nb: {k: v for k, v in params.items() if k not in FOLDER_PARAMETERS}
-                        for nb, params in colophon.get("notebooks", {}).items()}
-    return out
 
 
 def write_bundle(tables_dir, bundle_dir, *, department: str, colophon: dict, alpha: float) -> Path:

@@ -114,6 +114,20 @@ def _disclosure_text(facts: Mapping[str, Any] | None) -> str:
                    else "")
 
 
+#: Parameters naming folders of the machine a run ran on: not in a colophon meant to be shared.
+FOLDER_PARAMETERS = ("raw_dir", "processed_dir", "tables_dir", "figures_dir", "bundles_dir")
+
+
+def shareable_colophon(colophon: Mapping[str, Any]) -> dict:
+    """The run's colophon without the folders of its machine (:data:`FOLDER_PARAMETERS`, ``data_dir``): what a
+    bundle and the replication summary carry."""
+    out = {k: v for k, v in colophon.items() if k != "data_dir"}
+    out["parameters"] = {k: v for k, v in colophon.get("parameters", {}).items() if k not in FOLDER_PARAMETERS}
+    out["notebooks"] = {nb: {k: v for k, v in params.items() if k not in FOLDER_PARAMETERS}
+                        for nb, params in colophon.get("notebooks", {}).items()}
+    return out
+
+
 def colophon_markdown(colophon: Mapping[str, Any], parameters: Mapping[str, Any] | None = None,
                       into: str = "this notebook") -> str:
     """The ``## Colophon`` section closing a report: facts, the parameters (default the run's)
@@ -123,10 +137,11 @@ def colophon_markdown(colophon: Mapping[str, Any], parameters: Mapping[str, Any]
 
     params = colophon.get("parameters", {}) if parameters is None else parameters
     packages = ", ".join(f"{k} {v}" for k, v in colophon.get("packages", {}).items())
+    folder = f"`{esc(colophon['data_dir'])}`" if "data_dir" in colophon else "not shown (a report to share)"
     lines = ["## Colophon", "", "| | |", "|---|---|",
              f"| Compendium commit | `{esc(colophon['git_commit'])}` |",
              f"| Data mode | {esc(colophon['data_mode'])} |",
-             f"| Raw data folder | `{esc(colophon['data_dir'])}` |",
+             f"| Raw data folder | {folder} |",
              f"| Disclosure control | {esc(_disclosure_text(colophon.get('disclosure')))} |",
              f"| Python | {colophon['python']} ({colophon.get('platform', '')}) |",
              f"| Packages | {esc(packages)} |", ""]

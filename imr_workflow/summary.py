@@ -137,10 +137,11 @@ def summary_markdown(*, tables_dir, figures_dir, processed_dir, colophon: Mappin
                      link=None) -> str:
     """The summary as Markdown; ``link(path)`` is what an image points to (default: the path as given)."""
     profile = disclosure.get_profile(colophon["disclosure"]["profile"])
+    colophon = colophons.shareable_colophon(colophon)  # no folder of the department's machine
     head = ["# Replication summary: IMR implementation beside Ferrara et al. (2023)", "",
-            f"Audit: **replication**: {reason}. Raw exports: `{colophon['data_dir']}` ({colophon['data_mode']} "
-            f"data). Disclosure control: {profile.describe()}. Every number below is as the department's "
-            "disclosure-controlled tables publish it.", ""]
+            f"Audit: **replication**: {reason}. Data: {colophon['data_mode']}. Disclosure control: "
+            f"{profile.describe()}. Every number below is as the department's disclosure-controlled tables publish "
+            "it.", ""]
     return "\n".join([*head, *_cohort(tables_dir, processed_dir, profile), *_comparison(tables_dir),
                       *_figures(figures_dir, profile, link or (lambda p: Path(p).as_posix())),
                       colophons.colophon_markdown(colophon, into="the notebooks"), ""])

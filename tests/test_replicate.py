@@ -287,3 +287,10 @@ def test_forced_replication_of_the_shipped_tables(tmp_path):
     md = result.summary[0].read_text(encoding="utf-8")
     assert "Audit: **replication**: chosen by the parameter audit = 'replication'." in md
     assert "**126 patients** completed IMR" in md and "(figure2_bland_altman not drawn" in md
+
+
+def test_the_summary_names_no_folder_of_the_machine(department):
+    out, _ = department
+    for page in ("replication_summary.md", "replication_summary.html"):
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", (out / "reports" / page).read_text(encoding="utf-8"))
+        assert str(out) not in text and "/tmp" not in text and "not shown (a report to share)" in text
