@@ -10,8 +10,8 @@ The Bland-Altman bias: the half-width of its t interval over the t quantile. ``c
 them: fixed effect (inverse variance) and random effects with the DerSimonian-Laird tau^2, Cochran's Q with its
 chi-square p, and I^2. statsmodels 0.15 leaves a negative DerSimonian-Laird tau^2 (Q < df) as it is: here it is 0, as
 the estimator defines it, so the random-effects results are the fixed-effect ones and I^2 is 0. (Its Paule-Mandel
-iteration resets tau^2 to 0 whenever a step overshoots, which it does for strongly heterogeneous sites.) Beside
-:mod:`imr_analysis.reproduce`, the only module reading the published figures.
+iteration resets tau^2 to 0 whenever a step overshoots, which it does for strongly heterogeneous sites.) The paper's
+figures come through :mod:`imr_analysis.reproduce`, the one module reading them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .agreement import ICC_A1
 from .bland_altman import BIAS
 from .constants import MODULE_COLUMNS
 from .figio import setup_matplotlib
-from .published import load_published
+from .reproduce import published_figures
 
 PUBLISHED_SITE = "Ferrara et al. 2023 (published)"
 _T1, _T2 = "variable == '{}' and level == '{}' and group == 'Total'", "level == 'total' and measure == '{}'"
@@ -135,7 +135,7 @@ def published_estimates(measures=None, alpha: float = 0.05) -> pd.DataFrame:
     >>> published_estimates(["men", "icc_total"])[["site", "measure", "events", "n"]].values.tolist()
     [['Ferrara et al. 2023 (published)', 'men', 77, 126]]
     """
-    pub = load_published()
+    pub = published_figures()
     pub = pub[(pub["verdict"] == "consistent") & pub["metric"].notna()].sort_values("decimals", kind="stable")
     value = pub.drop_duplicates("metric", keep="last").set_index("metric")["value"]
     n, rows = int(value["n_patients"]), []

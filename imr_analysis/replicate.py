@@ -19,7 +19,6 @@ from statsmodels.stats.oneway import anova_generic
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from . import reproduce, sources
-from .published import load_published
 
 AUDIT_MODES, LEVEL = ("auto", "reproduction", "replication"), 0.95
 #: The department's inputs of each tested kind, read beside its value (:func:`.reproduce.row_of`).
@@ -97,13 +96,13 @@ def compare(outputs, published=None) -> pd.DataFrame:
     """Each tested published figure beside the department's estimate (:data:`COLUMNS`, footnotes :data:`NOTES`).
 
     ``outputs``: the department's tables (:func:`.reproduce.read_outputs`); ``published`` default
-    :func:`~imr_analysis.published.load_published`. A figure whose inputs are withheld or absent gets a ``note``.
+    :func:`.reproduce.published_figures`. A figure whose inputs are withheld or absent gets a ``note``.
 
     >>> got = compare(reproduce.read_outputs()).set_index("id").loc["res_men_pct"]
     >>> got[["published", "estimate", "ci_low", "ci_high", "published_outside_ci"]].astype(float).round(1).tolist()
     [61.1, 61.1, 52.4, 69.2, 0.0]
     """
-    tested, sds = _tested(load_published() if published is None else published)
+    tested, sds = _tested(reproduce.published_figures() if published is None else published)
     rows = []
     for e in tested.to_dict("records"):
         table, _, column = reproduce.WHERE[e["metric"]]
@@ -138,7 +137,7 @@ def _why(e, compared) -> str:
 
 def context(outputs, published=None) -> pd.DataFrame:
     """The published figures :func:`compare` does not test, the department's value and why (:data:`CONTEXT_COLUMNS`)."""
-    pub = load_published() if published is None else published
+    pub = reproduce.published_figures() if published is None else published
     compared, rows = _tested(pub)[0].set_index("metric")["id"], []
     for e in pub.loc[~pub["id"].isin(compared)].to_dict("records"):
         value = np.nan

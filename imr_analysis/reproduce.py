@@ -241,6 +241,12 @@ def _compare(value: float, published: float, decimals: int, comparator: str) -> 
     return printed == print_value(published, decimals), printed
 
 
+def published_figures() -> pd.DataFrame:
+    """The paper's figures (:func:`imr_analysis.published.load_published`) for the comparisons built on the audit
+    (:mod:`.replicate`, :mod:`.pool`): the audit is the one reader of the published figures."""
+    return load_published()
+
+
 def check_published(outputs, published=None):
     """Compare every published figure (default :func:`~imr_analysis.published.load_published`) with ``outputs``.
 
